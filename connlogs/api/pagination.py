@@ -1,0 +1,74 @@
+"""``limit``, ``offset`` and ``after_id`` of the read API, validated as the contract says."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+from django.http import QueryDict
+
+from connlogs import values
+from connlogs.search import Validation
+
+DEFAULT_LIMIT = 100
+_INT = re.compile(r"^[+-]?[0-9]+$")
+_INT32_MAX = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class PageParams:
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+    after_id: uuid.UUID | None = None
+
+
+def _single(params: QueryDict, name: str, errors: list[Validation]) -> str:
+    given = params.getlist(name)
+    if len(given) > 1:
+        errors.append(
+            Validation(
+                name,
+                f'Query param "{name}" provided more than once, found {len(given)} times. '
+                "Only provide 1 instance of this query param.",
+            )
+        )
+        return ""
+    return given[0] if given else ""
+
+
+def _positive_int32(text: str, name: str, errors: list[Validation]) -> int | None:
+    if text == "":
+        return None
+    reason = ""
+    if not _INT.match(text):
+        reason = f'strconv.ParseInt: parsing "{text}": invalid syntax'
+    elif not -(2**31) <= int(text) <= _INT32_MAX:
+        reason = f'strconv.ParseInt: parsing "{text}": value out of range'
+    elif int(text) < 0:
+        reason = "value is negative"
+    if reason:
+        errors.append(
+            Validation(
+                name, f'Query param "{name}" must be a valid 32-bit positive integer: {reason}'
+            )
+        )
+        return None
+    return int(text)
+
+
+def parse_page_params(params: QueryDict, *, max_limit: int) -> tuple[PageParams, list[Validation]]:
+    errors: list[Validation] = []
+    after_text = _single(params, "after_id", errors)
+    limit = _positive_int32(_single(params, "limit", errors), "limit", errors)
+    offset = _positive_int32(_single(params, "offset", errors), "offset", errors)
+    after_id = None
+    if after_text:
+        try:
+            after_id = values.parse_uuid(after_text)
+        except ValueError:
+            errors.append(Validation("after_id", 'Query param "after_id" must be a valid uuid'))
+    if limit is not None and limit > max_limit:
+        errors.append(Validation("limit", f'Query param "limit" must be at most {max_limit}'))
+    page = PageParams(limit=limit or DEFAULT_LIMIT, offset=offset or 0, after_id=after_id)
+    return page, errors

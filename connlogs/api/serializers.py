@@ -1,0 +1,156 @@
+"""The JSON contract of a connection log and a user: the only module that shapes them.
+
+The declared fields describe the shape for the OpenAPI schema; ``to_representation`` builds
+it directly, because keys are omitted (not null) in the contract's specific cases and
+because exports stream millions of rows through the same function.
+"""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from connlogs import roles
+from connlogs.models import WEB_TYPES, ConnectionLog, ConnectionType, Organization, User
+from connlogs.values import format_time
+
+
+def user_json(user: User) -> dict:
+    return {
+        "id": str(user.id),
+        "username": user.username,
+        "name": user.name,
+        "email": user.email,
+        "avatar_url": user.avatar_url,
+        "created_at": format_time(user.created_at),
+        "updated_at": format_time(user.updated_at),
+        "last_seen_at": format_time(user.last_seen_at),
+        "status": user.status,
+        "login_type": user.login_type,
+        "organization_ids": [],
+        "roles": roles.role_objects(user.site_roles or []),
+    }
+
+
+def organization_json(organization: Organization) -> dict:
+    return {
+        "id": str(organization.id),
+        "name": organization.name,
+        "display_name": organization.display_name,
+        "icon": organization.icon,
+    }
+
+
+def connection_log_json(row: ConnectionLog) -> dict:
+    entry = {
+        "id": str(row.id),
+        "connect_time": format_time(row.connect_time),
+        "organization": organization_json(row.organization),
+        "workspace_owner_id": str(row.workspace_owner_id),
+        "workspace_owner_username": row.workspace_owner.username,
+        "workspace_id": str(row.workspace_id),
+        "workspace_name": row.workspace_name,
+        "agent_name": row.agent_name,
+    }
+    if row.ip:
+        entry["ip"] = str(row.ip)
+    entry["type"] = row.type
+    if row.type in WEB_TYPES:
+        entry["web_info"] = {
+            "user_agent": row.user_agent or "",
+            "user": user_json(row.user) if row.user_id else None,
+            "slug_or_port": row.slug_or_port or "",
+            "status_code": row.code if row.code is not None else 200,
+        }
+    else:
+        ssh_info = {"connection_id": str(row.connection_id)}
+        if row.disconnect_time is not None:
+            ssh_info["disconnect_time"] = format_time(row.disconnect_time)
+        if row.disconnect_reason:
+            ssh_info["disconnect_reason"] = row.disconnect_reason
+        if row.code is not None:
+            ssh_info["exit_code"] = row.code
+        entry["ssh_info"] = ssh_info
+    return entry
+
+
+class RoleSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    display_name = serializers.CharField()
+
+
+class UserSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    username = serializers.CharField()
+    name = serializers.CharField()
+    email = serializers.EmailField()
+    avatar_url = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    last_seen_at = serializers.DateTimeField()
+    status = serializers.ChoiceField(choices=User.Status.choices)
+    login_type = serializers.ChoiceField(choices=User.LoginType.choices)
+    organization_ids = serializers.ListField(child=serializers.UUIDField())
+    roles = RoleSerializer(many=True)
+
+    def to_representation(self, instance: User) -> dict:
+        return user_json(instance)
+
+
+class OrganizationRefSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    display_name = serializers.CharField()
+    icon = serializers.CharField()
+
+
+class WebInfoSerializer(serializers.Serializer):
+    user_agent = serializers.CharField()
+    user = UserSerializer(allow_null=True)
+    slug_or_port = serializers.CharField()
+    status_code = serializers.IntegerField()
+
+
+class SshInfoSerializer(serializers.Serializer):
+    connection_id = serializers.UUIDField()
+    disconnect_time = serializers.DateTimeField(required=False)
+    disconnect_reason = serializers.CharField(required=False)
+    exit_code = serializers.IntegerField(required=False)
+
+
+class ConnectionLogSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    connect_time = serializers.DateTimeField()
+    organization = OrganizationRefSerializer()
+    workspace_owner_id = serializers.UUIDField()
+    workspace_owner_username = serializers.CharField()
+    workspace_id = serializers.UUIDField()
+    workspace_name = serializers.CharField()
+    agent_name = serializers.CharField()
+    ip = serializers.IPAddressField(required=False, help_text="Omitted when unknown.")
+    type = serializers.ChoiceField(choices=ConnectionType.choices)
+    web_info = WebInfoSerializer(
+        required=False, help_text="Only for workspace_app, port_forwarding and tunnel rows."
+    )
+    ssh_info = SshInfoSerializer(
+        required=False, help_text="Only for ssh, vscode, jetbrains and reconnecting_pty rows."
+    )
+
+    def to_representation(self, instance: ConnectionLog) -> dict:
+        return connection_log_json(instance)
+
+
+class ConnectionLogPageSerializer(serializers.Serializer):
+    connection_logs = ConnectionLogSerializer(many=True)
+    count = serializers.IntegerField(help_text="Matching rows, counted up to count_cap + 1.")
+    count_cap = serializers.IntegerField()
+
+
+class ValidationSerializer(serializers.Serializer):
+    field = serializers.CharField()
+    detail = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    message = serializers.CharField()
+    detail = serializers.CharField(required=False)
+    validations = ValidationSerializer(many=True, required=False)

@@ -1,0 +1,86 @@
+"""``GET /api/v2/connectionlog``: the read contract."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from connlogs.api.errors import ApiError
+from connlogs.api.pagination import parse_page_params
+from connlogs.api.serializers import (
+    ConnectionLogPageSerializer,
+    ErrorSerializer,
+    connection_log_json,
+)
+from connlogs.filtersets import search_visible
+from connlogs.search import Validation
+
+Q_PARAMETER = OpenApiParameter(
+    "q",
+    OpenApiTypes.STR,
+    description=(
+        "Search terms `key:value` separated by spaces, ANDed. Keys: organization, "
+        "workspace_owner, workspace_owner_email, type, username, user_email, connected_after, "
+        "connected_before, workspace_id, connection_id, status. Quote times: "
+        '`connected_after:"2025-01-01T00:00:00Z"`.'
+    ),
+)
+
+
+class ConnectionLogListView(APIView):
+    @extend_schema(
+        operation_id="listConnectionLogs",
+        summary="Search connection logs, newest first",
+        parameters=[
+            Q_PARAMETER,
+            OpenApiParameter(
+                "limit", OpenApiTypes.INT, description="Rows per page; 0 or missing means 100."
+            ),
+            OpenApiParameter("offset", OpenApiTypes.INT, description="Rows to skip."),
+            OpenApiParameter(
+                "after_id",
+                OpenApiTypes.UUID,
+                description="Keyset paging: rows strictly after this row (wins over offset).",
+            ),
+        ],
+        responses={200: ConnectionLogPageSerializer, 400: ErrorSerializer, 401: ErrorSerializer},
+    )
+    def get(self, request):
+        page, page_errors = parse_page_params(
+            request.query_params, max_limit=settings.CONNLOGS_MAX_LIMIT
+        )
+        if page_errors:
+            raise ApiError("Query parameters have invalid values.", validations=page_errors)
+
+        filterset = search_visible(request, request.query_params.get("q"))
+        if filterset.validations:
+            raise ApiError("Invalid connection search query.", validations=filterset.validations)
+        matching = filterset.qs
+        rows = matching.newest_first().with_related()
+        if page.after_id is not None:
+            cursor = filterset.queryset.filter(id=page.after_id).only("id", "connect_time").first()
+            if cursor is None:
+                raise ApiError(
+                    "Query parameters have invalid values.",
+                    validations=[
+                        Validation(
+                            "after_id",
+                            'Query param "after_id" does not name a connection log you can see',
+                        )
+                    ],
+                )
+            rows = rows.after(cursor)[: page.limit]
+        else:
+            rows = rows[page.offset : page.offset + page.limit]
+
+        cap = settings.CONNLOGS_COUNT_CAP
+        return Response(
+            {
+                "connection_logs": [connection_log_json(row) for row in rows],
+                "count": matching.capped_count(cap),
+                "count_cap": cap,
+            }
+        )

@@ -1,0 +1,307 @@
+"""The data: users, organizations, memberships, workspaces, connection logs and API tokens.
+
+Connection logs are audit data. Every foreign key that points from a log row is PROTECT, so
+deleting a user, workspace or organization can never delete or rewrite a row; workspaces are
+soft-deleted, and each row keeps the workspace and agent names it was recorded with.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from connlogs import roles
+from connlogs.querysets import ConnectionLogQuerySet
+
+NAME_VALIDATOR = RegexValidator(
+    r"^[a-z0-9]+(?:-[a-z0-9]+)*$",
+    "Use lower-case letters, digits and single hyphens (not at the start or end).",
+)
+USERNAME_VALIDATOR = RegexValidator(
+    r"^[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*$",
+    "Use letters, digits and single hyphens (not at the start or end).",
+)
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def get_by_natural_key(self, username: str) -> User:
+        return self.get(username__iexact=username)
+
+    def create_user(self, username: str, email: str, password: str | None = None, **fields) -> User:
+        user = self.model(username=username, email=email, **fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(
+        self, username: str, email: str, password: str | None = None, **fields
+    ) -> User:
+        fields["site_roles"] = sorted(set(fields.get("site_roles") or []) | {roles.OWNER})
+        return self.create_user(username, email, password, **fields)
+
+
+class User(AbstractBaseUser):
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        DORMANT = "dormant"
+        SUSPENDED = "suspended"
+
+    class LoginType(models.TextChoices):
+        PASSWORD = "password"
+        GITHUB = "github"
+        OIDC = "oidc"
+        TOKEN = "token"
+        NONE = "none"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    username = models.CharField(max_length=64, unique=True, validators=[USERNAME_VALIDATOR])
+    email = models.EmailField(max_length=254, unique=True)
+    name = models.CharField(max_length=128, blank=True, default="")
+    avatar_url = models.URLField(max_length=512, blank=True, default="")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    login_type = models.CharField(
+        max_length=16, choices=LoginType.choices, default=LoginType.PASSWORD
+    )
+    site_roles = models.JSONField(default=list, blank=True)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    USERNAME_FIELD = "username"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["email"]
+
+    objects = UserManager()
+
+    class Meta:
+        ordering = ["username"]
+        constraints = [
+            models.UniqueConstraint(Lower("username"), name="user_username_ci_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.username
+
+    def save(self, *args, **kwargs) -> None:
+        # Emails compare case-insensitively (the search language lower-cases everything).
+        self.email = (self.email or "").strip().lower()
+        super().save(*args, **kwargs)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status != self.Status.SUSPENDED
+
+    # Django admin asks these; site owners manage everything.
+    @property
+    def is_staff(self) -> bool:
+        return roles.is_owner(self)
+
+    @property
+    def is_superuser(self) -> bool:
+        return roles.is_owner(self)
+
+    def has_perm(self, perm: str, obj=None) -> bool:
+        return self.is_active and roles.is_owner(self)
+
+    def has_perms(self, perm_list, obj=None) -> bool:
+        return all(self.has_perm(perm, obj) for perm in perm_list)
+
+    def has_module_perms(self, app_label: str) -> bool:
+        return self.is_active and roles.is_owner(self)
+
+
+class Organization(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=64, unique=True, validators=[NAME_VALIDATOR])
+    display_name = models.CharField(max_length=128, blank=True, default="")
+    description = models.TextField(blank=True, default="")
+    icon = models.CharField(max_length=512, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    """A user's membership of an organization; ``roles`` empty means a plain member."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="memberships"
+    )
+    roles = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "organization"], name="membership_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.organization}"
+
+
+class Workspace(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="workspaces"
+    )
+    owner = models.ForeignKey(User, on_delete=models.PROTECT, related_name="workspaces")
+    name = models.CharField(max_length=64, validators=[NAME_VALIDATOR])
+    deleted = models.BooleanField(default=False)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            # A deleted workspace frees its name: the owner may make a new one with it.
+            models.UniqueConstraint(
+                fields=["owner", "name"],
+                condition=Q(deleted=False),
+                name="workspace_name_unique_per_owner",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+    def soft_delete(self) -> None:
+        if not self.deleted:
+            self.deleted = True
+            self.deleted_at = timezone.now()
+            self.save(update_fields=["deleted", "deleted_at", "updated_at"])
+
+
+class ConnectionType(models.TextChoices):
+    SSH = "ssh", "SSH"
+    VSCODE = "vscode", "VS Code"
+    JETBRAINS = "jetbrains", "JetBrains"
+    RECONNECTING_PTY = "reconnecting_pty", "Web terminal"
+    WORKSPACE_APP = "workspace_app", "Workspace app"
+    PORT_FORWARDING = "port_forwarding", "Port forwarding"
+    TUNNEL = "tunnel", "Tunnel"
+
+
+# Sessions reported by the workspace agent, merged on (connection_id, workspace, agent_name).
+AGENT_TYPES = frozenset(
+    {
+        ConnectionType.SSH,
+        ConnectionType.VSCODE,
+        ConnectionType.JETBRAINS,
+        ConnectionType.RECONNECTING_PTY,
+    }
+)
+# Point-in-time web requests: never merged, never "ongoing" or "completed".
+WEB_TYPES = frozenset(
+    {ConnectionType.WORKSPACE_APP, ConnectionType.PORT_FORWARDING, ConnectionType.TUNNEL}
+)
+_AGENT_TYPE_VALUES = sorted(str(t) for t in AGENT_TYPES)
+
+
+class ConnectionLog(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    connect_time = models.DateTimeField()
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    workspace_owner = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.PROTECT, related_name="connection_logs", db_index=False
+    )
+    workspace_name = models.CharField(max_length=64)
+    agent_name = models.CharField(max_length=64)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    type = models.CharField(max_length=16, choices=ConnectionType.choices)
+    # HTTP status for web rows, exit code for agent rows.
+    code = models.IntegerField(null=True, blank=True)
+    user_agent = models.TextField(blank=True, default="")
+    user = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
+    slug_or_port = models.CharField(max_length=256, blank=True, default="")
+    connection_id = models.UUIDField(null=True, blank=True)
+    disconnect_time = models.DateTimeField(null=True, blank=True)
+    disconnect_reason = models.TextField(blank=True, default="")
+
+    objects = ConnectionLogQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # NULL connection ids are distinct on PostgreSQL and SQLite: web rows never collide.
+            models.UniqueConstraint(
+                fields=["connection_id", "workspace", "agent_name"],
+                name="connection_log_connection_unique",
+            ),
+        ]
+        # Each search key gets an index led by its column and ending in the newest-first
+        # order, so a page is an index walk that stops after `limit` rows.
+        indexes = [
+            models.Index(fields=["-connect_time", "-id"], name="cl_time_idx"),
+            models.Index(fields=["organization", "-connect_time", "-id"], name="cl_org_time_idx"),
+            models.Index(
+                fields=["workspace_owner", "-connect_time", "-id"], name="cl_owner_time_idx"
+            ),
+            models.Index(fields=["workspace", "-connect_time", "-id"], name="cl_ws_time_idx"),
+            models.Index(
+                fields=["user", "-connect_time", "-id"],
+                name="cl_user_time_idx",
+                condition=Q(user__isnull=False),
+            ),
+            models.Index(fields=["type", "-connect_time", "-id"], name="cl_type_time_idx"),
+            models.Index(
+                fields=["-connect_time", "-id"],
+                name="cl_ongoing_time_idx",
+                condition=Q(disconnect_time__isnull=True, type__in=_AGENT_TYPE_VALUES),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.workspace_name}.{self.agent_name} at {self.connect_time}"
+
+    @property
+    def is_web(self) -> bool:
+        return self.type in WEB_TYPES
+
+    @property
+    def is_ongoing(self) -> bool:
+        return not self.is_web and self.disconnect_time is None
+
+
+class ApiToken(models.Model):
+    """An API or session token. The key is ``<id>-<secret>``; only a hash of the secret is kept."""
+
+    class Kind(models.TextChoices):
+        SESSION = "session"
+        TOKEN = "token"
+
+    id = models.CharField(primary_key=True, max_length=16, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=64, blank=True, default="")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.TOKEN)
+    hashed_secret = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.id} of {self.user_id}"
+
+    def is_expired(self, now=None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())

@@ -1,0 +1,129 @@
+"""The ``q`` search language: text in, ``{key: value}`` or the contract's validation errors out.
+
+This module is the grammar and nothing else; what each key means lives in the FilterSet.
+The rules follow Coder's search parser (see docs/search.md):
+
+1. the whole string is lower-cased, values included;
+2. it is split on spaces, a double-quoted run staying together, then quotes are removed;
+3. words without a colon are joined into one free-text value under the key ``search``;
+4. an element that starts or ends with ``:`` is the only error reported;
+5. an element with more than one unquoted ``:`` is the only error reported;
+6. a key given twice is an error on that key;
+7. a key no filter knows is an error on that key.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+FREE_TEXT_KEY = "search"
+
+
+@dataclass(frozen=True)
+class Validation:
+    field: str
+    detail: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "detail": self.detail}
+
+
+@dataclass
+class ParsedQuery:
+    terms: dict[str, str] = field(default_factory=dict)
+    errors: list[Validation] = field(default_factory=list)
+
+    @property
+    def is_valid(self) -> bool:
+        return not self.errors
+
+
+def _quote(text: str) -> str:
+    # Go's %q: a double-quoted string with quotes and backslashes escaped.
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _split(text: str, delimiter: str) -> list[str]:
+    """Split on ``delimiter`` outside double quotes, dropping empty parts, keeping quotes."""
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
+    for char in text:
+        if char == '"':
+            quoted = not quoted
+        if char == delimiter and not quoted:
+            if current:
+                parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    if current:
+        parts.append("".join(current))
+    return parts
+
+
+def _unquoted_colons(element: str) -> int:
+    quoted = False
+    count = 0
+    for char in element:
+        if char == '"':
+            quoted = not quoted
+        elif char == ":" and not quoted:
+            count += 1
+    return count
+
+
+def parse(q: str | None, known_keys: Iterable[str]) -> ParsedQuery:
+    """Tokenize ``q`` into search terms, or the validation errors of the contract."""
+    known = set(known_keys)
+    elements = _split((q or "").lower(), " ")
+    pairs: list[tuple[str, str]] = []
+    free_words: list[str] = []
+    for element in elements:
+        if element.startswith(":") or element.endswith(":"):
+            detail = f"Query element {_quote(element)} cannot start or end with ':'"
+            return ParsedQuery(errors=[Validation("q", detail)])
+        colons = _unquoted_colons(element)
+        if colons == 0:
+            free_words.append(element.strip('"'))
+        elif colons == 1:
+            key, value = (part.strip('"') for part in _split(element, ":"))
+            pairs.append((key, value))
+        else:
+            detail = f"Query element {_quote(element)} can only contain 1 ':'"
+            return ParsedQuery(errors=[Validation("q", detail)])
+    if free_words:
+        pairs.append((FREE_TEXT_KEY, " ".join(free_words)))
+
+    counts: dict[str, int] = {}
+    for key, _ in pairs:
+        counts[key] = counts.get(key, 0) + 1
+    for key, found in counts.items():
+        if found > 1:
+            detail = (
+                f"Query param {_quote(key)} provided more than once, found {found} times. "
+                "Only provide 1 instance of this query param."
+            )
+            return ParsedQuery(errors=[Validation(key, detail)])
+
+    parsed = ParsedQuery()
+    for key, value in pairs:
+        if key in known:
+            parsed.terms[key] = value
+        else:
+            parsed.errors.append(Validation(key, f"{_quote(key)} is not a valid query param"))
+    return parsed
+
+
+def build(terms: dict[str, str]) -> str:
+    """Write terms back as ``q`` text, quoting values that need it (used by the pages)."""
+    parts = []
+    for key, value in terms.items():
+        if value == "":
+            continue
+        if any(char in value for char in ' :"'):
+            value = '"' + value.replace('"', "") + '"'
+        parts.append(f"{key}:{value}")
+    return " ".join(parts)

@@ -1,0 +1,57 @@
+import os
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from tests.factories import OrganizationFactory, UserFactory, auth_header
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+@pytest.fixture
+def org(db):
+    return OrganizationFactory(name="acme", display_name="Acme")
+
+
+@pytest.fixture
+def other_org(db):
+    return OrganizationFactory(name="globex", display_name="Globex")
+
+
+@pytest.fixture
+def owner(db):
+    return UserFactory(username="root", site_roles=["owner"])
+
+
+@pytest.fixture
+def owner_api(owner):
+    client = APIClient()
+    client.credentials(**auth_header(owner))
+    return client
+
+
+def as_user(user) -> APIClient:
+    client = APIClient()
+    client.credentials(**auth_header(user))
+    return client
+
+
+@pytest.fixture
+def client_for():
+    """``client_for(user)``: an API client authenticated as ``user`` with a token."""
+    return as_user
+
+
+requires_postgres = pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="needs PostgreSQL (DATABASE_URL=postgres://...); CI runs the suite on both",
+)
+
+
+@pytest.fixture
+def is_postgres(db):
+    return connection.vendor == "postgresql"
