@@ -82,6 +82,24 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _storable(text: str) -> bool:
+    # JSON may carry "\u0000" and lone surrogates; PostgreSQL text refuses the first and
+    # UTF-8 cannot encode the second, so either would fail the insert instead of a 400.
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _field_name(name: Any) -> str:
+    """An unknown key as it can be shown back in an error (and encoded as UTF-8)."""
+    text = str(name)[:100]
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 class _EventReader:
     """Reads one raw event, collecting an error per bad field instead of stopping."""
 
@@ -101,6 +119,9 @@ class _EventReader:
             return ""
         if not isinstance(value, str):
             self.error(name, "Must be a string.")
+            return ""
+        if not _storable(value):
+            self.error(name, "Must be valid UTF-8 text without NUL characters.")
             return ""
         if len(value) > max_length:
             self.error(name, f"Must be at most {max_length} characters.")
@@ -156,7 +177,7 @@ def _read_event(raw: Any, index: int) -> tuple[Event | None, list[Validation]]:
             reader.error("ip", "Must be an IPv4 or IPv6 address.")
 
     for name in sorted(set(reader.raw) - _ALL_FIELDS):
-        reader.error(name, "Unknown field.")
+        reader.error(_field_name(name), "Unknown field.")
 
     is_web = kind in WEB_TYPES
     if kind in AGENT_TYPES:
@@ -171,7 +192,8 @@ def _read_event(raw: Any, index: int) -> tuple[Event | None, list[Validation]]:
     if is_web and action == DISCONNECT:
         reader.error("action", 'Web events are point-in-time: action must be "connect".')
 
-    connection_id = reader.uuid("connection_id", required=kind in AGENT_TYPES)
+    # Read only where it applies: on a web event it was refused above, once.
+    connection_id = reader.uuid("connection_id", required=True) if kind in AGENT_TYPES else None
     event = Event(
         action=action,
         time=time,
@@ -300,8 +322,11 @@ def _lock_rows(keys: Iterable[tuple]) -> dict[tuple, ConnectionLog]:
     keys = set(keys)
     if not keys:
         return {}
-    rows = ConnectionLog.objects.select_for_update().filter(
-        connection_id__in={key[0] for key in keys}
+    # A fixed lock order keeps two batches that share connections from deadlocking.
+    rows = (
+        ConnectionLog.objects.select_for_update()
+        .filter(connection_id__in={key[0] for key in keys})
+        .order_by("connection_id", "workspace_id", "agent_name")
     )
     return {
         row_key: row
@@ -350,6 +375,9 @@ def apply_events(events: list[Event], workspaces: Mapping[uuid.UUID, Workspace])
                 new_row_tallies[key] = sub_tally
 
         if new_rows:
+            new_rows.sort(
+                key=lambda row: (str(row.connection_id), str(row.workspace_id), row.agent_name)
+            )
             # Another writer may insert the same connection between our read and this
             # insert; ON CONFLICT DO NOTHING waits for it, and we merge into its row instead.
             ConnectionLog.objects.bulk_create(new_rows, batch_size=500, ignore_conflicts=True)

@@ -103,3 +103,84 @@ def may_manage_organization(user: User, organization_id: uuid.UUID) -> bool:
 def role_objects(names: list[str]) -> list[dict[str, str]]:
     """Site roles as the contract shows them: ``[{"name", "display_name"}]``."""
     return [{"name": name, "display_name": SITE_ROLES.get(name, name)} for name in names]
+
+
+# --- the directory: users, organizations, members, workspaces ------------------------------
+# Reads of directory objects answer 404 (not 403) to a caller who may not see the object, so
+# that names cannot be probed; these questions decide what "may see" means.
+
+
+def may_manage_users(user: User) -> bool:
+    """Create users and set site roles: site owners only."""
+    return is_owner(user)
+
+
+def may_create_organizations(user: User) -> bool:
+    return is_owner(user)
+
+
+def may_view_user(viewer: User, target: User) -> bool:
+    """Yourself; site owners and auditors; organization admins and auditors of an
+    organization ``target`` belongs to (they already see its members in the log)."""
+    if not getattr(viewer, "is_authenticated", False):
+        return False
+    if viewer.pk == target.pk:
+        return True
+    readable = readable_organization_ids(viewer)
+    if readable is None:
+        return True
+    return bool(readable) and target.memberships.filter(organization_id__in=readable).exists()
+
+
+def may_view_organization(user: User, organization_id: uuid.UUID) -> bool:
+    """Site owners and auditors see every organization; members see their own."""
+    visible = visible_organization_ids(user)
+    return visible is None or organization_id in visible
+
+
+def may_view_workspace(user: User, owner_id: uuid.UUID, organization_id: uuid.UUID) -> bool:
+    """The workspace's owner, and whoever reads its organization's connection log."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if user.pk == owner_id:
+        return True
+    readable = readable_organization_ids(user)
+    return readable is None or organization_id in readable
+
+
+def unknown_site_roles(names: list[str]) -> list[str]:
+    return [name for name in names if name not in SITE_ROLES]
+
+
+def unknown_organization_roles(names: list[str]) -> list[str]:
+    return [name for name in names if name not in ORGANIZATION_ROLES]
+
+
+def removes_last_owner(target: User, new_site_roles: list[str]) -> bool:
+    """True when taking ``owner`` away from ``target`` would leave the site without one."""
+    if not is_owner_record(target) or OWNER in new_site_roles:
+        return False
+    from connlogs.models import User  # models import this module
+
+    others = User.objects.exclude(pk=target.pk).exclude(status=User.Status.SUSPENDED)
+    # JSON "contains" is not available on SQLite; owners are few, the scan is of one column.
+    return not any(
+        OWNER in (site_roles or []) for site_roles in others.values_list("site_roles", flat=True)
+    )
+
+
+def is_owner_record(user: User) -> bool:
+    """``owner`` among the stored site roles (no authentication needed: a target, not a caller)."""
+    return OWNER in (user.site_roles or [])
+
+
+def organization_role_objects(names: list[str], organization_id: uuid.UUID) -> list[dict[str, str]]:
+    """Organization roles as a member object shows them."""
+    return [
+        {
+            "name": name,
+            "display_name": ORGANIZATION_ROLES.get(name, name),
+            "organization_id": str(organization_id),
+        }
+        for name in names
+    ]

@@ -51,9 +51,10 @@ def parse_rfc3339(text: str) -> dt.datetime:
         value = dt.datetime(
             int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tz
         )
-    except ValueError as error:
+        # Year 1 or 9999 with an offset leaves datetime's range when moved to UTC.
+        return value.astimezone(dt.UTC)
+    except (ValueError, OverflowError) as error:
         raise ValueError(f'parsing time "{text}": {error}') from None
-    return value.astimezone(dt.UTC)
 
 
 def format_time(value: dt.datetime | None) -> str | None:
@@ -74,4 +75,8 @@ def normalize_ip(text: str) -> str | None:
         return None
     if text.lower() == "localhost":
         return "127.0.0.1"
-    return str(ipaddress.ip_address(text))
+    address = ipaddress.ip_address(text)
+    # A zone (fe80::1%eth0) names an interface of the reporter's host, and inet refuses it.
+    if getattr(address, "scope_id", None):
+        raise ValueError(f"an address with a zone is not allowed: {text!r}")
+    return str(address)

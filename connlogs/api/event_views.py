@@ -1,0 +1,123 @@
+"""``POST /api/v2/connectionlog/events``: agents and gateways report connection events.
+
+The view only checks who is calling and the envelope of the body; validation and the
+merging rules live in ``connlogs.events.record_events``, the single writer of log rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from connlogs import events
+from connlogs.api.errors import ApiError
+from connlogs.api.parsers import BoundedJSONParser
+from connlogs.api.permissions import MayReportEvents
+from connlogs.api.serializers import ErrorSerializer
+from connlogs.models import ConnectionType
+from connlogs.search import Validation
+
+INVALID_EVENTS = "Invalid connection events."
+
+
+class EventSerializer(serializers.Serializer):
+    """The schema of one event; ``record_events`` does the validating."""
+
+    action = serializers.ChoiceField(choices=[events.CONNECT, events.DISCONNECT])
+    time = serializers.DateTimeField(help_text="RFC 3339.")
+    type = serializers.ChoiceField(choices=ConnectionType.values)
+    workspace_id = serializers.UUIDField()
+    agent_name = serializers.CharField(min_length=1, max_length=events.MAX_AGENT_NAME)
+    connection_id = serializers.UUIDField(
+        required=False, help_text="Required for the four agent types; refused for web types."
+    )
+    ip = serializers.CharField(
+        required=False, help_text='IPv4 or IPv6; "localhost" is stored as 127.0.0.1.'
+    )
+    reason = serializers.CharField(required=False, help_text="Agent types, disconnect only.")
+    exit_code = serializers.IntegerField(
+        required=False, help_text="Agent types, disconnect only; 0 is a real value."
+    )
+    user_id = serializers.UUIDField(
+        required=False, help_text="Web types: the requesting user; missing = unauthenticated."
+    )
+    user_agent = serializers.CharField(required=False, help_text="Web types.")
+    slug_or_port = serializers.CharField(required=False, help_text="Web types.")
+    status_code = serializers.IntegerField(
+        required=False, min_value=100, max_value=599, help_text="Web types; missing = 200."
+    )
+
+
+class EventBatchSerializer(serializers.Serializer):
+    events = EventSerializer(many=True, help_text="1 to 1000 events, applied all or none.")
+
+
+class RecordResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField(help_text="Events that created a row.")
+    updated = serializers.IntegerField(help_text="Events that filled a row's disconnect.")
+    unchanged = serializers.IntegerField(help_text="Events that changed nothing (repeats).")
+
+
+_EXAMPLE = {
+    "events": [
+        {
+            "action": "connect",
+            "time": "2025-07-10T10:14:38.942776Z",
+            "type": "ssh",
+            "workspace_id": "05567e23-31e2-4c00-bd05-4d499d437347",
+            "agent_name": "main",
+            "connection_id": "7a6fafdc-e3d0-43cb-a1b7-1f19802d7908",
+            "ip": "10.1.2.3",
+        }
+    ]
+}
+
+
+def _shown(key: str) -> str:
+    # A key may hold a lone surrogate, which the JSON renderer could not encode.
+    return key[:100].encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+class ConnectionEventsView(APIView):
+    parser_classes = [BoundedJSONParser]
+    permission_classes = [MayReportEvents]
+
+    @extend_schema(
+        operation_id="reportConnectionEvents",
+        summary="Record connection events (site owner or connection-reporter)",
+        request=EventBatchSerializer,
+        responses={
+            200: RecordResultSerializer,
+            400: ErrorSerializer,
+            401: ErrorSerializer,
+            403: ErrorSerializer,
+            413: ErrorSerializer,
+        },
+        examples=[OpenApiExample("One SSH connect", value=_EXAMPLE, request_only=True)],
+    )
+    def post(self, request):
+        body = request.data
+        if not isinstance(body, Mapping):
+            raise ApiError(
+                INVALID_EVENTS,
+                validations=[Validation("events", 'Send a JSON object {"events": [...]}.')],
+            )
+        unknown = sorted(key for key in body if key != "events")
+        if unknown:
+            raise ApiError(
+                INVALID_EVENTS,
+                validations=[Validation(_shown(key), "Unknown field.") for key in unknown],
+            )
+        try:
+            result = events.record_events(
+                body.get("events"), max_events=settings.CONNLOGS_MAX_EVENTS
+            )
+        except events.EventValidationError as error:
+            raise ApiError(INVALID_EVENTS, validations=error.validations) from None
+        return Response(result.as_dict())
+

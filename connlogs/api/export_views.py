@@ -1,0 +1,93 @@
+"""``GET /api/v2/connectionlog/export``: every row the same ``q`` shows, streamed (export.md)."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.views import APIView
+
+from connlogs import export
+from connlogs.api.errors import ApiError
+from connlogs.api.pagination import _single
+from connlogs.api.serializers import ErrorSerializer
+from connlogs.api.views import Q_PARAMETER
+from connlogs.filtersets import search_visible
+from connlogs.search import Validation
+
+
+class AnyAcceptNegotiation(BaseContentNegotiation):
+    """A download answers whatever ``Accept`` says, and ``?format=`` is ours, not DRF's.
+
+    DRF's default negotiation would answer 406 to ``Accept: text/csv`` (no such renderer)
+    and 404 to ``?format=csv`` (its format-suffix override). Errors are rendered as JSON.
+    """
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+def parse_format(params) -> tuple[str, list[Validation]]:
+    errors: list[Validation] = []
+    given = _single(params, "format", errors)
+    if errors:
+        return "", errors
+    fmt = given or export.CSV
+    if fmt not in export.FORMATS:
+        errors.append(
+            Validation(
+                "format",
+                'Query param "format" must be one of '
+                + ", ".join(f'"{name}"' for name in export.FORMATS),
+            )
+        )
+    return fmt, errors
+
+
+class ConnectionLogExportView(APIView):
+    content_negotiation_class = AnyAcceptNegotiation
+
+    @extend_schema(
+        operation_id="exportConnectionLogs",
+        summary="Download every matching connection log as CSV or NDJSON, newest first",
+        description=(
+            "Streams every row that the same `q` shows the caller (no row cap), newest first. "
+            "NDJSON: one read-contract entry per line. CSV: a header row then the columns "
+            "id, connect_time, disconnect_time, type, organization, workspace_owner, "
+            "workspace_name, agent_name, ip, username, user_email, user_agent, slug_or_port, "
+            "status_code, exit_code, disconnect_reason, connection_id, workspace_id; cells "
+            "starting with = + - @ that are not numbers are prefixed with `'`. A bad `q` or "
+            "`format` is a 400 before any byte is streamed. Any `Accept` header is answered."
+        ),
+        parameters=[
+            Q_PARAMETER,
+            OpenApiParameter(
+                "format",
+                OpenApiTypes.STR,
+                enum=list(export.FORMATS),
+                default=export.CSV,
+                description="`csv` (default) or `ndjson`.",
+            ),
+        ],
+        responses={
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.STR, description="CSV with a header row (RFC 4180)."
+            ),
+            (200, "application/x-ndjson"): OpenApiResponse(
+                OpenApiTypes.STR, description="One connection log JSON object per line."
+            ),
+            (400, "application/json"): ErrorSerializer,
+            (401, "application/json"): ErrorSerializer,
+        },
+    )
+    def get(self, request):
+        fmt, errors = parse_format(request.query_params)
+        if errors:
+            raise ApiError("Query parameters have invalid values.", validations=errors)
+        filterset = search_visible(request, request.query_params.get("q"))
+        if filterset.validations:
+            raise ApiError("Invalid connection search query.", validations=filterset.validations)
+        return export.export_response(filterset.qs, fmt)

@@ -1,0 +1,51 @@
+"""A JSON body parser that keeps Django's body size limit and never fails with a 500.
+
+DRF's ``JSONParser`` reads the request stream itself, so ``DATA_UPLOAD_MAX_MEMORY_SIZE``
+(which Django checks only in ``request.body``) would not apply, and a deeply nested document
+raises ``RecursionError``, which DRF does not turn into a 400.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from rest_framework import status
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser
+
+from connlogs.api.errors import ApiError
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(
+        "Request body too large.",
+        status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        detail=f"The body may be at most {limit} bytes.",
+    )
+
+
+class BoundedJSONParser(JSONParser):
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        request = (parser_context or {}).get("request")
+        meta = getattr(request, "META", {})
+        try:
+            declared = int(meta.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if limit is not None and declared > limit:
+            raise _too_large(limit)
+        # Read one byte past the limit: a body without a length (or a lying one) is caught too.
+        raw = stream.read(limit + 1) if limit is not None else stream.read()
+        if limit is not None and len(raw) > limit:
+            raise _too_large(limit)
+        try:
+            return json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+        except (ValueError, RecursionError) as error:
+            raise ParseError(f"JSON parse error: {error}") from None
+
+
+def _refuse_constant(name: str):
+    # NaN and Infinity are not JSON.
+    raise ValueError(f"{name} is not valid JSON")

@@ -1,0 +1,72 @@
+import datetime as dt
+import uuid
+
+import pytest
+
+from connlogs import values
+
+CANONICAL = "7a6fafdc-e3d0-43cb-a1b7-1f19802d7908"
+
+
+@pytest.mark.parametrize(
+    "text", [CANONICAL, CANONICAL.replace("-", ""), "{" + CANONICAL + "}", CANONICAL.upper()]
+)
+def test_uuid_in_all_three_spellings(text):
+    assert values.parse_uuid(text) == uuid.UUID(CANONICAL)
+
+
+@pytest.mark.parametrize("text", ["", "nope", CANONICAL[:-1], "urn:uuid:" + CANONICAL, "a-" + CANONICAL])
+def test_bad_uuids(text):
+    with pytest.raises(ValueError):
+        values.parse_uuid(text)
+
+
+def test_time_with_offset_is_converted_to_utc():
+    assert values.parse_rfc3339("2023-01-16t12:00:00+12:00") == dt.datetime(
+        2023, 1, 16, 0, 0, tzinfo=dt.UTC
+    )
+
+
+def test_time_keeps_microseconds_and_truncates_nanoseconds():
+    assert values.parse_rfc3339("2025-07-10T10:20:01.123456789Z").microsecond == 123456
+
+
+@pytest.mark.parametrize(
+    "text", ["2025-01-01", "2025-01-01 00:00:00Z", "2025-13-01T00:00:00Z", "2025-01-01T00:00:00"]
+)
+def test_bad_times(text):
+    with pytest.raises(ValueError):
+        values.parse_rfc3339(text)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (dt.datetime(2025, 7, 10, 10, 20, 1, 100000, tzinfo=dt.UTC), "2025-07-10T10:20:01.1Z"),
+        (dt.datetime(2025, 7, 10, 10, 20, 1, tzinfo=dt.UTC), "2025-07-10T10:20:01Z"),
+        (
+            dt.datetime(2025, 7, 10, 12, 14, 38, 942776, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+            "2025-07-10T10:14:38.942776Z",
+        ),
+    ],
+)
+def test_format_time_is_utc_with_trimmed_fraction(value, text):
+    assert values.format_time(value) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "stored"),
+    [
+        ("localhost", "127.0.0.1"),
+        ("10.1.2.3", "10.1.2.3"),
+        ("FD7A:115C:A1E0:0000::1", "fd7a:115c:a1e0::1"),
+        ("", None),
+    ],
+)
+def test_normalize_ip(text, stored):
+    assert values.normalize_ip(text) == stored
+
+
+def test_bad_ip():
+    with pytest.raises(ValueError):
+        values.normalize_ip("10.0.0.256")
