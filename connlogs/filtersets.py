@@ -11,6 +11,7 @@ import uuid
 import django_filters
 from django import forms
 from django.db.models import QuerySet
+from django.db.models.functions import Lower
 
 from connlogs import roles, search, values
 from connlogs.models import AGENT_TYPES, ConnectionType, Organization, User
@@ -179,7 +180,10 @@ class ConnectionLogFilterSet(django_filters.FilterSet):
         if value == "me":
             user = getattr(self.request, "user", None)
             return [user.pk] if getattr(user, "is_authenticated", False) else []
-        return list(User.objects.filter(username__iexact=value).values_list("id", flat=True))
+        # lower(username) = value uses the case-insensitive unique index (iexact's UPPER()
+        # would scan every user); the q string is lower-cased already.
+        found = User.objects.annotate(username_lower=Lower("username"))
+        return list(found.filter(username_lower=value.lower()).values_list("id", flat=True))
 
     def _emails(self, value: str) -> list:
         return list(User.objects.filter(email=value.lower()).values_list("id", flat=True))

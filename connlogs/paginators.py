@@ -26,7 +26,9 @@ class CappedCountPaginator(Paginator):
 
     def __init__(self, *args, cap: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.cap = admin_count_cap() if cap is None else cap
+        # Never below one page: the admin shows an unsliced list when it thinks everything
+        # fits on one page.
+        self.cap = max(admin_count_cap() if cap is None else cap, self.per_page)
 
     @cached_property
     def _bounded_count(self) -> int:

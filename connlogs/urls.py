@@ -1,6 +1,22 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
+from connlogs import views
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/connectionlog", permanent=False), name="home"),
+    path("login", views.SignInView.as_view(), name="login"),
+    path("logout", views.SignOutView.as_view(), name="logout"),
+    path("preferences/timezone", views.SetTimezoneView.as_view(), name="set-timezone"),
+    path("connectionlog", views.ConnectionLogListView.as_view(), name="connectionlog-list"),
+    path(
+        "connectionlog/export",
+        views.ConnectionLogDownloadView.as_view(),
+        name="connectionlog-export",
+    ),
+    path(
+        "connectionlog/<uuid:pk>",
+        views.ConnectionLogDetailView.as_view(),
+        name="connectionlog-detail",
+    ),
 ]

@@ -120,4 +120,3 @@ class ConnectionEventsView(APIView):
         except events.EventValidationError as error:
             raise ApiError(INVALID_EVENTS, validations=error.validations) from None
         return Response(result.as_dict())
-

@@ -1,7 +1,14 @@
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
-from connlogs.api import auth_views, export_views, views
+from connlogs.api import (
+    auth_views,
+    directory,
+    event_views,
+    export_views,
+    views,
+    workspace_views,
+)
 
 urlpatterns = [
     path("connectionlog", views.ConnectionLogListView.as_view(), name="api-connectionlog"),
@@ -17,6 +24,41 @@ urlpatterns = [
         auth_views.TokenCreateView.as_view(),
         name="api-user-tokens",
     ),
-    path("openapi.json", SpectacularAPIView.as_view(), name="api-schema"),
+    # The write API (write-api.md). users/login and users/logout above win over users/<user>.
+    path(
+        "connectionlog/events",
+        event_views.ConnectionEventsView.as_view(),
+        name="api-connectionlog-events",
+    ),
+    path("users", directory.UserCreateView.as_view(), name="api-users"),
+    path("users/<str:user>", directory.UserDetailView.as_view(), name="api-user"),
+    path("users/<str:user>/roles", directory.UserRolesView.as_view(), name="api-user-roles"),
+    path("organizations", directory.OrganizationCreateView.as_view(), name="api-organizations"),
+    path(
+        "organizations/<str:org>",
+        directory.OrganizationDetailView.as_view(),
+        name="api-organization",
+    ),
+    path(
+        "organizations/<str:org>/members/<str:user>",
+        directory.MemberView.as_view(),
+        name="api-organization-member",
+    ),
+    path(
+        "organizations/<str:org>/members/<str:user>/roles",
+        directory.MemberRolesView.as_view(),
+        name="api-organization-member-roles",
+    ),
+    path(
+        "organizations/<str:org>/members/<str:user>/workspaces",
+        workspace_views.WorkspaceCreateView.as_view(),
+        name="api-organization-member-workspaces",
+    ),
+    path(
+        "workspaces/<str:workspace>",
+        workspace_views.WorkspaceDetailView.as_view(),
+        name="api-workspace",
+    ),
+    path("openapi.json", SpectacularJSONAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

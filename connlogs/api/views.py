@@ -59,7 +59,6 @@ class ConnectionLogListView(APIView):
         if filterset.validations:
             raise ApiError("Invalid connection search query.", validations=filterset.validations)
         matching = filterset.qs
-        rows = matching.newest_first().with_related()
         if page.after_id is not None:
             cursor = filterset.queryset.filter(id=page.after_id).only("id", "connect_time").first()
             if cursor is None:
@@ -72,9 +71,9 @@ class ConnectionLogListView(APIView):
                         )
                     ],
                 )
-            rows = rows.after(cursor)[: page.limit]
+            rows = matching.newest_first().with_related().after(cursor)[: page.limit]
         else:
-            rows = rows[page.offset : page.offset + page.limit]
+            rows = matching.page(page.offset, page.limit)
 
         cap = settings.CONNLOGS_COUNT_CAP
         return Response(

@@ -1,0 +1,69 @@
+"""Template helpers of the pages: the header's roles, icons, times and numbers."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django import template
+from django.utils.html import format_html
+
+from connlogs import roles
+from connlogs.values import format_time
+
+register = template.Library()
+
+
+@register.simple_tag
+def account_roles(user) -> list[str]:
+    """The signed-in user's roles as the header names them."""
+    if not getattr(user, "is_authenticated", False):
+        return []
+    names = [roles.SITE_ROLES.get(name, name) for name in user.site_roles or []]
+    for membership in user.memberships.select_related("organization").order_by(
+        "organization__name"
+    ):
+        organization = membership.organization.display_name or membership.organization.name
+        if membership.roles:
+            names += [
+                f"{roles.ORGANIZATION_ROLES.get(name, name)} · {organization}"
+                for name in membership.roles
+            ]
+        else:
+            names.append(f"Member · {organization}")
+    return names
+
+
+@register.simple_tag
+def may_read_logs(user) -> bool:
+    return bool(getattr(user, "is_authenticated", False)) and roles.may_read_connection_logs(user)
+
+
+@register.simple_tag
+def icon(name: str, label: str = ""):
+    """An icon of the page's sprite; decorative unless given a label."""
+    if label:
+        return format_html(
+            '<svg class="icon icon-{}" role="img" aria-label="{}"><use href="#i-{}"></use></svg>',
+            name,
+            label,
+            name,
+        )
+    return format_html(
+        '<svg class="icon icon-{}" aria-hidden="true" focusable="false">'
+        '<use href="#i-{}"></use></svg>',
+        name,
+        name,
+    )
+
+
+@register.filter
+def rfc3339(value: dt.datetime | None) -> str:
+    return format_time(value) or ""
+
+
+@register.filter
+def number(value) -> str:
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return ""

@@ -1,0 +1,60 @@
+"""What every page shares: the display time zone and the "may read connection logs" gate."""
+
+from __future__ import annotations
+
+import zoneinfo
+
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.shortcuts import render
+from django.utils import timezone
+
+from connlogs import roles
+
+TIMEZONE_COOKIE = "connlogs_tz"
+UTC_NAME = "UTC"
+
+
+def display_zone_name(request) -> str:
+    """The zone the pages show times in: the browser's (if the user chose it), else UTC."""
+    name = (request.COOKIES.get(TIMEZONE_COOKIE) or "").strip()
+    return name if valid_zone(name) else UTC_NAME
+
+
+def valid_zone(name: str) -> bool:
+    if not name or len(name) > 64:
+        return False
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+class DisplayTimezoneMixin:
+    """Render the page (day headers, times, chart buckets, custom ranges) in the user's zone.
+
+    The response is rendered inside the override: a lazily rendered TemplateResponse
+    would otherwise format its times after the zone was switched back.
+    """
+
+    def dispatch(self, request, *args, **kwargs):
+        name = display_zone_name(request)
+        with timezone.override(zoneinfo.ZoneInfo(name)):
+            response = super().dispatch(request, *args, **kwargs)
+            if hasattr(response, "render") and not getattr(response, "is_rendered", True):
+                response.render()
+        return response
+
+
+class ReaderRequiredMixin(LoginRequiredMixin):
+    """Signed in, and allowed to read some organization's connection log.
+
+    Anyone else gets a page that says why, not an empty table that looks like "no data".
+    """
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        if not roles.may_read_connection_logs(request.user):
+            return render(request, "connlogs/no_access.html", status=403)
+        return super().dispatch(request, *args, **kwargs)

@@ -1,0 +1,240 @@
+"""The connection-log pages: the list (search, menus, chart, table, paging), one log, download.
+
+Every page starts where the API starts: ``search_visible(request, q)`` scopes the rows to
+what the user may read and applies ``q`` through the one FilterSet. The pages only add
+presentation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views import View
+
+from connlogs import charts, export, forms, roles
+from connlogs.api.serializers import connection_log_json
+from connlogs.filtersets import search_visible
+from connlogs.models import ConnectionLog, Organization, User, Workspace
+from connlogs.tables import LogRow, group_by_day, parsed_user_agent
+from connlogs.values import format_time
+from connlogs.views.base import DisplayTimezoneMixin, ReaderRequiredMixin, display_zone_name
+from connlogs.views.paging import PageRequest, paginate
+
+# Menus list at most this many choices; beyond that, type into the search box.
+MENU_LIMIT = 500
+
+
+def list_url(q: str = "", size: int = forms.DEFAULT_PAGE_SIZE, **extra) -> str:
+    """The list page's address for a search, a page size and paging parameters."""
+    params: dict[str, str] = {}
+    if q:
+        params["q"] = q
+    if size != forms.DEFAULT_PAGE_SIZE:
+        params["per_page"] = str(size)
+    params.update({key: str(value) for key, value in extra.items() if value})
+    base = reverse("connectionlog-list")
+    return f"{base}?{urlencode(params)}" if params else base
+
+
+def export_url(q: str, fmt: str) -> str:
+    params = {"q": q, "format": fmt} if q else {"format": fmt}
+    return f"{reverse('connectionlog-export')}?{urlencode(params)}"
+
+
+def readable_organizations(user: User):
+    readable = roles.readable_organization_ids(user)
+    organizations = Organization.objects.order_by("name")
+    if readable is not None:
+        organizations = organizations.filter(id__in=readable)
+    return list(organizations[:MENU_LIMIT])
+
+
+def owner_usernames(user: User) -> list[str]:
+    """Owners of workspaces in the organizations ``user`` reads: the owner menu's hints."""
+    readable = roles.readable_organization_ids(user)
+    owners = Workspace.objects.all()
+    if readable is not None:
+        owners = owners.filter(organization_id__in=readable)
+    return list(
+        owners.order_by("owner__username")
+        .values_list("owner__username", flat=True)
+        .distinct()[:MENU_LIMIT]
+    )
+
+
+class ConnectionLogListView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
+    template_name = "connlogs/list.html"
+
+    def get(self, request):
+        now = timezone.now()
+        size = forms.page_size(request.GET.get("per_page"))
+        if forms.is_submission(request.GET):
+            # A filter form: write the menus into q, then show the clean address of it.
+            return redirect(list_url(forms.submitted_q(request.GET, now), size))
+
+        q = request.GET.get("q", "").strip()
+        filterset = search_visible(request, q)
+        validations = filterset.validations
+        terms = filterset.terms
+        shown = forms.menu_values(terms, now)
+        organizations = readable_organizations(request.user)
+        context = {
+            "q": q,
+            "size": size,
+            "page_sizes": forms.PAGE_SIZES,
+            "validations": validations,
+            "menus_disabled": bool(filterset.parse_errors),
+            "shown": shown,
+            "shown_encoded": forms.encode_shown(shown),
+            "organization_options": (
+                forms.organization_options(organizations, shown["organization"])
+                if len(organizations) > 1
+                else None
+            ),
+            "type_options": forms.type_options(shown["type"]),
+            "status_options": forms.status_options(shown["status"]),
+            "range_options": forms.range_options(shown["range"]),
+            "owner_hints": owner_usernames(request.user),
+            "clear_url": list_url("", size),
+            "zone_name": display_zone_name(request),
+            "is_filtered": bool(q),
+        }
+        if validations:
+            return render(request, self.template_name, context, status=400)
+
+        matching = filterset.qs
+        page = paginate(
+            matching,
+            filterset.queryset,
+            PageRequest.from_params(request.GET),
+            size=size,
+            cap=settings.CONNLOGS_COUNT_CAP,
+            url=lambda **extra: list_url(q, size, **extra),
+        )
+        cleaned = filterset.form.cleaned_data
+        chart = charts.build_chart(
+            matching,
+            after=cleaned.get("connected_after"),
+            before=cleaned.get("connected_before"),
+            now=now,
+            link=lambda start, end: list_url(
+                forms.with_terms(
+                    q, connected_after=format_time(start), connected_before=format_time(end)
+                ),
+                size,
+            ),
+        )
+        rows = [LogRow(row, now) for row in page.rows]
+        context.update(
+            page=page,
+            days=group_by_day(rows),
+            chart=chart,
+            chart_legend=[
+                (item, list_url(forms.with_terms(q, type=item.type), size))
+                for item in (chart.legend if chart else [])
+            ],
+            show_organization=len(organizations) > 1,
+            empty=_empty_state(page, q, filterset.queryset),
+            size_urls=[(option, list_url(q, option)) for option in forms.PAGE_SIZES],
+            first_page_url=list_url(q, size),
+            export_csv_url=export_url(q, export.CSV),
+            export_ndjson_url=export_url(q, export.NDJSON),
+        )
+        return render(request, self.template_name, context)
+
+
+def _empty_state(page, q: str, visible) -> str:
+    """Why the table is empty, in the words the page uses: "" when it is not."""
+    if page.rows:
+        return ""
+    if page.count:
+        return "page"  # rows exist, but not this far
+    if not q or not visible.exists():
+        return "none"  # nothing recorded that this user may read
+    return "filter"
+
+
+class ConnectionLogDetailView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
+    template_name = "connlogs/detail.html"
+
+    def get(self, request, pk):
+        row = (
+            ConnectionLog.objects.visible_to(request.user)
+            .with_related()
+            .select_related("workspace")
+            .filter(pk=pk)
+            .first()
+        )
+        if row is None:
+            raise Http404("No connection log with that id that you may read.")
+        log = LogRow(row)
+        only = _show_only_links(row)
+        context = {
+            "log": log,
+            "user_agent": parsed_user_agent(row.user_agent) if log.is_web else None,
+            "only": only,
+            "api_json": json.dumps(connection_log_json(row), indent=2),
+            "back_url": _back_url(request),
+            "zone_name": display_zone_name(request),
+        }
+        return render(request, self.template_name, context)
+
+
+def _show_only_links(row: ConnectionLog) -> dict[str, str]:
+    """Addresses of the list narrowed to what this row shares with others."""
+
+    def only(**terms: str) -> str:
+        return list_url(forms.with_terms("", **terms))
+
+    links = {
+        "workspace": only(workspace_id=str(row.workspace_id)),
+        "owner": only(workspace_owner=row.workspace_owner.username),
+        "organization": only(organization=row.organization.name),
+        "type": only(type=row.type),
+        "around": only(
+            workspace_id=str(row.workspace_id),
+            connected_after=format_time(row.connect_time - dt.timedelta(minutes=30)),
+            connected_before=format_time(row.connect_time + dt.timedelta(minutes=30)),
+        ),
+    }
+    if row.user_id:
+        links["user"] = only(username=row.user.username)
+    if row.connection_id:
+        links["connection"] = only(connection_id=str(row.connection_id))
+    return links
+
+
+def _back_url(request) -> str:
+    """Back to the list the user came from (its search and page), else the plain list."""
+    referer = request.META.get("HTTP_REFERER", "")
+    list_path = reverse("connectionlog-list")
+    if referer and url_has_allowed_host_and_scheme(referer, allowed_hosts={request.get_host()}):
+        path = referer.split(request.get_host(), 1)[-1]
+        if path.startswith(list_path) and not path.startswith(list_path + "/"):
+            return path
+    return list_path
+
+
+class ConnectionLogDownloadView(ReaderRequiredMixin, View):
+    """The list's download button: the API's export for the same ``q``, via the session."""
+
+    def get(self, request):
+        fmt = request.GET.get("format") or export.CSV
+        if fmt not in export.FORMATS:
+            return HttpResponse(
+                "Unknown export format: use csv or ndjson.", status=400, content_type="text/plain"
+            )
+        q = request.GET.get("q", "").strip()
+        filterset = search_visible(request, q)
+        if filterset.validations:
+            # The list page shows the search's errors under the box.
+            return redirect(list_url(q))
+        return export.export_response(filterset.qs, fmt)

@@ -1,0 +1,190 @@
+"""Pages of the connection-log list that stay fast however deep they go.
+
+* "Next" and "previous" are keyset cursors (``after``/``before`` a row, via
+  ``querysets.after``/``before``): the database walks the newest-first index from the
+  cursor, so page 500 costs what page 1 costs, and rows arriving during an incident never
+  shift what the next page shows.
+* A numbered page is ``id IN (SELECT id … ORDER BY connect_time DESC, id DESC OFFSET k
+  LIMIT n)``: the skipping reads ids only (an index walk on PostgreSQL), and the full rows
+  with their related objects are fetched for the ``n`` ids alone.
+* The total is the API's capped count: "2,000+" past ``CONNLOGS_COUNT_CAP``.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.db.models import QuerySet
+
+from connlogs import values
+from connlogs.models import ConnectionLog
+
+# Numbered pages shown each side of the current one.
+NEIGHBOURS = 2
+MAX_PAGE = 1_000_000
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    number: int = 1
+    after: uuid.UUID | None = None
+    before: uuid.UUID | None = None
+
+    @classmethod
+    def from_params(cls, params) -> PageRequest:
+        try:
+            number = int(params.get("page") or 1)
+        except ValueError:
+            number = 1
+        number = min(max(number, 1), MAX_PAGE)
+        return cls(number, _uuid(params.get("after")), _uuid(params.get("before")))
+
+
+def _uuid(text: str | None) -> uuid.UUID | None:
+    if not text:
+        return None
+    try:
+        return values.parse_uuid(text)
+    except ValueError:
+        return None
+
+
+@dataclass
+class PageLink:
+    label: str
+    url: str | None  # None: the current page, or a gap ("…")
+    current: bool = False
+
+
+@dataclass
+class Page:
+    rows: list[ConnectionLog]
+    number: int
+    size: int
+    count: int
+    cap: int
+    has_previous: bool
+    has_next: bool
+    previous_url: str = ""
+    next_url: str = ""
+    links: list[PageLink] = field(default_factory=list)
+    stale_cursor: bool = False
+
+    @property
+    def first_index(self) -> int:
+        return (self.number - 1) * self.size + 1 if self.rows else 0
+
+    @property
+    def last_index(self) -> int:
+        return self.first_index + len(self.rows) - 1 if self.rows else 0
+
+    @property
+    def count_is_capped(self) -> bool:
+        return self.count > self.cap
+
+    @property
+    def count_text(self) -> str:
+        return f"{self.cap:,}+" if self.count_is_capped else f"{self.count:,}"
+
+    @property
+    def last_page(self) -> int | None:
+        """The last page's number when the count is exact; ``None`` past the cap."""
+        if self.count_is_capped:
+            return None
+        return max(1, math.ceil(self.count / self.size))
+
+
+def _offset_rows(matching: QuerySet, offset: int, size: int) -> list[ConnectionLog]:
+    if offset == 0:
+        return list(matching.newest_first().with_related()[: size + 1])
+    ids = matching.newest_first().values("id")[offset : offset + size + 1]
+    return list(ConnectionLog.objects.filter(id__in=ids).newest_first().with_related())
+
+
+def paginate(
+    matching: QuerySet,
+    visible: QuerySet,
+    request: PageRequest,
+    *,
+    size: int,
+    cap: int,
+    url: Callable[..., str],
+) -> Page:
+    """One page of ``matching`` (scoped and filtered) for ``request``.
+
+    ``visible`` (scoped only) resolves cursors; ``url(page=, after=, before=)`` makes links.
+    """
+    number = request.number
+    stale = False
+    rows: list[ConnectionLog] | None = None
+    has_previous = has_next = False
+    cursor_id = request.after or request.before
+    cursor = visible.filter(id=cursor_id).only("id", "connect_time").first() if cursor_id else None
+    if cursor_id and cursor is None:
+        stale = True
+    if cursor is not None and request.after:
+        found = list(matching.newest_first().with_related().after(cursor)[: size + 1])
+        has_next, has_previous = len(found) > size, True
+        rows = found[:size]
+        number = max(number, 2)
+    elif cursor is not None and request.before:
+        found = list(
+            matching.with_related().before(cursor).order_by("connect_time", "id")[: size + 1]
+        )
+        if len(found) > size:
+            rows = list(reversed(found[:size]))
+            has_previous, has_next = True, True
+        else:
+            # Reached the top: that is page 1, shown as page 1 (the newest rows).
+            number = 1
+    if rows is None:
+        found = _offset_rows(matching, (number - 1) * size, size)
+        has_next, has_previous = len(found) > size, number > 1
+        rows = found[:size]
+
+    page = Page(
+        rows=rows,
+        number=number,
+        size=size,
+        count=matching.capped_count(cap),
+        cap=cap,
+        has_previous=has_previous,
+        has_next=has_next,
+        stale_cursor=stale,
+    )
+    if has_next and rows:
+        page.next_url = url(page=number + 1, after=rows[-1].id)
+    if has_previous:
+        page.previous_url = (
+            url(page=number - 1, before=rows[0].id) if rows else url(page=number - 1)
+        )
+    page.links = _numbered_links(page, url)
+    return page
+
+
+def _numbered_links(page: Page, url: Callable[..., str]) -> list[PageLink]:
+    known = math.ceil(min(page.count, page.cap + 1) / page.size) if page.count else 1
+    last_known = max(known, page.number + (1 if page.has_next else 0))
+    low = max(1, page.number - NEIGHBOURS)
+    high = min(last_known, page.number + NEIGHBOURS)
+    numbers = list(range(low, high + 1))
+    links: list[PageLink] = []
+    if low > 1:
+        links.append(PageLink("1", url(page=1)))
+        if low > 2:
+            links.append(PageLink("…", None))
+    for number in numbers:
+        current = number == page.number
+        links.append(PageLink(f"{number:,}", None if current else url(page=number), current))
+    last = page.last_page
+    if last is not None and high < last:
+        if high < last - 1:
+            links.append(PageLink("…", None))
+        links.append(PageLink(f"{last:,}", url(page=last)))
+    elif page.count_is_capped:
+        # More pages exist than the capped count can number.
+        links.append(PageLink("…", None))
+    return links
