@@ -59,31 +59,68 @@ _ROLES = {"{owner}": '["owner"]', "{auditor}": '["auditor"]'}
 
 
 def user_line(parts: list[str], now: str) -> str:
-    (user_id, username, email, name, avatar_url, status, login_type, rbac_roles, created_at,
-     updated_at, last_seen_at, deleted) = parts
+    (
+        user_id,
+        username,
+        email,
+        name,
+        avatar_url,
+        status,
+        login_type,
+        rbac_roles,
+        created_at,
+        updated_at,
+        last_seen_at,
+        deleted,
+    ) = parts
     if deleted == "t":
         status = "suspended"
-    return "\t".join([
-        user_id, "!", NULL, username, email, name, avatar_url, status, login_type,
-        _ROLES.get(rbac_roles, "[]"), last_seen_at, created_at, updated_at,
-    ])
+    return "\t".join(
+        [
+            user_id,
+            "!",
+            NULL,
+            username,
+            email,
+            name,
+            avatar_url,
+            status,
+            login_type,
+            _ROLES.get(rbac_roles, "[]"),
+            last_seen_at,
+            created_at,
+            updated_at,
+        ]
+    )
 
 
 def workspace_line(parts: list[str], now: str) -> str:
     ws_id, owner_id, org_id, name, deleted = parts
-    return "\t".join([ws_id, name, deleted, now if deleted == "t" else NULL, now, now,
-                      org_id, owner_id])
+    return "\t".join(
+        [ws_id, name, deleted, now if deleted == "t" else NULL, now, now, org_id, owner_id]
+    )
 
 
 SMALL_TABLES: list[tuple[str, str, str, Callable[[list[str], str], str]]] = [
-    ("organizations", "connlogs_organization",
-     "id, name, display_name, description, icon, created_at, updated_at", organization_line),
-    ("users", "connlogs_user",
-     "id, password, last_login, username, email, name, avatar_url, status, login_type, "
-     "site_roles, last_seen_at, created_at, updated_at", user_line),
-    ("workspaces", "connlogs_workspace",
-     "id, name, deleted, deleted_at, created_at, updated_at, organization_id, owner_id",
-     workspace_line),
+    (
+        "organizations",
+        "connlogs_organization",
+        "id, name, display_name, description, icon, created_at, updated_at",
+        organization_line,
+    ),
+    (
+        "users",
+        "connlogs_user",
+        "id, password, last_login, username, email, name, avatar_url, status, login_type, "
+        "site_roles, last_seen_at, created_at, updated_at",
+        user_line,
+    ),
+    (
+        "workspaces",
+        "connlogs_workspace",
+        "id, name, deleted, deleted_at, created_at, updated_at, organization_id, owner_id",
+        workspace_line,
+    ),
 ]
 
 
@@ -95,7 +132,7 @@ def log_chunks(path: Path, size: int = 20_000) -> Iterator[str]:
             for i in _EMPTY_NOT_NULL:
                 if parts[i] == NULL:
                     parts[i] = ""
-            if parts[15] == "\\N\n":       # the last column carries the newline
+            if parts[15] == "\\N\n":  # the last column carries the newline
                 parts[15] = "\n"
             buf.append("\t".join(parts))
             if len(buf) >= size:
@@ -133,15 +170,17 @@ def main() -> int:
     ap.add_argument("--gen-version", default="")
     args = ap.parse_args()
     dump = Path(args.dump)
-    now = dt.datetime.now(dt.timezone.utc).isoformat()
+    now = dt.datetime.now(dt.UTC).isoformat()
     timings: dict[str, float] = {}
 
     with psycopg.connect(args.dsn, autocommit=True) as conn:
         constraints, indexes = table_definitions(conn, LOG_TABLE)
         t0 = time.perf_counter()
         with conn.transaction():
-            conn.execute(f"TRUNCATE {LOG_TABLE}, connlogs_workspace, connlogs_membership, "
-                         "connlogs_apitoken, connlogs_user, connlogs_organization CASCADE")
+            conn.execute(
+                f"TRUNCATE {LOG_TABLE}, connlogs_workspace, connlogs_membership, "
+                "connlogs_apitoken, connlogs_user, connlogs_organization CASCADE"
+            )
             # Dropped before the small tables are loaded: their deferred FK checks would
             # otherwise block ALTER TABLE on the tables the log references.
             for name, _kind, _ in reversed(constraints):
@@ -151,8 +190,11 @@ def main() -> int:
             for source, table, columns, convert in SMALL_TABLES:
                 with conn.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                     with open(dump / f"{source}.tsv") as f:
-                        copy.write("".join(convert(line.rstrip("\n").split("\t"), now) + "\n"
-                                           for line in f))
+                        copy.write(
+                            "".join(
+                                convert(line.rstrip("\n").split("\t"), now) + "\n" for line in f
+                            )
+                        )
                 log(f"{table} loaded")
             rows = 0
             t1 = time.perf_counter()
@@ -193,21 +235,29 @@ def main() -> int:
             f"SELECT pg_relation_size('{LOG_TABLE}'), pg_indexes_size('{LOG_TABLE}'), "
             f"pg_total_relation_size('{LOG_TABLE}')"
         ).fetchone()
-        index_sizes = dict(conn.execute(
-            "SELECT indexrelid::regclass::text, pg_relation_size(indexrelid) FROM pg_index "
-            f"WHERE indrelid = '{LOG_TABLE}'::regclass ORDER BY 1"
-        ).fetchall())
+        index_sizes = dict(
+            conn.execute(
+                "SELECT indexrelid::regclass::text, pg_relation_size(indexrelid) FROM pg_index "
+                f"WHERE indrelid = '{LOG_TABLE}'::regclass ORDER BY 1"
+            ).fetchall()
+        )
         meta = {
-            "n": args.n, "seed": args.seed, "rows": rows,
+            "n": args.n,
+            "seed": args.seed,
+            "rows": rows,
             "timings_s": {k: round(v, 1) for k, v in timings.items()},
-            "heap_bytes": heap, "indexes_bytes": idx, "total_bytes": total,
+            "heap_bytes": heap,
+            "indexes_bytes": idx,
+            "total_bytes": total,
             "index_bytes": index_sizes,
             "loaded_at": now,
         }
         conn.execute("DROP TABLE IF EXISTS bench_load")
         conn.execute("CREATE TABLE bench_load (n bigint, seed int, gen_version text, meta jsonb)")
-        conn.execute("INSERT INTO bench_load VALUES (%s, %s, %s, %s)",
-                     [args.n, args.seed, args.gen_version, json.dumps(meta)])
+        conn.execute(
+            "INSERT INTO bench_load VALUES (%s, %s, %s, %s)",
+            [args.n, args.seed, args.gen_version, json.dumps(meta)],
+        )
     print(json.dumps(meta, indent=2))
     return 0
 

@@ -10,6 +10,7 @@ import uuid
 
 import django_filters
 from django import forms
+from django.core.validators import ProhibitNullCharactersValidator
 from django.db.models import QuerySet
 from django.db.models.functions import Lower
 
@@ -29,6 +30,14 @@ class KeyedField(forms.CharField):
         kwargs.setdefault("required", False)
         kwargs.setdefault("strip", False)
         super().__init__(*args, **kwargs)
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        # Checked here, not by the validators that run after ``to_python``: subclasses look
+        # values up in the database, and PostgreSQL refuses NUL in text (a 500, not a 400).
+        if isinstance(value, str) and "\x00" in value:
+            raise forms.ValidationError(ProhibitNullCharactersValidator.message)
+        return value
 
     def invalid_value(self, value: str) -> forms.ValidationError:
         return forms.ValidationError(

@@ -288,7 +288,7 @@ def organization_options(organizations, current: str) -> list[Option]:
     return with_current(options, current)
 
 
-def range_options(current: str) -> list[Option]:
+def range_options() -> list[Option]:
     options = [Option("", "Any time")]
     options += [Option(key, label) for key, (label, _) in RANGE_PRESETS.items()]
     options.append(Option(CUSTOM_RANGE, "Custom range"))

@@ -15,6 +15,7 @@ from connlogs.models import ApiToken, User
 _ID_LENGTH = 10
 _SECRET_LENGTH = 22
 _ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+_ID_CHARACTERS = frozenset(_ALPHABET)
 
 
 def _random(length: int) -> str:
@@ -53,7 +54,8 @@ def issue_session(user: User) -> str:
 def find(key: str) -> ApiToken | None:
     """The live token for ``key``, or None (unknown, wrong secret, expired, user suspended)."""
     token_id, _, secret = (key or "").partition("-")
-    if len(token_id) != _ID_LENGTH or not secret:
+    # Only ids we could have issued reach the database (a NUL would be a 500 on PostgreSQL).
+    if len(token_id) != _ID_LENGTH or not secret or not set(token_id) <= _ID_CHARACTERS:
         return None
     token = ApiToken.objects.select_related("user").filter(id=token_id).first()
     # compare_digest runs in constant time: no timing hint about how much of a secret matched.

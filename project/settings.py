@@ -142,6 +142,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "connlogs.api.schema.empty_query_values_mean_absent",
+    ],
 }
 
 # Request bodies: the events endpoint takes up to this many bytes (default 5 MB).
@@ -161,6 +165,47 @@ CONNLOGS_LOGIN_LOCKOUT_SECONDS = int(os.environ.get("CONNLOGS_LOGIN_LOCKOUT_SECO
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"bare": {"format": "%(message)s"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler"},
+        # One JSON object per line, nothing around it, so a log shipper can parse each line.
+        "audit": {"class": "logging.StreamHandler", "formatter": "bare"},
+    },
+    "loggers": {
+        "connlogs.events.audit": {"handlers": ["audit"], "level": "INFO", "propagate": False},
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL") or "INFO"},
 }
+
+# --- scale (docs/scaling.md) ------------------------------------------------------------
+# How long connection logs are kept: "90d", "12h", "2w", ...; empty keeps them forever.
+# Parsed by connlogs.retention; `manage.py purge_connection_logs` deletes what is older.
+CONNLOGS_RETENTION = os.environ.get("CONNLOGS_RETENTION") or ""
+# One JSON line per recorded connection event on the logger "connlogs.events.audit".
+CONNLOGS_EVENT_LOG = env_bool("CONNLOGS_EVENT_LOG")
+# A read replica: reads of connection logs go there, everything else to the primary.
+if os.environ.get("DATABASE_REPLICA_URL"):
+    DATABASES["replica"] = dj_database_url.parse(
+        os.environ["DATABASE_REPLICA_URL"],
+        conn_max_age=int(os.environ.get("CONN_MAX_AGE") or 60),
+        conn_health_checks=True,
+    )
+    # Tests use the primary's test database for both aliases.
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASE_ROUTERS = ["connlogs.routers.ReplicaRouter"]
+# Several app servers: the sign-in throttle's counters live in Django's cache, which is
+# per process by default. CONNLOGS_CACHE_TABLE=<name> shares them through the database
+# (create the table once with `manage.py createcachetable`).
+if os.environ.get("CONNLOGS_CACHE_TABLE"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": os.environ["CONNLOGS_CACHE_TABLE"],
+        }
+    }
+# PostgreSQL's JIT compiles any plan costed above jit_above_cost, adding 10-50 ms to a query
+# that runs in a few: the app's connections turn it off unless CONNLOGS_DB_JIT=on.
+if not env_bool("CONNLOGS_DB_JIT"):
+    for _alias in DATABASES.values():
+        if _alias["ENGINE"] == "django.db.backends.postgresql":
+            _alias.setdefault("OPTIONS", {})["options"] = "-c jit=off"

@@ -16,16 +16,16 @@ from connlogs import roles, throttle, tokens
 from connlogs.api.auth import TOKEN_COOKIE, token_from_request
 from connlogs.api.errors import ApiError
 from connlogs.api.lookups import resolve_user
-from connlogs.api.serializers import ErrorSerializer
+from connlogs.api.serializers import ErrorSerializer, JsonBodySerializer
 from connlogs.models import User
 
 
-class LoginSerializer(serializers.Serializer):
+class LoginSerializer(JsonBodySerializer):
     email = serializers.EmailField()
     password = serializers.CharField(trim_whitespace=False)
 
 
-class TokenRequestSerializer(serializers.Serializer):
+class TokenRequestSerializer(JsonBodySerializer):
     token_name = serializers.CharField(required=False, allow_blank=True, max_length=64)
     lifetime = serializers.IntegerField(
         required=False, min_value=1, max_value=10 * 365 * 24 * 3600, help_text="Seconds."
@@ -76,7 +76,10 @@ class LogoutView(APIView):
     @extend_schema(
         operation_id="logout",
         request=None,
-        responses={200: inline_serializer("LogoutResponse", {"message": serializers.CharField()})},
+        responses={
+            200: inline_serializer("LogoutResponse", {"message": serializers.CharField()}),
+            401: ErrorSerializer,
+        },
     )
     def post(self, request):
         key = token_from_request(request)
@@ -93,6 +96,8 @@ class TokenCreateView(APIView):
         request=TokenRequestSerializer,
         responses={
             201: inline_serializer("TokenKey", {"key": serializers.CharField()}),
+            400: ErrorSerializer,
+            401: ErrorSerializer,
             403: ErrorSerializer,
             404: ErrorSerializer,
         },

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from connlogs import roles, values
+from connlogs.api.serializers import JsonBodySerializer
 from connlogs.models import NAME_VALIDATOR, USERNAME_VALIDATOR, Membership, Organization, User
 from connlogs.models import Workspace as WorkspaceModel
 from connlogs.values import format_time
@@ -31,7 +32,7 @@ def _not_a_uuid(value: str) -> str:
 # --- request bodies ---------------------------------------------------------------------
 
 
-class UserCreateSerializer(serializers.Serializer):
+class UserCreateSerializer(JsonBodySerializer):
     username = serializers.CharField(max_length=64, validators=[USERNAME_VALIDATOR])
     email = serializers.EmailField(max_length=254)
     password = serializers.CharField(
@@ -74,7 +75,7 @@ class UserCreateSerializer(serializers.Serializer):
         return data
 
 
-class _RolesSerializer(serializers.Serializer):
+class _RolesSerializer(JsonBodySerializer):
     roles = serializers.ListField(child=serializers.CharField(), allow_empty=True)
     known: dict[str, str] = {}
 
@@ -105,7 +106,7 @@ class OrganizationRolesSerializer(_RolesSerializer):
         return roles.unknown_organization_roles(names)
 
 
-class OrganizationCreateSerializer(serializers.Serializer):
+class OrganizationCreateSerializer(JsonBodySerializer):
     name = serializers.CharField(max_length=64, validators=[NAME_VALIDATOR])
     display_name = serializers.CharField(
         required=False, allow_blank=True, max_length=128, help_text="Default: the name."
@@ -121,7 +122,7 @@ class OrganizationCreateSerializer(serializers.Serializer):
         return data
 
 
-class WorkspaceCreateSerializer(serializers.Serializer):
+class WorkspaceCreateSerializer(JsonBodySerializer):
     name = serializers.CharField(max_length=64, validators=[NAME_VALIDATOR])
 
 

@@ -54,7 +54,12 @@ class EventSerializer(serializers.Serializer):
 
 
 class EventBatchSerializer(serializers.Serializer):
-    events = EventSerializer(many=True, help_text="1 to 1000 events, applied all or none.")
+    events = serializers.ListField(
+        child=EventSerializer(),
+        min_length=1,
+        max_length=settings.CONNLOGS_MAX_EVENTS,
+        help_text="1 to 1000 events, applied all or none.",
+    )
 
 
 class RecordResultSerializer(serializers.Serializer):

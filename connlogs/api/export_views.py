@@ -47,6 +47,13 @@ def parse_format(params) -> tuple[str, list[Validation]]:
     return fmt, errors
 
 
+DOWNLOAD = (
+    "An attachment named connection-log-<UTC time of the export>.csv or .ndjson: `format=csv` "
+    "gives text/csv (RFC 4180, a header row), `format=ndjson` gives application/x-ndjson "
+    "(one read-contract object per line)."
+)
+
+
 class ConnectionLogExportView(APIView):
     content_negotiation_class = AnyAcceptNegotiation
 
@@ -73,12 +80,8 @@ class ConnectionLogExportView(APIView):
             ),
         ],
         responses={
-            (200, "text/csv"): OpenApiResponse(
-                OpenApiTypes.STR, description="CSV with a header row (RFC 4180)."
-            ),
-            (200, "application/x-ndjson"): OpenApiResponse(
-                OpenApiTypes.STR, description="One connection log JSON object per line."
-            ),
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description=DOWNLOAD),
+            (200, "application/x-ndjson"): OpenApiResponse(OpenApiTypes.STR, description=DOWNLOAD),
             (400, "application/json"): ErrorSerializer,
             (401, "application/json"): ErrorSerializer,
         },

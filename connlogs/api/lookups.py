@@ -10,6 +10,9 @@ from connlogs.models import Organization, User, Workspace
 
 
 def _by_uuid_or(queryset: QuerySet, ref: str, **by_name):
+    if "\x00" in ref:
+        # No name holds NUL, and PostgreSQL would refuse it in the query (a 500).
+        raise NotFound()
     try:
         found = queryset.filter(id=values.parse_uuid(ref)).first()
     except ValueError:

@@ -13,7 +13,7 @@ from connlogs.search import Validation
 
 DEFAULT_LIMIT = 100
 _INT = re.compile(r"^[+-]?[0-9]+$")
-_INT32_MAX = 2**31 - 1
+INT32_MAX = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ def _positive_int32(text: str, name: str, errors: list[Validation]) -> int | Non
     reason = ""
     if not _INT.match(text):
         reason = f'strconv.ParseInt: parsing "{text}": invalid syntax'
-    elif not -(2**31) <= int(text) <= _INT32_MAX:
+    elif not -(2**31) <= int(text) <= INT32_MAX:
         reason = f'strconv.ParseInt: parsing "{text}": value out of range'
     elif int(text) < 0:
         reason = "value is negative"

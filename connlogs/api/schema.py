@@ -15,3 +15,17 @@ class SessionTokenScheme(OpenApiAuthenticationExtension):
             {"type": "apiKey", "in": "cookie", "name": "coder_session_token"},
             {"type": "http", "scheme": "bearer"},
         ]
+
+
+def empty_query_values_mean_absent(result, generator, request, public):
+    """Say in the schema that an empty optional query parameter counts as absent.
+
+    ``?after_id=`` is no cursor and ``?limit=`` is the default, as in Coder's parser; without
+    ``allowEmptyValue`` the schema would call those requests invalid.
+    """
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "query" and not parameter.get("required"):
+                    parameter["allowEmptyValue"] = True
+    return result

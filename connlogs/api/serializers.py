@@ -154,3 +154,46 @@ class ErrorSerializer(serializers.Serializer):
     message = serializers.CharField()
     detail = serializers.CharField(required=False)
     validations = ValidationSerializer(many=True, required=False)
+
+
+# --- request bodies -----------------------------------------------------------------------
+
+
+def _json_type_error(field: serializers.Field, value) -> str:
+    """Why ``value`` (as parsed from JSON) has the wrong type for ``field``; "" when it is fine.
+
+    DRF coerces scalars (``123`` becomes ``"123"``, ``"60"`` becomes ``60``); the write API
+    takes JSON types as declared, as the events endpoint does, so a wrong type is a 400.
+    """
+    if value is None:
+        return ""  # DRF answers "may not be null" itself
+    if isinstance(field, serializers.ListField):
+        if not isinstance(value, list):
+            return ""  # DRF answers "Expected a list of items" itself
+        return next((error for item in value if (error := _json_type_error(field.child, item))), "")
+    if isinstance(field, serializers.CharField) and not isinstance(value, str):
+        return "Must be a string."
+    if isinstance(field, serializers.IntegerField) and (
+        not isinstance(value, int) or isinstance(value, bool)
+    ):
+        return "Must be an integer."
+    if isinstance(field, serializers.BooleanField) and not isinstance(value, bool):
+        return "Must be true or false."
+    return ""
+
+
+class JsonBodySerializer(serializers.Serializer):
+    """The base of every request body: JSON types are checked, never coerced."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            errors = {
+                name: [error]
+                for name, field in self.fields.items()
+                if not field.read_only
+                and name in data
+                and (error := _json_type_error(field, data[name]))
+            }
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)

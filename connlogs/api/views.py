@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from connlogs.api.errors import ApiError
-from connlogs.api.pagination import parse_page_params
+from connlogs.api.pagination import INT32_MAX, parse_page_params
 from connlogs.api.serializers import (
     ConnectionLogPageSerializer,
     ErrorSerializer,
@@ -37,9 +37,15 @@ class ConnectionLogListView(APIView):
         parameters=[
             Q_PARAMETER,
             OpenApiParameter(
-                "limit", OpenApiTypes.INT, description="Rows per page; 0 or missing means 100."
+                "limit",
+                {"type": "integer", "minimum": 0, "maximum": settings.CONNLOGS_MAX_LIMIT},
+                description="Rows per page; 0 or missing means 100.",
             ),
-            OpenApiParameter("offset", OpenApiTypes.INT, description="Rows to skip."),
+            OpenApiParameter(
+                "offset",
+                {"type": "integer", "minimum": 0, "maximum": INT32_MAX},
+                description="Rows to skip.",
+            ),
             OpenApiParameter(
                 "after_id",
                 OpenApiTypes.UUID,

@@ -101,7 +101,7 @@ class ConnectionLogListView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
             ),
             "type_options": forms.type_options(shown["type"]),
             "status_options": forms.status_options(shown["status"]),
-            "range_options": forms.range_options(shown["range"]),
+            "range_options": forms.range_options(),
             "owner_hints": owner_usernames(request.user),
             "clear_url": list_url("", size),
             "zone_name": display_zone_name(request),

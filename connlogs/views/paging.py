@@ -25,6 +25,9 @@ from connlogs.models import ConnectionLog
 # Numbered pages shown each side of the current one.
 NEIGHBOURS = 2
 MAX_PAGE = 1_000_000
+# Numbered pages skip at most this many rows (an index walk of a million ids is still quick);
+# deeper than that, the cursors of "next"/"previous" are the way, or a narrower search.
+MAX_OFFSET = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ class Page:
     next_url: str = ""
     links: list[PageLink] = field(default_factory=list)
     stale_cursor: bool = False
+    too_deep: bool = False
 
     @property
     def first_index(self) -> int:
@@ -80,6 +84,10 @@ class Page:
     @property
     def last_index(self) -> int:
         return self.first_index + len(self.rows) - 1 if self.rows else 0
+
+    @property
+    def max_offset(self) -> int:
+        return MAX_OFFSET
 
     @property
     def count_is_capped(self) -> bool:
@@ -141,11 +149,14 @@ def paginate(
             # Reached the top: that is page 1, shown as page 1 (the newest rows).
             number = 1
     if rows is None:
-        found = _offset_rows(matching, (number - 1) * size, size)
+        offset = (number - 1) * size
+        found = _offset_rows(matching, offset, size) if offset <= MAX_OFFSET else []
         has_next, has_previous = len(found) > size, number > 1
         rows = found[:size]
 
+    too_deep = not rows and (number - 1) * size > MAX_OFFSET
     page = Page(
+        too_deep=too_deep,
         rows=rows,
         number=number,
         size=size,
@@ -170,7 +181,7 @@ def _numbered_links(page: Page, url: Callable[..., str]) -> list[PageLink]:
     last_known = max(known, page.number + (1 if page.has_next else 0))
     low = max(1, page.number - NEIGHBOURS)
     high = min(last_known, page.number + NEIGHBOURS)
-    numbers = list(range(low, high + 1))
+    numbers = [n for n in range(low, high + 1) if (n - 1) * page.size <= MAX_OFFSET]
     links: list[PageLink] = []
     if low > 1:
         links.append(PageLink("1", url(page=1)))

@@ -154,3 +154,22 @@ def test_nice_axis_tops():
         200,
         5000,
     ]
+
+
+def test_counts_are_cached_briefly_per_exact_query(hours, django_assert_num_queries):
+    after = dt.datetime(2025, 7, 10, 8, tzinfo=dt.UTC)
+    first = chart_for(after, None)
+    with django_assert_num_queries(0):
+        again = chart_for(after, None)
+    assert [bar.total for bar in again.bars] == [bar.total for bar in first.bars]
+    # Another scope or search is another query, never a cached answer of someone else's.
+    with django_assert_num_queries(1):
+        charts.build_chart(
+            ConnectionLog.objects.filter(type="ssh"), after=after, before=None, link=link, now=NOW
+        )
+
+
+def test_an_open_window_ends_on_the_next_whole_minute():
+    start, end, capped = charts.chart_window(None, None, NOW.replace(second=42, microsecond=7))
+    assert end == NOW.replace(minute=31, second=0, microsecond=0)
+    assert end - start == charts.DEFAULT_WINDOW and not capped

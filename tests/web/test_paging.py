@@ -174,3 +174,19 @@ def test_next_page_query_is_a_keyset_walk_without_offset(many):
         if "ORDER BY" in sql.upper() and "COUNT(" not in sql.upper() and "LIMIT" in sql.upper()
     ]
     assert selects and not any("OFFSET" in sql.upper() for sql in selects)
+
+
+def test_numbered_pages_stop_at_the_offset_limit(many, monkeypatch):
+    from connlogs.views import paging
+
+    monkeypatch.setattr(paging, "MAX_OFFSET", 25)
+    client = signed_in(many)
+    assert len(row_ids(client.get("/connectionlog", {"page": 2}))) == 25  # offset 25: allowed
+    response = client.get("/connectionlog", {"page": 3})  # offset 50: refused, not scanned
+    assert 'data-empty="page"' in response.content.decode()
+    assert "Numbered pages reach the first 25 connections" in response.content.decode()
+    assert 'href="/connectionlog?page=3"' not in client.get("/connectionlog").content.decode()
+    # The cursor still walks there.
+    second = client.get("/connectionlog", {"page": 2})
+    third = client.get(link(second.content.decode(), "next"))
+    assert row_ids(third) == api_ids(many, offset=50, limit=25)

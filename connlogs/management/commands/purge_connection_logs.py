@@ -1,0 +1,107 @@
+"""``manage.py purge_connection_logs [--dry-run]``: delete connection logs past retention.
+
+Run it periodically (README: "Retention"); it deletes the rows whose ``connect_time`` is
+older than ``CONNLOGS_RETENTION`` in batches of ``--batch-size`` ids, each batch its own short
+transaction, so it can run while agents report events and people search.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import BaseCommand, CommandError
+
+from connlogs import retention
+from connlogs.values import format_time
+
+
+class Command(BaseCommand):
+    help = "Delete connection logs older than CONNLOGS_RETENTION (in short batches)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="Only report how many rows would be deleted, and from when to when.",
+        )
+        parser.add_argument(
+            "--older-than",
+            metavar="DURATION",
+            help='Use this retention instead of CONNLOGS_RETENTION for this run, e.g. "90d".',
+        )
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=retention.DEFAULT_BATCH_SIZE,
+            help="Rows deleted per transaction (default %(default)s).",
+        )
+        parser.add_argument(
+            "--pause",
+            type=float,
+            default=0.0,
+            metavar="SECONDS",
+            help="Sleep between batches to leave I/O to the live workload (default 0).",
+        )
+
+    def handle(
+        self, *args, dry_run: bool, older_than: str | None, batch_size: int, pause: float, **options
+    ) -> None:
+        if batch_size < 1:
+            raise CommandError("--batch-size must be at least 1.")
+        try:
+            if older_than is not None:
+                period = retention.parse_retention(older_than)
+                label = retention.describe(older_than)
+            else:
+                period = retention.retention_period()
+                label = retention.describe(self._setting())
+        except (ValueError, ImproperlyConfigured) as error:
+            raise CommandError(str(error)) from None
+        if period is None:
+            self.stdout.write(
+                "Retention is not set (CONNLOGS_RETENTION): connection logs are kept forever; "
+                "nothing to delete."
+            )
+            return
+
+        before = retention.cutoff(period)
+        if dry_run:
+            expired = retention.expired(before)
+            count = expired.count()
+            if not count:
+                self.stdout.write(
+                    f"Dry run: no connection logs older than {label} "
+                    f"(before {format_time(before)})."
+                )
+                return
+            times = expired.order_by("connect_time").values_list("connect_time", flat=True)
+            oldest, newest = times.first(), times.reverse().first()
+            self.stdout.write(
+                f"Dry run: would delete {count} connection logs older than {label} "
+                f"(before {format_time(before)}), connected from {format_time(oldest)} to "
+                f"{format_time(newest)}, in batches of {batch_size}."
+            )
+            return
+
+        verbosity = options.get("verbosity", 1)
+
+        def progress(batches: int, deleted: int) -> None:
+            if verbosity >= 2:
+                self.stdout.write(f"  batch {batches}: {deleted} deleted so far")
+            if pause:
+                time.sleep(pause)
+
+        started = time.monotonic()
+        result = retention.purge(before, batch_size=batch_size, on_batch=progress)
+        self.stdout.write(
+            f"Deleted {result.deleted} connection logs older than {label} "
+            f"(before {format_time(before)}) in {result.batches} batches, "
+            f"{time.monotonic() - started:.1f} s."
+        )
+
+    @staticmethod
+    def _setting() -> str:
+        from django.conf import settings
+
+        return settings.CONNLOGS_RETENTION

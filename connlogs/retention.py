@@ -1,0 +1,143 @@
+"""How long connection logs are kept: ``CONNLOGS_RETENTION`` is parsed here and only here.
+
+``"90d"``, ``"12h"``, ``"2w"``, ``"30m"`` keep rows whose ``connect_time`` is newer than that;
+an empty value (the default) or ``"forever"`` keeps every row. ``manage.py
+purge_connection_logs`` deletes what is older, a few thousand rows per short transaction, and
+``summary()`` is what the list page's footer shows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import router, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from connlogs.models import ConnectionLog
+
+KEEP_FOREVER = ("", "forever")
+_DURATION = re.compile(r"^([0-9]+)\s*([mhdw])$")
+_UNITS = {
+    "m": ("minute", dt.timedelta(minutes=1)),
+    "h": ("hour", dt.timedelta(hours=1)),
+    "d": ("day", dt.timedelta(days=1)),
+    "w": ("week", dt.timedelta(weeks=1)),
+}
+DEFAULT_BATCH_SIZE = 5000
+
+
+def parse_retention(text: str | None) -> dt.timedelta | None:
+    """``"90d"`` -> 90 days; ``""``/``"forever"`` -> None (keep forever); else ValueError."""
+    value = (text or "").strip().lower()
+    if value in KEEP_FOREVER:
+        return None
+    match = _DURATION.match(value)
+    if not match:
+        raise ValueError(
+            f"{text!r} is not a retention: use a whole number and a unit, m (minutes), "
+            'h (hours), d (days) or w (weeks), e.g. "90d"; empty or "forever" keeps everything'
+        )
+    amount = int(match.group(1))
+    if amount == 0:
+        raise ValueError(f"{text!r} would delete every row: use a positive duration")
+    return amount * _UNITS[match.group(2)][1]
+
+
+def describe(text: str | None) -> str:
+    """``"90d"`` -> ``"90 days"``; keep-forever values -> ``"forever"``."""
+    period = parse_retention(text)
+    if period is None:
+        return "forever"
+    amount, unit = _DURATION.match(text.strip().lower()).groups()
+    word = _UNITS[unit][0]
+    return f"{int(amount)} {word}{'' if int(amount) == 1 else 's'}"
+
+
+def retention_period() -> dt.timedelta | None:
+    """The configured retention; a bad ``CONNLOGS_RETENTION`` is a configuration error."""
+    try:
+        return parse_retention(settings.CONNLOGS_RETENTION)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"CONNLOGS_RETENTION: {error}") from None
+
+
+def cutoff(period: dt.timedelta | None, now: dt.datetime | None = None) -> dt.datetime | None:
+    """Rows that connected before this time are past retention (None: nothing is)."""
+    if period is None:
+        return None
+    return (now or timezone.now()) - period
+
+
+@dataclass(frozen=True)
+class RetentionSummary:
+    """What the list page's footer says about retention."""
+
+    text: str  # "Connection logs are kept for 90 days." / "... kept forever."
+    period: dt.timedelta | None
+    cutoff: dt.datetime | None
+    oldest: dt.datetime | None  # connect_time of the oldest row kept (None: no rows)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def summary(queryset: QuerySet | None = None) -> RetentionSummary:
+    """Retention in words and the oldest row kept, of ``queryset`` (default: all rows).
+
+    Pass the rows the viewer may see (``ConnectionLog.objects.visible_to(user)``) so the
+    oldest time is that of a row they can find. One index lookup.
+    """
+    period = retention_period()
+    rows = ConnectionLog.objects.all() if queryset is None else queryset
+    oldest = rows.order_by("connect_time").values_list("connect_time", flat=True).first()
+    if period is None:
+        text = "Connection logs are kept forever."
+    else:
+        text = f"Connection logs are kept for {describe(settings.CONNLOGS_RETENTION)}."
+    return RetentionSummary(text, period, cutoff(period), oldest)
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    deleted: int
+    batches: int
+
+
+def expired(before: dt.datetime) -> QuerySet:
+    """Rows that connected before ``before``, read from the primary (they will be deleted)."""
+    return ConnectionLog.objects.using(router.db_for_write(ConnectionLog)).filter(
+        connect_time__lt=before
+    )
+
+
+def purge(
+    before: dt.datetime,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> PurgeResult:
+    """Delete the rows that connected before ``before``, oldest first, ``batch_size`` ids per
+    DELETE, each batch in its own short transaction: writers and readers never wait on a
+    long-held lock, and an interrupted purge leaves the log contiguous (newest rows kept).
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    using = router.db_for_write(ConnectionLog)
+    oldest_first = expired(before).order_by("connect_time", "id").values_list("id", flat=True)
+    deleted = batches = 0
+    while True:
+        ids = list(oldest_first[:batch_size])
+        if not ids:
+            return PurgeResult(deleted, batches)
+        with transaction.atomic(using=using):
+            count, _ = ConnectionLog.objects.using(using).filter(id__in=ids).delete()
+        deleted += count
+        batches += 1
+        if on_batch is not None:
+            on_batch(batches, deleted)
