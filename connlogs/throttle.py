@@ -43,4 +43,18 @@ def lockout_message(seconds: int) -> str:
 
 
 def client_address(request) -> str:
+    """The address sign-in failures are counted against.
+
+    Behind a reverse proxy every request comes from the proxy's address, so counting
+    REMOTE_ADDR would let a few wrong passwords lock everybody out. With
+    ``CONNLOGS_CLIENT_ADDRESS_HEADER`` (e.g. ``X-Forwarded-For``) set, the last address in
+    that header is used: the one the proxy itself appended (earlier ones come from the
+    client and may be forged). Leave it unset when clients reach the app directly.
+    """
+    header = settings.CONNLOGS_CLIENT_ADDRESS_HEADER
+    if header:
+        key = "HTTP_" + header.upper().replace("-", "_")
+        forwarded = request.META.get(key, "").split(",")[-1].strip()
+        if forwarded:
+            return forwarded
     return request.META.get("REMOTE_ADDR", "")

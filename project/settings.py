@@ -51,6 +51,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "connlogs.middleware.ContentSecurityPolicyMiddleware",
+    "connlogs.middleware.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -118,7 +120,10 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
-WHITENOISE_USE_FINDERS = True
+# Without `collectstatic`, WhiteNoise serves the app folders. Production runs collectstatic
+# and sets CONNLOGS_COLLECTED_STATIC=true, so the collected, pre-compressed copies are served
+# (the app folders' files would otherwise shadow them, uncompressed).
+WHITENOISE_USE_FINDERS = not env_bool("CONNLOGS_COLLECTED_STATIC")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -161,6 +166,40 @@ CONNLOGS_SESSION_TOKEN_LIFETIME = int(
 # Failed sign-ins per account or per address before further tries are refused for a while.
 CONNLOGS_LOGIN_MAX_FAILURES = int(os.environ.get("CONNLOGS_LOGIN_MAX_FAILURES") or 5)
 CONNLOGS_LOGIN_LOCKOUT_SECONDS = int(os.environ.get("CONNLOGS_LOGIN_LOCKOUT_SECONDS") or 300)
+# Behind a reverse proxy: the header in which it passes the client's address (for example
+# X-Forwarded-For), so that sign-in lockouts count per client, not per proxy.
+CONNLOGS_CLIENT_ADDRESS_HEADER = os.environ.get("CONNLOGS_CLIENT_ADDRESS_HEADER") or ""
+
+# --- behind HTTPS (docs/deployment.md) --------------------------------------------------
+# CONNLOGS_HTTPS=true says browsers reach us over HTTPS (TLS ends at the reverse proxy):
+# redirect plain HTTP, send HSTS, and keep the session and CSRF cookies off plain HTTP.
+# `manage.py check --deploy` is clean with it (tests/test_security.py).
+CONNLOGS_HTTPS = env_bool("CONNLOGS_HTTPS")
+SECURE_SSL_REDIRECT = env_bool("CONNLOGS_SSL_REDIRECT", CONNLOGS_HTTPS)
+# Load balancers probe /healthz over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = int(
+    os.environ.get("CONNLOGS_HSTS_SECONDS") or (365 * 24 * 3600 if CONNLOGS_HTTPS else 0)
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("CONNLOGS_HSTS_INCLUDE_SUBDOMAINS", CONNLOGS_HTTPS)
+# Preloading is a promise to browsers that is slow to take back: only on request.
+SECURE_HSTS_PRELOAD = env_bool("CONNLOGS_HSTS_PRELOAD")
+SESSION_COOKIE_SECURE = CONNLOGS_HTTPS
+CSRF_COOKIE_SECURE = CONNLOGS_HTTPS
+# Only behind a proxy that sets X-Forwarded-Proto itself (and strips it from clients):
+# otherwise any client could claim to be on HTTPS.
+if env_bool("CONNLOGS_TRUST_X_FORWARDED_PROTO"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+if not SECURE_HSTS_PRELOAD:
+    # security.W021 asks for HSTS preloading; that is the operator's decision
+    # (CONNLOGS_HSTS_PRELOAD=true), not a default.
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 LOGGING = {
     "version": 1,

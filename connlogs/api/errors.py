@@ -36,9 +36,12 @@ class ApiError(exceptions.APIException):
         status_code: int = status.HTTP_400_BAD_REQUEST,
         detail: str = "",
         validations: Iterable[Validation] = (),
+        retry_after: int | None = None,
     ):
         self.status_code = status_code
         self.body = error_body(message, detail, validations)
+        if retry_after:
+            self.wait = retry_after  # answered as a Retry-After header
         super().__init__(message)
 
 

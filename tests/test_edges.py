@@ -1,0 +1,255 @@
+"""Graceful behaviour at the edges: each ends with a correct answer or a clear error.
+
+* the largest offset, the largest limit, one past each;
+* a query that matches nothing, on every door;
+* an export the client stops reading half-way: nothing left open, the connection still good;
+* two admins acting on the same workspace or member at once. Decided: creating the same
+  name twice is a 409 for the second (also when truly concurrent); deleting a workspace twice
+  is not an error (the first deletion's time stays); replacing roles (PUT) is last write wins,
+  since each PUT says the whole new state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import uuid
+
+import pytest
+from django.db import connection, connections
+from django.test import Client
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from connlogs import export, roles
+from connlogs.models import ConnectionLog, Membership, Workspace
+from tests.conftest import requires_postgres
+from tests.factories import (
+    OrganizationFactory,
+    UserFactory,
+    WorkspaceFactory,
+    auth_header,
+    member,
+)
+
+LIST = "/api/v2/connectionlog"
+EXPORT = "/api/v2/connectionlog/export"
+INT32_MAX = 2**31 - 1
+
+
+def add_rows(workspace: Workspace, count: int) -> None:
+    """``count`` SSH rows a second apart, written in one statement."""
+    start = timezone.now() - dt.timedelta(days=1)
+    ConnectionLog.objects.bulk_create(
+        ConnectionLog(
+            connect_time=start + dt.timedelta(seconds=number),
+            organization_id=workspace.organization_id,
+            workspace_owner_id=workspace.owner_id,
+            workspace=workspace,
+            workspace_name=workspace.name,
+            agent_name="main",
+            type="ssh",
+            connection_id=uuid.uuid4(),
+            ip="10.0.0.1",
+            disconnect_reason="x" * 200,  # long enough that an export spans several pieces
+        )
+        for number in range(count)
+    )
+
+
+@pytest.fixture
+def workspace(db):
+    return WorkspaceFactory(organization=OrganizationFactory(name="acme"), name="dev")
+
+
+@pytest.fixture
+def reader(db, workspace):
+    user = UserFactory(username="reader", site_roles=[roles.AUDITOR])
+    user.client = APIClient(**auth_header(user))
+    return user
+
+
+# --- offsets and limits ------------------------------------------------------------------
+
+
+def test_the_largest_offset_is_an_empty_page_with_the_true_count(reader, workspace):
+    add_rows(workspace, 3)
+    response = reader.client.get(LIST, {"offset": INT32_MAX})
+    assert response.status_code == 200
+    assert response.json() == {"connection_logs": [], "count": 3, "count_cap": 2000}
+
+
+def test_one_past_the_largest_offset_is_the_32_bit_error(reader):
+    response = reader.client.get(LIST, {"offset": INT32_MAX + 1})
+    assert response.status_code == 400
+    assert response.json()["validations"] == [
+        {
+            "field": "offset",
+            "detail": 'Query param "offset" must be a valid 32-bit positive integer: '
+            'strconv.ParseInt: parsing "2147483648": value out of range',
+        }
+    ]
+
+
+def test_the_largest_limit_returns_that_many_rows_newest_first(reader, workspace):
+    add_rows(workspace, 1001)
+    response = reader.client.get(LIST, {"limit": 1000})
+    assert response.status_code == 200
+    body = response.json()
+    assert len(body["connection_logs"]) == 1000 and body["count"] == 1001
+    times = [entry["connect_time"] for entry in body["connection_logs"]]
+    assert times == sorted(times, reverse=True)
+    rest = reader.client.get(LIST, {"limit": 1000, "after_id": body["connection_logs"][-1]["id"]})
+    assert len(rest.json()["connection_logs"]) == 1  # keyset paging reaches the last row
+
+
+def test_one_past_the_largest_limit_names_the_maximum(reader):
+    response = reader.client.get(LIST, {"limit": 1001})
+    assert response.status_code == 400
+    assert response.json()["validations"] == [
+        {"field": "limit", "detail": 'Query param "limit" must be at most 1000'}
+    ]
+
+
+def test_a_page_number_far_past_the_end_is_an_empty_page_not_an_error(reader, workspace):
+    add_rows(workspace, 3)
+    client = Client()
+    client.force_login(reader)
+    for page in ("999999999999", "-5", "x", str(INT32_MAX)):
+        response = client.get("/connectionlog", {"page": page})
+        assert response.status_code == 200, page
+
+
+# --- nothing matches -----------------------------------------------------------------------
+
+
+def test_a_query_that_matches_nothing_is_an_empty_answer_on_every_door(reader, workspace):
+    add_rows(workspace, 2)
+    q = "workspace_owner:nobody"
+    listed = reader.client.get(LIST, {"q": q})
+    assert listed.json() == {"connection_logs": [], "count": 0, "count_cap": 2000}
+    csv_body = b"".join(reader.client.get(EXPORT, {"q": q}).streaming_content).decode()
+    assert csv_body.splitlines() == [",".join(export.CSV_COLUMNS)]
+    ndjson = reader.client.get(EXPORT, {"q": q, "format": "ndjson"})
+    assert ndjson.status_code == 200 and b"".join(ndjson.streaming_content) == b""
+    page = Client()
+    page.force_login(reader)
+    response = page.get("/connectionlog", {"q": q})
+    assert response.status_code == 200
+    assert b'data-empty="filter"' in response.content
+
+
+# --- an export the client abandons ---------------------------------------------------------
+
+
+def open_server_side_cursors() -> int:
+    if connection.vendor != "postgresql":
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_cursors")
+        return cursor.fetchone()[0]
+
+
+def test_an_export_closed_half_way_leaves_nothing_open(reader, workspace, monkeypatch):
+    add_rows(workspace, 2500)  # more than one fetch of the server-side cursor
+    response = reader.client.get(EXPORT, {"format": "ndjson"})
+    pieces = iter(response.streaming_content)
+    first = next(pieces)
+    assert first.count(b"\n") < 2500  # the client stops well before the end
+    if connection.vendor == "postgresql":
+        assert open_server_side_cursors() == 1  # the export is reading through a cursor
+    # What the server does when the client goes away. Its request_finished signal would
+    # also recycle the connection, which inside a test is the test's transaction: keep it.
+    with monkeypatch.context() as patch:
+        patch.setattr(connection, "close_if_unusable_or_obsolete", lambda: None)
+        response.close()
+    assert not connection.errors_occurred  # nothing went wrong on the connection
+    assert open_server_side_cursors() == 0
+    # The connection is still good, and the next export is whole.
+    assert ConnectionLog.objects.count() == 2500
+    again = reader.client.get(EXPORT, {"format": "ndjson"})
+    lines = b"".join(again.streaming_content).splitlines()
+    assert len(lines) == 2500 and json.loads(lines[-1])["type"] == "ssh"
+
+
+# --- two admins at once ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_admins(db):
+    acme = OrganizationFactory(name="acme")
+    alice = member(acme, username="alice")
+    first = member(acme, roles.ORGANIZATION_ADMIN, username="admin-one")
+    second = UserFactory(username="admin-two", site_roles=[roles.OWNER])
+    return acme, alice, APIClient(**auth_header(first)), APIClient(**auth_header(second))
+
+
+def test_deleting_a_workspace_twice_is_not_an_error_and_keeps_the_first_time(two_admins):
+    acme, alice, one, two = two_admins
+    workspace = WorkspaceFactory(organization=acme, owner=alice, name="dev")
+    first = one.delete(f"/api/v2/workspaces/{workspace.id}")
+    second = two.delete(f"/api/v2/workspaces/{workspace.id}")
+    assert first.status_code == second.status_code == 200
+    assert first.json()["deleted"] and second.json()["deleted"]
+    workspace.refresh_from_db()
+    deleted_at = workspace.deleted_at
+    assert deleted_at is not None
+    two.delete(f"/api/v2/workspaces/{workspace.id}")
+    workspace.refresh_from_db()
+    assert workspace.deleted_at == deleted_at
+
+
+def test_the_same_workspace_name_twice_is_a_409_for_the_second(two_admins):
+    acme, alice, one, two = two_admins
+    url = "/api/v2/organizations/acme/members/alice/workspaces"
+    assert one.post(url, {"name": "dev"}, format="json").status_code == 201
+    second = two.post(url, {"name": "dev"}, format="json")
+    assert second.status_code == 409
+    assert second.json()["validations"] == [
+        {"field": "name", "detail": '"alice" already has a workspace named "dev".'}
+    ]
+    assert Workspace.objects.filter(owner=alice, name="dev").count() == 1
+
+
+def test_replacing_roles_at_once_is_last_write_wins(two_admins):
+    acme, alice, one, two = two_admins
+    url = "/api/v2/organizations/acme/members/alice/roles"
+    assert one.put(url, {"roles": ["organization-admin"]}, format="json").status_code == 200
+    last = two.put(url, {"roles": ["organization-auditor"]}, format="json")
+    assert last.status_code == 200
+    assert Membership.objects.get(user=alice, organization=acme).roles == ["organization-auditor"]
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_truly_concurrent_creates_of_one_name_give_one_201_and_one_409():
+    acme = OrganizationFactory(name="acme")
+    alice = member(acme, username="alice")
+    admins = [
+        member(acme, roles.ORGANIZATION_ADMIN, username="admin-one"),
+        UserFactory(username="admin-two", site_roles=[roles.OWNER]),
+    ]
+    headers = [auth_header(admin) for admin in admins]
+    start = threading.Barrier(len(admins))
+    answers: list[int] = []
+
+    def create(header):
+        try:
+            start.wait(timeout=10)
+            response = APIClient(**header).post(
+                "/api/v2/organizations/acme/members/alice/workspaces",
+                {"name": "dev"},
+                format="json",
+            )
+            answers.append(response.status_code)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=create, args=(header,)) for header in headers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(answers) == [201, 409]
+    assert Workspace.objects.filter(owner=alice, name="dev").count() == 1
