@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
-from connlogs import charts, export, forms, roles
+from connlogs import charts, export, forms, retention, roles
 from connlogs.api.serializers import connection_log_json
 from connlogs.filtersets import search_visible
 from connlogs.models import ConnectionLog, Organization, User, Workspace
@@ -147,6 +147,7 @@ class ConnectionLogListView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
             first_page_url=list_url(q, size),
             export_csv_url=export_url(q, export.CSV),
             export_ndjson_url=export_url(q, export.NDJSON),
+            retention=retention.summary(filterset.queryset),
         )
         return render(request, self.template_name, context)
 

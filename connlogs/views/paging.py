@@ -106,10 +106,8 @@ class Page:
 
 
 def _offset_rows(matching: QuerySet, offset: int, size: int) -> list[ConnectionLog]:
-    if offset == 0:
-        return list(matching.newest_first().with_related()[: size + 1])
-    ids = matching.newest_first().values("id")[offset : offset + size + 1]
-    return list(ConnectionLog.objects.filter(id__in=ids).newest_first().with_related())
+    # One row more than a page tells whether there is a next page.
+    return list(matching.page(offset, size + 1))
 
 
 def paginate(

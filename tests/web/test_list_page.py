@@ -337,3 +337,20 @@ def test_many_workspaces_in_one_org_do_not_duplicate_owner_hints(world):
     ConnectionLogFactory(workspace=world.acme_ws)
     html = signed_in(world.people["acme_admin"]).get("/connectionlog").content.decode()
     assert html.count('<option value="alice">') == 1
+
+
+def test_footer_shows_retention_and_the_oldest_visible_row(client, db, settings):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from tests.factories import ConnectionLogFactory, UserFactory
+
+    settings.CONNLOGS_RETENTION = "90d"
+    owner = UserFactory(site_roles=["owner"])
+    old = ConnectionLogFactory(connect_time=timezone.now() - dt.timedelta(days=40))
+    ConnectionLogFactory()
+    client.force_login(owner)
+    page = client.get("/connectionlog").content.decode()
+    assert "Connection logs are kept for 90 days." in page
+    assert old.connect_time.strftime("%-d %b %Y") in page
