@@ -1012,10 +1012,10 @@ def main() -> int:
                  "throttle": statuses, "errors_500": errors_500, "tracebacks": tracebacks,
                  "load_seconds": load_seconds, "passed": passed}, indent=2,
             ))  # fmt: skip
-        if tracebacks:
-            print("\n== server log tracebacks (first 3)")
-            for chunk in log_text.split("Traceback (most recent call last)")[1:4]:
-                print("Traceback" + "\n".join(chunk.splitlines()[-6:]))
+        if failed:
+            print("\n== server log errors (first 3, last lines)")
+            for record in failed[:3]:
+                print("\n".join(record.strip().splitlines()[:1] + record.strip().splitlines()[-3:]))
         return 0 if passed else 1
     finally:
         cleanup()

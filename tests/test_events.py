@@ -18,13 +18,26 @@ def ws(db):
 
 
 def agent(ws, action, time, cid, **extra):
-    return {"action": action, "time": time, "type": "ssh", "workspace_id": str(ws.id),
-            "agent_name": "main", "connection_id": cid, **extra}
+    return {
+        "action": action,
+        "time": time,
+        "type": "ssh",
+        "workspace_id": str(ws.id),
+        "agent_name": "main",
+        "connection_id": cid,
+        **extra,
+    }
 
 
 def web(ws, time, **extra):
-    return {"action": "connect", "time": time, "type": "workspace_app",
-            "workspace_id": str(ws.id), "agent_name": "main", **extra}
+    return {
+        "action": "connect",
+        "time": time,
+        "type": "workspace_app",
+        "workspace_id": str(ws.id),
+        "agent_name": "main",
+        **extra,
+    }
 
 
 CID = "7a6fafdc-e3d0-43cb-a1b7-1f19802d7908"
@@ -40,7 +53,9 @@ def test_connect_creates_an_ongoing_row(ws):
 
 def test_repeated_connect_changes_nothing(ws):
     record_events([agent(ws, "connect", T1, CID, ip="10.0.0.1")])
-    assert record_events([agent(ws, "connect", T2, CID, ip="10.0.0.2")]) == RecordResult(unchanged=1)
+    assert record_events([agent(ws, "connect", T2, CID, ip="10.0.0.2")]) == RecordResult(
+        unchanged=1
+    )
     row = ConnectionLog.objects.get()
     assert (row.connect_time.minute, row.ip) == (0, "10.0.0.1")
 
@@ -55,7 +70,9 @@ def test_disconnect_fills_only_empty_fields_and_second_disconnect_changes_nothin
     ) == RecordResult(unchanged=1)
     row = ConnectionLog.objects.get()
     assert (row.disconnect_time.minute, row.code, row.disconnect_reason) == (
-        5, 0, "client disconnected"
+        5,
+        0,
+        "client disconnected",
     )
 
 
@@ -79,11 +96,13 @@ def test_disconnect_first_makes_a_closed_row_and_a_late_connect_changes_nothing(
 
 def test_same_connection_id_on_another_agent_or_workspace_is_another_row(ws):
     other = WorkspaceFactory()
-    record_events([
-        agent(ws, "connect", T1, CID),
-        {**agent(ws, "connect", T1, CID), "agent_name": "second"},
-        agent(other, "connect", T1, CID),
-    ])
+    record_events(
+        [
+            agent(ws, "connect", T1, CID),
+            {**agent(ws, "connect", T1, CID), "agent_name": "second"},
+            agent(other, "connect", T1, CID),
+        ]
+    )
     assert ConnectionLog.objects.count() == 3
 
 
@@ -102,8 +121,11 @@ def test_same_agent_batch_twice_is_unchanged(ws):
 
 
 def test_a_bad_event_writes_nothing_and_names_the_event_and_field(ws):
-    batch = [agent(ws, "connect", T1, CID), {**web(ws, T1), "workspace_id": str(uuid.uuid4())},
-             agent(ws, "connect", "yesterday", str(uuid.uuid4()))]
+    batch = [
+        agent(ws, "connect", T1, CID),
+        {**web(ws, T1), "workspace_id": str(uuid.uuid4())},
+        agent(ws, "connect", "yesterday", str(uuid.uuid4())),
+    ]
     with pytest.raises(EventValidationError) as caught:
         record_events(batch)
     assert [v.field for v in caught.value.validations] == ["events[2].time"]
@@ -127,7 +149,8 @@ def test_workspace_name_is_a_snapshot(ws):
     ws.save()
     record_events([agent(ws, "connect", T2, str(uuid.uuid4()))])
     assert sorted(ConnectionLog.objects.values_list("workspace_name", flat=True)) == [
-        "dev", "renamed",
+        "dev",
+        "renamed",
     ]
 
 
@@ -143,8 +166,19 @@ def test_concurrent_writers_on_one_connection_make_one_row():
         try:
             barrier.wait()
             action = "connect" if i % 2 else "disconnect"
-            results.append(record_events([agent(ws, action, T1 if i % 2 else T2, CID,
-                                                **({} if i % 2 else {"exit_code": 0}))]))
+            results.append(
+                record_events(
+                    [
+                        agent(
+                            ws,
+                            action,
+                            T1 if i % 2 else T2,
+                            CID,
+                            **({} if i % 2 else {"exit_code": 0}),
+                        )
+                    ]
+                )
+            )
         except Exception as error:  # noqa: BLE001 - reported below
             errors.append(error)
         finally:

@@ -66,7 +66,9 @@ def test_deleting_what_a_log_points_at_is_refused_and_the_row_stays(db, target):
         victim.delete()
     kept = ConnectionLog.objects.get(pk=row.pk)
     assert (kept.user_id, kept.workspace_id, kept.workspace_name) == (
-        web_user.id, row.workspace_id, row.workspace_name,
+        web_user.id,
+        row.workspace_id,
+        row.workspace_name,
     )
 
 

@@ -55,7 +55,7 @@ def test_more_than_one_unquoted_colon_is_an_error():
     assert [v.as_dict() for v in parsed.errors] == [
         {
             "field": "q",
-            "detail": "Query element \"connected_after:2025-01-01t00:00:00z\" can only "
+            "detail": 'Query element "connected_after:2025-01-01t00:00:00z" can only '
             "contain 1 ':'",
         }
     ]

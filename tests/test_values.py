@@ -15,7 +15,9 @@ def test_uuid_in_all_three_spellings(text):
     assert values.parse_uuid(text) == uuid.UUID(CANONICAL)
 
 
-@pytest.mark.parametrize("text", ["", "nope", CANONICAL[:-1], "urn:uuid:" + CANONICAL, "a-" + CANONICAL])
+@pytest.mark.parametrize(
+    "text", ["", "nope", CANONICAL[:-1], "urn:uuid:" + CANONICAL, "a-" + CANONICAL]
+)
 def test_bad_uuids(text):
     with pytest.raises(ValueError):
         values.parse_uuid(text)

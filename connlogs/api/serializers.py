@@ -7,6 +7,9 @@ because exports stream millions of rows through the same function.
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+
 from rest_framework import serializers
 
 from connlogs import roles
@@ -41,34 +44,84 @@ def organization_json(organization: Organization) -> dict:
 
 
 def connection_log_json(row: ConnectionLog) -> dict:
+    """The read contract's entry of a log row loaded with ``with_related()``."""
+    return connection_log_entry(
+        row.id,
+        row.connect_time,
+        organization_json(row.organization),
+        row.workspace_owner_id,
+        row.workspace_owner.username,
+        row.workspace_id,
+        row.workspace_name,
+        row.agent_name,
+        row.ip,
+        row.type,
+        row.user_agent,
+        # Only web rows show their user: an agent row's is never loaded.
+        user_json(row.user) if row.user_id and row.type in WEB_TYPES else None,
+        row.slug_or_port,
+        row.code,
+        row.connection_id,
+        row.disconnect_time,
+        row.disconnect_reason,
+    )
+
+
+def connection_log_entry(
+    log_id: uuid.UUID | str,
+    connect_time: dt.datetime,
+    organization: dict,
+    workspace_owner_id: uuid.UUID | str,
+    workspace_owner_username: str,
+    workspace_id: uuid.UUID | str,
+    workspace_name: str,
+    agent_name: str,
+    ip: str | None,
+    kind: str,
+    user_agent: str,
+    user: dict | None,
+    slug_or_port: str,
+    code: int | None,
+    connection_id: uuid.UUID | str | None,
+    disconnect_time: dt.datetime | None,
+    disconnect_reason: str,
+) -> dict:
+    """The entry of one log row from its column values: the one place the shape is written.
+
+    ``organization`` and ``user`` are ``organization_json`` / ``user_json`` of the row's
+    organization and web user (None when it has none), built by the caller: the read API
+    from the joined model instances, the export once per export from cached lookups, so a
+    million rows do not shape the same few users a million times. Ids may be UUIDs or their
+    canonical text. Positional, because the export calls this for every row it streams.
+    """
     entry = {
-        "id": str(row.id),
-        "connect_time": format_time(row.connect_time),
-        "organization": organization_json(row.organization),
-        "workspace_owner_id": str(row.workspace_owner_id),
-        "workspace_owner_username": row.workspace_owner.username,
-        "workspace_id": str(row.workspace_id),
-        "workspace_name": row.workspace_name,
-        "agent_name": row.agent_name,
+        "id": str(log_id),
+        "connect_time": format_time(connect_time),
+        "organization": organization,
+        "workspace_owner_id": str(workspace_owner_id),
+        "workspace_owner_username": workspace_owner_username,
+        "workspace_id": str(workspace_id),
+        "workspace_name": workspace_name,
+        "agent_name": agent_name,
     }
-    if row.ip:
-        entry["ip"] = str(row.ip)
-    entry["type"] = row.type
-    if row.type in WEB_TYPES:
+    if ip:
+        entry["ip"] = str(ip)
+    entry["type"] = kind
+    if kind in WEB_TYPES:
         entry["web_info"] = {
-            "user_agent": row.user_agent or "",
-            "user": user_json(row.user) if row.user_id else None,
-            "slug_or_port": row.slug_or_port or "",
-            "status_code": row.code if row.code is not None else 200,
+            "user_agent": user_agent or "",
+            "user": user,
+            "slug_or_port": slug_or_port or "",
+            "status_code": code if code is not None else 200,
         }
     else:
-        ssh_info = {"connection_id": str(row.connection_id)}
-        if row.disconnect_time is not None:
-            ssh_info["disconnect_time"] = format_time(row.disconnect_time)
-        if row.disconnect_reason:
-            ssh_info["disconnect_reason"] = row.disconnect_reason
-        if row.code is not None:
-            ssh_info["exit_code"] = row.code
+        ssh_info = {"connection_id": str(connection_id)}
+        if disconnect_time is not None:
+            ssh_info["disconnect_time"] = format_time(disconnect_time)
+        if disconnect_reason:
+            ssh_info["disconnect_reason"] = disconnect_reason
+        if code is not None:
+            ssh_info["exit_code"] = code
         entry["ssh_info"] = ssh_info
     return entry
 

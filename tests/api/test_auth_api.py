@@ -55,7 +55,9 @@ def test_wrong_password_is_401(alice):
 
 
 def test_login_with_a_missing_field_is_a_validation_error(alice):
-    response = APIClient().post("/api/v2/users/login", {"email": "alice@example.com"}, format="json")
+    response = APIClient().post(
+        "/api/v2/users/login", {"email": "alice@example.com"}, format="json"
+    )
     assert response.status_code == 400
     assert response.json()["validations"][0]["field"] == "password"
 

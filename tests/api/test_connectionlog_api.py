@@ -38,10 +38,23 @@ def test_closed_ssh_row_matches_the_contract_example(owner_api, workspace, org):
     cid = "7a6fafdc-e3d0-43cb-a1b7-1f19802d7908"
     record_events(
         [
-            event(workspace, action="connect", type="ssh", connection_id=cid,
-                  time="2025-07-10T10:14:38.942776Z", ip="10.1.2.3"),
-            event(workspace, action="disconnect", type="ssh", connection_id=cid,
-                  time="2025-07-10T10:20:01.100Z", exit_code=0, reason="client disconnected"),
+            event(
+                workspace,
+                action="connect",
+                type="ssh",
+                connection_id=cid,
+                time="2025-07-10T10:14:38.942776Z",
+                ip="10.1.2.3",
+            ),
+            event(
+                workspace,
+                action="disconnect",
+                type="ssh",
+                connection_id=cid,
+                time="2025-07-10T10:20:01.100Z",
+                exit_code=0,
+                reason="client disconnected",
+            ),
         ]
     )
     entry = only_entry(owner_api)
@@ -68,8 +81,17 @@ def test_closed_ssh_row_matches_the_contract_example(owner_api, workspace, org):
 
 def test_ongoing_ssh_row_has_only_the_connection_id(owner_api, workspace):
     cid = str(uuid.uuid4())
-    record_events([event(workspace, action="connect", type="ssh", connection_id=cid,
-                         time="2025-07-10T10:00:00Z")])
+    record_events(
+        [
+            event(
+                workspace,
+                action="connect",
+                type="ssh",
+                connection_id=cid,
+                time="2025-07-10T10:00:00Z",
+            )
+        ]
+    )
     entry = only_entry(owner_api)
     assert entry["ssh_info"] == {"connection_id": cid}
     assert "web_info" not in entry and "ip" not in entry
@@ -77,19 +99,43 @@ def test_ongoing_ssh_row_has_only_the_connection_id(owner_api, workspace):
 
 def test_web_row_with_a_user_carries_the_full_user_object(owner_api, workspace):
     carol = UserFactory(username="carol", name="Carol", site_roles=["auditor"])
-    record_events([event(workspace, action="connect", type="workspace_app", user_id=str(carol.id),
-                         time="2025-07-03T06:57:16.144719Z", ip="127.0.0.1",
-                         user_agent="Mozilla/5.0", slug_or_port="code-server", status_code=404)])
+    record_events(
+        [
+            event(
+                workspace,
+                action="connect",
+                type="workspace_app",
+                user_id=str(carol.id),
+                time="2025-07-03T06:57:16.144719Z",
+                ip="127.0.0.1",
+                user_agent="Mozilla/5.0",
+                slug_or_port="code-server",
+                status_code=404,
+            )
+        ]
+    )
     entry = only_entry(owner_api)
     assert "ssh_info" not in entry
     user = entry["web_info"].pop("user")
     assert entry["web_info"] == {
-        "user_agent": "Mozilla/5.0", "slug_or_port": "code-server", "status_code": 404,
+        "user_agent": "Mozilla/5.0",
+        "slug_or_port": "code-server",
+        "status_code": 404,
     }
     assert user["id"] == str(carol.id) and user["username"] == "carol"
     assert set(user) == {
-        "id", "username", "name", "email", "avatar_url", "created_at", "updated_at",
-        "last_seen_at", "status", "login_type", "organization_ids", "roles",
+        "id",
+        "username",
+        "name",
+        "email",
+        "avatar_url",
+        "created_at",
+        "updated_at",
+        "last_seen_at",
+        "status",
+        "login_type",
+        "organization_ids",
+        "roles",
     }
     assert user["organization_ids"] == []
     assert user["roles"] == [{"name": "auditor", "display_name": "Auditor"}]
@@ -97,15 +143,34 @@ def test_web_row_with_a_user_carries_the_full_user_object(owner_api, workspace):
 
 
 def test_unauthenticated_web_row_has_user_null(owner_api, workspace):
-    record_events([event(workspace, action="connect", type="port_forwarding",
-                         time="2025-07-03T06:57:16Z", slug_or_port="8080")])
+    record_events(
+        [
+            event(
+                workspace,
+                action="connect",
+                type="port_forwarding",
+                time="2025-07-03T06:57:16Z",
+                slug_or_port="8080",
+            )
+        ]
+    )
     web_info = only_entry(owner_api)["web_info"]
     assert web_info == {"user_agent": "", "user": None, "slug_or_port": "8080", "status_code": 200}
 
 
 def test_ipv6_is_plain(owner_api, workspace):
-    record_events([event(workspace, action="connect", type="tunnel", time="2025-07-03T06:57:16Z",
-                         ip="fd7a:115c:a1e0:0:0:0:0:1", status_code=101)])
+    record_events(
+        [
+            event(
+                workspace,
+                action="connect",
+                type="tunnel",
+                time="2025-07-03T06:57:16Z",
+                ip="fd7a:115c:a1e0:0:0:0:0:1",
+                status_code=101,
+            )
+        ]
+    )
     assert only_entry(owner_api)["ip"] == "fd7a:115c:a1e0::1"
 
 
@@ -125,7 +190,9 @@ def ids(response):
 
 
 def test_newest_first_with_id_as_tie_break(owner_api, forty_rows):
-    expected = [str(r.id) for r in sorted(forty_rows, key=lambda r: (r.connect_time, r.id), reverse=True)]
+    expected = [
+        str(r.id) for r in sorted(forty_rows, key=lambda r: (r.connect_time, r.id), reverse=True)
+    ]
     assert ids(owner_api.get(URL)) == expected
 
 
@@ -179,11 +246,23 @@ def test_empty_result_is_an_empty_array(owner_api, db):
 
 
 PAGING_ERRORS = [
-    ({"limit": "-1"}, "limit", 'Query param "limit" must be a valid 32-bit positive integer: value is negative'),
-    ({"offset": "abc"}, "offset",
-     'Query param "offset" must be a valid 32-bit positive integer: strconv.ParseInt: parsing "abc": invalid syntax'),
-    ({"limit": "4294967296"}, "limit",
-     'Query param "limit" must be a valid 32-bit positive integer: strconv.ParseInt: parsing "4294967296": value out of range'),
+    (
+        {"limit": "-1"},
+        "limit",
+        'Query param "limit" must be a valid 32-bit positive integer: value is negative',
+    ),
+    (
+        {"offset": "abc"},
+        "offset",
+        'Query param "offset" must be a valid 32-bit positive integer: '
+        'strconv.ParseInt: parsing "abc": invalid syntax',
+    ),
+    (
+        {"limit": "4294967296"},
+        "limit",
+        'Query param "limit" must be a valid 32-bit positive integer: '
+        'strconv.ParseInt: parsing "4294967296": value out of range',
+    ),
     ({"limit": "1001"}, "limit", 'Query param "limit" must be at most 1000'),
     ({"after_id": "nope"}, "after_id", 'Query param "after_id" must be a valid uuid'),
 ]
@@ -268,8 +347,9 @@ def visible_orgs(client):
         ([], None, None, []),
     ],
 )
-def test_who_sees_what(client_for, org, other_org, two_org_rows, site_roles, org_roles,
-                       other_org_roles, sees):
+def test_who_sees_what(
+    client_for, org, other_org, two_org_rows, site_roles, org_roles, other_org_roles, sees
+):
     user = UserFactory(site_roles=site_roles)
     from connlogs.models import Membership
 
@@ -312,8 +392,11 @@ def test_count_never_leaks_rows_of_other_organizations(client_for, org, other_or
 
 def test_anonymous_and_bad_tokens_get_401(db):
     message = "You are signed out or your session has expired. Please sign in again to continue."
-    for headers in ({}, {"HTTP_CODER_SESSION_TOKEN": "abcdefghij-wrongsecret"},
-                    {"HTTP_AUTHORIZATION": "Bearer nope"}):
+    for headers in (
+        {},
+        {"HTTP_CODER_SESSION_TOKEN": "abcdefghij-wrongsecret"},
+        {"HTTP_AUTHORIZATION": "Bearer nope"},
+    ):
         response = APIClient().get(URL, **headers)
         assert response.status_code == 401
         assert response.json() == {"message": message}

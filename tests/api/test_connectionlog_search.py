@@ -34,11 +34,17 @@ def rows(db, org, other_org):
             code=0,
         ),
         "app_carol": ConnectionLogFactory(
-            workspace=dev, type="workspace_app", user=carol, code=200,
+            workspace=dev,
+            type="workspace_app",
+            user=carol,
+            code=200,
             connect_time=at("2025-01-08T08:00:00Z"),
         ),
         "pf_anon": ConnectionLogFactory(
-            workspace=api, type="port_forwarding", user=None, code=502,
+            workspace=api,
+            type="port_forwarding",
+            user=None,
+            code=502,
             connect_time=at("2025-01-09T12:00:00Z"),
         ),
         "vscode_done": ConnectionLogFactory(
@@ -48,7 +54,10 @@ def rows(db, org, other_org):
             disconnect_time=at("2025-01-03T13:00:00Z"),
         ),
         "tunnel_alice": ConnectionLogFactory(
-            workspace=dev, type="tunnel", user=alice, code=101,
+            workspace=dev,
+            type="tunnel",
+            user=alice,
+            code=101,
             connect_time=at("2025-01-07T07:00:00Z"),
         ),
     }
@@ -148,7 +157,11 @@ def error_of(response):
 @pytest.mark.parametrize(
     ("q", "field", "detail"),
     [
-        ("type:telnet", "type", 'Query param "type" has invalid value: "telnet" is not a valid value'),
+        (
+            "type:telnet",
+            "type",
+            'Query param "type" has invalid value: "telnet" is not a valid value',
+        ),
         (
             "status:running",
             "status",
