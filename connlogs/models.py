@@ -312,3 +312,24 @@ class ApiToken(models.Model):
 
     def is_expired(self, now=None) -> bool:
         return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+
+class EventBatch(models.Model):
+    """A batch of events sent with an ``Idempotency-Key``: its answer, kept for a day so that
+    a batch retried after its answer was lost is applied once (web events never merge, so a
+    blind retry would otherwise record them twice)."""
+
+    reporter = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=128)
+    body_sha256 = models.CharField(max_length=64)
+    result = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["reporter", "key"], name="event_batch_key_unique"),
+        ]
+        indexes = [models.Index(fields=["reporter", "created_at"], name="event_batch_age_idx")]
+
+    def __str__(self) -> str:
+        return f"batch {self.key} of {self.reporter_id}"

@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from connlogs import events
+from connlogs import events, idempotency
 from connlogs.api.errors import ApiError
 from connlogs.api.parsers import BoundedJSONParser
 from connlogs.api.permissions import MayReportEvents
@@ -101,8 +102,22 @@ class ConnectionEventsView(APIView):
             400: ErrorSerializer,
             401: ErrorSerializer,
             403: ErrorSerializer,
+            409: ErrorSerializer,
             413: ErrorSerializer,
         },
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                OpenApiTypes.STR,
+                location=OpenApiParameter.HEADER,
+                required=False,
+                description=(
+                    "Optional, up to 128 printable ASCII characters. A batch resent with the "
+                    "same key (after a lost answer) is not applied again: the first answer is "
+                    "returned with `Idempotent-Replayed: true`. Remembered for 24 hours."
+                ),
+            )
+        ],
         examples=[OpenApiExample("One SSH connect", value=_EXAMPLE, request_only=True)],
     )
     def post(self, request):
@@ -118,10 +133,36 @@ class ConnectionEventsView(APIView):
                 INVALID_EVENTS,
                 validations=[Validation(_shown(key), "Unknown field.") for key in unknown],
             )
-        try:
-            result = events.record_events(
+
+        def record() -> dict:
+            return events.record_events(
                 body.get("events"), max_events=settings.CONNLOGS_MAX_EVENTS
-            )
+            ).as_dict()
+
+        key = request.headers.get(idempotency.HEADER, "").strip()
+        try:
+            if not key:
+                return Response(record())
+            if not idempotency.valid_key(key):
+                raise ApiError(
+                    INVALID_EVENTS,
+                    validations=[
+                        Validation(
+                            idempotency.HEADER,
+                            f"Use 1 to {idempotency.MAX_KEY_LENGTH} printable ASCII characters.",
+                        )
+                    ],
+                )
+            answer, replayed = idempotency.apply_once(request.user, key, body, record)
         except events.EventValidationError as error:
             raise ApiError(INVALID_EVENTS, validations=error.validations) from None
-        return Response(result.as_dict())
+        except idempotency.KeyReused:
+            raise ApiError(
+                "This Idempotency-Key was already used for a different batch.",
+                status_code=409,
+                validations=[Validation(idempotency.HEADER, "Use a new key for a new batch.")],
+            ) from None
+        response = Response(answer)
+        if replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
