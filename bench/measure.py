@@ -42,6 +42,9 @@ ANCHOR_DIR = Path(os.environ.get("ANCHOR_DIR") or "/work/shared/anchor-bench")
 PAGE_500_OFFSET = 499 * 100
 INGEST_BATCH = 1000
 WEB_TYPES = ("workspace_app", "port_forwarding", "tunnel")
+# What --skip / --only name: the anchor's cases (captured SQL, DB timings), their API timings,
+# page 1 vs 500, ingest, one retention batch, the NDJSON export.
+PARTS = ("cases", "http", "paging", "ingest", "purge", "export")
 AGENT_TYPES = ("ssh", "vscode", "jetbrains", "reconnecting_pty")
 # The anchor's weak cases, where the brief asks for >= 10x (request DB time, page + count).
 WEAK_CASES = (
@@ -509,6 +512,12 @@ def main() -> int:
         "--ingest-batches", type=int, default=int(os.environ.get("BENCH_INGEST_BATCHES") or 40)
     )
     ap.add_argument(
+        "--ingest-warmup",
+        type=int,
+        default=int(os.environ.get("BENCH_INGEST_WARMUP") or 30),
+        help="batches of 1000 before the timed ingest runs (reported apart, see bench/README.md)",
+    )
+    ap.add_argument(
         "--export-q",
         default=os.environ.get("BENCH_EXPORT_Q", ""),
         help="q of the export measurement (default: everything)",
@@ -516,11 +525,24 @@ def main() -> int:
     ap.add_argument(
         "--skip",
         default=os.environ.get("BENCH_SKIP", ""),
-        help="comma-separated parts to skip: http,paging,ingest,export",
+        help="comma-separated parts to skip: cases,http,paging,ingest,purge,export",
+    )
+    ap.add_argument(
+        "--only",
+        default=os.environ.get("BENCH_ONLY", ""),
+        help="comma-separated parts to run, skipping the others (e.g. ingest,export); the "
+        "report then goes to results-<N>-<parts>.md/.json, beside the full run's",
     )
     args = ap.parse_args()
     runs = max(args.runs, 15)
     skip = set(filter(None, args.skip.split(",")))
+    only = sorted(filter(None, args.only.split(",")))
+    unknown = (set(only) | skip) - set(PARTS)
+    if unknown:
+        ap.error(f"unknown parts {sorted(unknown)}; known: {','.join(PARTS)}")
+    if only:
+        skip |= set(PARTS) - set(only)
+    suffix = f"-{'-'.join(only)}" if only else ""
     out = Path(args.out)
     plan_dir = out / "plans" / str(args.n)
     plan_dir.mkdir(parents=True, exist_ok=True)
@@ -553,7 +575,8 @@ def main() -> int:
     )
     # A previous run's ingest (rows deleted again) must not leave pages that index-only
     # scans have to visit: start from a vacuumed table, as the anchor's is.
-    db.execute("VACUUM (ANALYZE) connlogs_connectionlog")
+    if not {"cases", "paging"} <= skip:
+        db.execute("VACUUM (ANALYZE) connlogs_connectionlog")
     # Time connlogs' SQL under the session settings the app's own connections use.
     db.execute(f"SET jit = {app_jit}")
     log_indexes = {
@@ -567,13 +590,14 @@ def main() -> int:
         "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "started": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "app_jit": app_jit,
+        "only": ",".join(only),
     }
 
     # --- the anchor's cases ------------------------------------------------------------
     measured: list[Measured] = []
     wanted = set(args.cases.split(",")) if args.cases else None
     for r in anchor["results"]:
-        if wanted and r["case"] not in wanted:
+        if "cases" in skip or (wanted and r["case"] not in wanted):
             continue
         q = "" if r["q"].startswith("(") else r["q"]
         user = "auditor" if r["case"] == "authz_two_orgs" else "owner"
@@ -647,8 +671,8 @@ def main() -> int:
 
     report = build_report(args.n, anchor, load_meta, measured, extra, server_facts)
     print(report["table"])
-    (out / f"results-{args.n}.md").write_text(report["markdown"])
-    (out / f"results-{args.n}.json").write_text(
+    (out / f"results-{args.n}{suffix}.md").write_text(report["markdown"])
+    (out / f"results-{args.n}{suffix}.json").write_text(
         json.dumps(
             {
                 "n": args.n,
@@ -663,7 +687,7 @@ def main() -> int:
             default=str,
         )
     )
-    log(f"wrote {out / f'results-{args.n}.md'}")
+    log(f"wrote {out / f'results-{args.n}{suffix}.md'}")
     return 0
 
 
@@ -740,8 +764,35 @@ def measure_ingest(args, db, server: Server, tokens) -> dict:
         )
     ]
     started = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
-    result = {"batch_size": INGEST_BATCH, "batches": args.ingest_batches, "runs": []}
+    result = {
+        "batch_size": INGEST_BATCH,
+        "batches": args.ingest_batches,
+        "warmup_batches": args.ingest_warmup,
+        "runs": [],
+    }
     try:
+        # Warm-up batches first, like the warm-ups of every other measurement, timed apart:
+        # after the cluster starts (a checkpoint), the first write to each index page also
+        # writes the whole page to the WAL. The random-UUID-led indexes put each row on other
+        # pages, so the first ~20 batches write 15-18 MiB of WAL each, steady state ~3-5 MiB.
+        warm = EventMaker(workspaces, users, seed=1)
+        warm_bodies = [
+            json.dumps({"events": warm.batch(INGEST_BATCH)}).encode()
+            for _ in range(args.ingest_warmup)
+        ]
+        if warm_bodies:
+            wal_before = db.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+            seconds, _, _ = ingest(server.port, tokens["owner"], warm_bodies)
+            wal = db.execute(
+                "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s)", [wal_before]
+            ).fetchone()[0]
+            result["warmup_events_per_s"] = INGEST_BATCH * len(warm_bodies) / seconds
+            result["warmup_wal_mib_per_batch"] = float(wal) / 2**20 / len(warm_bodies)
+            log(
+                f"ingest warm-up x1: {result['warmup_events_per_s']:,.0f} events/s over "
+                f"{len(warm_bodies)} batches, {result['warmup_wal_mib_per_batch']:.1f} MiB WAL "
+                "a batch"
+            )
         for streams in (1, 2):
             makers = [EventMaker(workspaces, users, seed=streams * 100 + i) for i in range(streams)]
             per_stream = [
@@ -913,13 +964,16 @@ def build_report(n, anchor, load_meta, measured, extra, server_facts) -> dict:
         f"{'cl page':>8s} {'cl count':>8s} | {'page ×':>7s} {'count ×':>8s} {'request ×':>9s}"
         f" | {'API p50':>8s} {'API p95':>8s} | same"
     )
-    lines.append(head)
-    lines.append("-" * len(head))
+    if measured:
+        lines.append(head)
+        lines.append("-" * len(head))
     md.append(f"# connlogs vs the anchor (Coder's design), N = {n:,}\n")
     env = extra["env"]
+    only = f" --only {env['only']}" if env.get("only") else ""
     md.append(
-        f"Measured {env['started']} by `bench/run.sh --rows {n}`, same cluster and run as "
-        f"the anchor. PostgreSQL {server_facts['server_version'].split()[0]}; "
+        f"Measured {env['started']} by `bench/run.sh --rows {n}{only}`, "
+        + ("same cluster and run as the anchor" if not only else "on the anchor's cluster")
+        + f". PostgreSQL {server_facts['server_version'].split()[0]}; "
         + ", ".join(f"{k}={v}" for k, v in server_facts.items() if k != "server_version")
         + f"; the app's connections run with jit={env['app_jit']}. Load average before/after: "
         f"{env['load_before']} / {env.get('load_after', '?')} (2 cores, shared).\n"
@@ -935,112 +989,120 @@ def build_report(n, anchor, load_meta, measured, extra, server_facts) -> dict:
         f"{anchor['meta']['heap_bytes'] / 2**20:,.0f} MiB, indexes "
         f"{anchor['meta']['indexes_bytes'] / 2**20:,.0f} MiB.\n"
     )
-    md.append(
-        "All times are p50 milliseconds (p95 where said). *anchor page / count* = the "
-        "anchor's page query and [V2] capped count, the exact SQL queries.py ran in this "
-        "run (its own timings are in anchor/results-N.md); *cl page / count* = the SQL "
-        "connlogs' view sends (captured through Django); both timed the anchor's way "
-        "(psycopg execute + fetchall, TCP loopback, 2 warm-ups, 15 runs) in interleaved "
-        "rounds, so load from other sessions hits both alike; × = anchor ÷ connlogs "
-        "(request = page + count); *API* = "
-        "`GET /api/v2/connectionlog` end to end over HTTP against gunicorn (2 sync "
-        "workers), 15+ requests after warm-up; *same* = same capped count and same page "
-        "rows as the anchor's SQL.\n"
-    )
-    md.append(
-        "| case | q | matches | anchor page | anchor count | cl page | cl count | page × "
-        "| count × | request × | API p50 | API p95 | same |"
-    )
-    md.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
-    for m in measured:
-        a_page, a_count = p50(m.anchor_page_ms), p50(m.anchor_count_ms)
-        c_page = p50(m.page_ms) if m.page_ms else 0.0
-        c_count = p50(m.count_ms) if m.count_ms else 0.0
-        api50 = p50(m.api_ms) if m.api_ms else None
-        api95 = p95(m.api_ms) if m.api_ms else None
-        if m.same_count and m.same_rows:
-            same = "yes"
-        else:
-            same = f"count {'ok' if m.same_count else 'DIFFERS'}, "
-            same += f"rows {'ok' if m.same_rows else 'DIFFER'}"
-        lines.append(
-            f"{m.case:26s} {m.matches:>10,} | {ms(a_page):>11s} {ms(a_count):>12s} | "
-            f"{ms(c_page):>8s} {ms(c_count):>8s} | {ratio(a_page, c_page):>7s} "
-            f"{ratio(a_count, c_count):>8s} {ratio(a_page + a_count, c_page + c_count):>9s} | "
-            f"{ms(api50):>8s} {ms(api95):>8s} | {same}"
+    if not measured:
+        md.append(
+            "Only these parts were measured (`--only`); the anchor's cases are in the full "
+            "run's report.\n"
         )
-        q = (
-            f"`{m.q}`"
-            if m.q
-            else (
-                "(auditor of 2 orgs)"
-                if m.user == "auditor"
-                else ("(limit=25&offset=10000)" if "offset" in m.path else "(none)")
-            )
+    else:
+        md.append(
+            "All times are p50 milliseconds (p95 where said). *anchor page / count* = the "
+            "anchor's page query and [V2] capped count, the exact SQL queries.py ran in this "
+            "run (its own timings are in anchor/results-N.md); *cl page / count* = the SQL "
+            "connlogs' view sends (captured through Django); both timed the anchor's way "
+            "(psycopg execute + fetchall, TCP loopback, 2 warm-ups, 15 runs) in interleaved "
+            "rounds, so load from other sessions hits both alike; × = anchor ÷ connlogs "
+            "(request = page + count); *API* = "
+            "`GET /api/v2/connectionlog` end to end over HTTP against gunicorn (2 sync "
+            "workers), 15+ requests after warm-up; *same* = same capped count and same page "
+            "rows as the anchor's SQL.\n"
         )
         md.append(
-            f"| {m.case} | {q} | {m.matches:,} | {ms(a_page)} | {ms(a_count)} | "
-            f"{ms(c_page)} | {ms(c_count)} | {ratio(a_page, c_page)} | "
-            f"{ratio(a_count, c_count)} | {ratio(a_page + a_count, c_page + c_count)} | "
-            f"{ms(api50)} | {ms(api95)} | {same} |"
+            "| case | q | matches | anchor page | anchor count | cl page | cl count | page × "
+            "| count × | request × | API p50 | API p95 | same |"
         )
+        md.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        for m in measured:
+            a_page, a_count = p50(m.anchor_page_ms), p50(m.anchor_count_ms)
+            c_page = p50(m.page_ms) if m.page_ms else 0.0
+            c_count = p50(m.count_ms) if m.count_ms else 0.0
+            api50 = p50(m.api_ms) if m.api_ms else None
+            api95 = p95(m.api_ms) if m.api_ms else None
+            if m.same_count and m.same_rows:
+                same = "yes"
+            else:
+                same = f"count {'ok' if m.same_count else 'DIFFERS'}, "
+                same += f"rows {'ok' if m.same_rows else 'DIFFER'}"
+            lines.append(
+                f"{m.case:26s} {m.matches:>10,} | {ms(a_page):>11s} {ms(a_count):>12s} | "
+                f"{ms(c_page):>8s} {ms(c_count):>8s} | {ratio(a_page, c_page):>7s} "
+                f"{ratio(a_count, c_count):>8s} {ratio(a_page + a_count, c_page + c_count):>9s} | "
+                f"{ms(api50):>8s} {ms(api95):>8s} | {same}"
+            )
+            q = (
+                f"`{m.q}`"
+                if m.q
+                else (
+                    "(auditor of 2 orgs)"
+                    if m.user == "auditor"
+                    else ("(limit=25&offset=10000)" if "offset" in m.path else "(none)")
+                )
+            )
+            md.append(
+                f"| {m.case} | {q} | {m.matches:,} | {ms(a_page)} | {ms(a_count)} | "
+                f"{ms(c_page)} | {ms(c_count)} | {ratio(a_page, c_page)} | "
+                f"{ratio(a_count, c_count)} | {ratio(a_page + a_count, c_page + c_count)} | "
+                f"{ms(api50)} | {ms(api95)} | {same} |"
+            )
 
     # --- targets ----------------------------------------------------------------------
     def target(name: str, met: bool, detail: str) -> None:
         targets.append({"target": name, "met": met, "detail": detail})
 
-    slower = []
-    for m in measured:
-        for kind, ours, theirs in (
-            ("page", m.page_ms, m.anchor_page_ms),
-            ("count", m.count_ms, m.anchor_count_ms),
-        ):
-            if ours and theirs and p50(ours) > p50(theirs):
-                slower.append(f"{m.case} {kind} {ms(p50(ours))} vs {ms(p50(theirs))} ms")
-    target(
-        "DB time page and capped count <= anchor, every case",
-        not slower,
-        "all cases" if not slower else "slower: " + "; ".join(slower),
-    )
-    weak = []
-    for m in measured:
-        if m.case in WEAK_CASES:
-            a = p50(m.anchor_page_ms) + p50(m.anchor_count_ms)
-            c = (p50(m.page_ms) if m.page_ms else 0) + (p50(m.count_ms) if m.count_ms else 0)
-            weak.append((m.case, a / c if c else float("inf"), a, c))
-    target(
-        "anchor's weak cases >= 10x faster (page + count)",
-        all(w[1] >= 10 for w in weak),
-        "; ".join(f"{c} {r:.0f}× ({ms(a)} → {ms(cc)} ms)" for c, r, a, cc in weak),
-    )
-    api = [(m.case, p50(m.api_ms)) for m in measured if m.api_ms]
-    worst = max(api, key=lambda x: x[1]) if api else ("-", 0)
-    target(
-        "API page < 30 ms p50 end to end, every case",
-        all(x[1] < 30 for x in api),
-        f"slowest {worst[0]} {ms(worst[1])} ms"
-        + (
-            "; over: " + ", ".join(f"{c} {ms(v)}" for c, v in api if v >= 30)
-            if any(v >= 30 for _, v in api)
-            else ""
-        ),
-    )
-    counts = [(m.case, p50(m.count_ms)) for m in measured if m.count_ms]
-    worst_c = max(counts, key=lambda x: x[1]) if counts else ("-", 0)
-    target(
-        "capped count < 20 ms p50, every case",
-        all(x[1] < 20 for x in counts),
-        f"slowest {worst_c[0]} {ms(worst_c[1])} ms",
-    )
+    if measured:  # not with --only parts that leave the anchor's cases out
+        slower = []
+        for m in measured:
+            for kind, ours, theirs in (
+                ("page", m.page_ms, m.anchor_page_ms),
+                ("count", m.count_ms, m.anchor_count_ms),
+            ):
+                if ours and theirs and p50(ours) > p50(theirs):
+                    slower.append(f"{m.case} {kind} {ms(p50(ours))} vs {ms(p50(theirs))} ms")
+        target(
+            "DB time page and capped count <= anchor, every case",
+            not slower,
+            "all cases" if not slower else "slower: " + "; ".join(slower),
+        )
+        weak = []
+        for m in measured:
+            if m.case in WEAK_CASES:
+                a = p50(m.anchor_page_ms) + p50(m.anchor_count_ms)
+                c = (p50(m.page_ms) if m.page_ms else 0) + (p50(m.count_ms) if m.count_ms else 0)
+                weak.append((m.case, a / c if c else float("inf"), a, c))
+        target(
+            "anchor's weak cases >= 10x faster (page + count)",
+            all(w[1] >= 10 for w in weak),
+            "; ".join(f"{c} {r:.0f}× ({ms(a)} → {ms(cc)} ms)" for c, r, a, cc in weak),
+        )
+        api = [(m.case, p50(m.api_ms)) for m in measured if m.api_ms]
+        worst = max(api, key=lambda x: x[1]) if api else ("-", 0)
+        target(
+            "API page < 30 ms p50 end to end, every case",
+            all(x[1] < 30 for x in api),
+            f"slowest {worst[0]} {ms(worst[1])} ms"
+            + (
+                "; over: " + ", ".join(f"{c} {ms(v)}" for c, v in api if v >= 30)
+                if any(v >= 30 for _, v in api)
+                else ""
+            ),
+        )
+        counts = [(m.case, p50(m.count_ms)) for m in measured if m.count_ms]
+        worst_c = max(counts, key=lambda x: x[1]) if counts else ("-", 0)
+        target(
+            "capped count < 20 ms p50, every case",
+            all(x[1] < 20 for x in counts),
+            f"slowest {worst_c[0]} {ms(worst_c[1])} ms",
+        )
 
-    md.append("\n## Plans (connlogs)\n")
-    md.append(
-        f"`EXPLAIN (ANALYZE, BUFFERS)` of the captured SQL, full text in `bench/out/plans/{n}/`.\n"
-    )
-    md.append("| case | page plan | count plan |")
-    md.append("|---|---|---|")
-    for m in measured:
-        md.append(f"| {m.case} | {m.page_plan} | {m.count_plan} |")
+        md.append("\n## Plans (connlogs)\n")
+        md.append(
+            "`EXPLAIN (ANALYZE, BUFFERS)` of the captured SQL, full text in "
+            f"`bench/out/plans/{n}/`.\n"
+        )
+        md.append("| case | page plan | count plan |")
+        md.append("|---|---|---|")
+        for m in measured:
+            md.append(f"| {m.case} | {m.page_plan} | {m.count_plan} |")
 
     paging = extra.get("paging")
     if paging:
@@ -1087,6 +1149,18 @@ def build_report(n, anchor, load_meta, measured, extra, server_facts) -> dict:
             f"web events), {ingest['batches']} batches per run; fsync on. The rows were "
             "deleted again afterwards.\n"
         )
+        if ingest.get("warmup_events_per_s"):
+            md.append(
+                f"Before them, {ingest['warmup_batches']} warm-up batches from one client "
+                f"(right after the cluster start): {ingest['warmup_events_per_s']:,.0f} "
+                f"events/s, {ingest['warmup_wal_mib_per_batch']:.1f} MiB of WAL a batch (full-"
+                "page images of every index page touched for the first time since the "
+                "checkpoint).\n"
+            )
+            lines.append(
+                f"Ingest warm-up x1 ({ingest['warmup_batches']} batches after the cluster "
+                f"start): {ingest['warmup_events_per_s']:,.0f} events/s"
+            )
         md.append(
             "| client streams | events | seconds | events/s | batch p50 | batch p95 | result |"
         )
@@ -1125,7 +1199,8 @@ def build_report(n, anchor, load_meta, measured, extra, server_facts) -> dict:
         at = export["rss_at_progress_kib"]
         lines.append(
             f"Export: {export['rows']:,} rows in {export['seconds']:.1f}s = "
-            f"{export['rows_per_s']:,.0f} rows/s; worker RSS "
+            f"{export['rows_per_s']:,.0f} rows/s (first byte after "
+            f"{export['first_byte_s'] * 1000:.0f} ms); worker RSS "
             f"{export['rss_baseline_kib'] / 1024:.0f} MiB before, peak "
             f"{export['rss_peak_kib'] / 1024:.0f} MiB"
         )

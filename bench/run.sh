@@ -2,6 +2,7 @@
 # connlogs side by side with the anchor (Coder's design), same machine, same cluster, same run:
 #
 #   bench/run.sh [--rows N] [--reload]        # N defaults to 1,000,000; the full run is 10,000,000
+#   bench/run.sh --rows N --only ingest,export # only those parts of measure.py (see bench/README.md)
 #
 # 1. creates (once) and starts a throwaway PostgreSQL cluster with the anchor's settings
 #    (shared_buffers=2GB, work_mem=64MB, effective_cache_size=16GB, fsync on, ...) on
@@ -23,13 +24,16 @@ ROOT="$(cd "$HERE/.." && pwd)"
 ANCHOR="${ANCHOR_DIR:-$(cd "$ROOT/../shared/anchor-bench" 2>/dev/null && pwd || echo /work/shared/anchor-bench)}"
 N=1000000
 RELOAD=""
+ONLY="${BENCH_ONLY:-}"
 while [ $# -gt 0 ]; do
     case "$1" in
         --rows) N="$2"; shift 2 ;;
         --rows=*) N="${1#--rows=}"; shift ;;
         --reload) RELOAD=1; shift ;;
-        -h|--help) sed -n 2,17p "$0"; exit 0 ;;
-        *) echo "unknown argument: $1 (usage: bench/run.sh [--rows N] [--reload])" >&2; exit 2 ;;
+        --only) ONLY="$2"; shift 2 ;;
+        --only=*) ONLY="${1#--only=}"; shift ;;
+        -h|--help) sed -n 2,18p "$0"; exit 0 ;;
+        *) echo "unknown argument: $1 (usage: bench/run.sh [--rows N] [--reload] [--only PARTS])" >&2; exit 2 ;;
     esac
 done
 
@@ -141,11 +145,17 @@ else
 fi
 
 # --- 3. measure ------------------------------------------------------------------------
-say "anchor: shared/anchor-bench/queries.py (picks the values, times Coder's SQL)"
-mkdir -p "$OUT/anchor"
-"$PY" "$ANCHOR/queries.py" --n "$N" --dsn "$DSN" --out "$OUT/anchor" \
-    --runs "${BENCH_RUNS:-15}" --warmup "${BENCH_WARMUP:-2}"
-say "connlogs: bench/measure.py"
+# --only without the anchor's cases reuses the anchor's last picked values (the bench users'
+# organizations) instead of timing Coder's SQL again.
+if [ -n "$ONLY" ] && [[ ",$ONLY," != *",cases,"* ]] && [ -f "$OUT/anchor/results-$N.json" ]; then
+    say "--only $ONLY: reusing $OUT/anchor/results-$N.json (the anchor's queries not re-run)"
+else
+    say "anchor: shared/anchor-bench/queries.py (picks the values, times Coder's SQL)"
+    mkdir -p "$OUT/anchor"
+    "$PY" "$ANCHOR/queries.py" --n "$N" --dsn "$DSN" --out "$OUT/anchor" \
+        --runs "${BENCH_RUNS:-15}" --warmup "${BENCH_WARMUP:-2}"
+fi
+say "connlogs: bench/measure.py${ONLY:+ --only $ONLY}"
 "$PY" "$HERE/measure.py" --n "$N" --dsn "$DSN" --anchor-results "$OUT/anchor/results-$N.json" \
-    --out "$OUT" --runs "${BENCH_RUNS:-15}" --warmup "${BENCH_WARMUP:-2}"
-say "done: $OUT/results-$N.md"
+    --out "$OUT" --runs "${BENCH_RUNS:-15}" --warmup "${BENCH_WARMUP:-2}" --only "$ONLY"
+say "done: $OUT/results-$N${ONLY:+-$(echo "$ONLY" | tr ',' '\n' | sort | paste -sd-)}.md"

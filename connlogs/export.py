@@ -26,13 +26,16 @@ import datetime as dt
 import json
 import re
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
+from django.core.exceptions import EmptyResultSet
+from django.db import connections
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
+from connlogs import pgtypes
 from connlogs.api.serializers import connection_log_entry, organization_json, user_json
 from connlogs.models import Organization, User
 
@@ -182,57 +185,94 @@ class _Key(NamedTuple):
     connect_time: dt.datetime
 
 
-def _batches(queryset: QuerySet) -> Iterator[list[tuple]]:
+class _Rows:
+    """Reads one batch query's rows as plain tuples in ``_COLUMNS`` order.
+
+    On PostgreSQL the query Django compiles is run on a cursor whose loaders are psycopg's C
+    ones (``pgtypes.c_loaders``; UUIDs as text, which is what the entry shows): the loading
+    was a third of the export's time. Elsewhere ``values_list`` (SQLite needs Django's
+    converters: its UUIDs and times are text).
+    """
+
+    def __init__(self, alias: str):
+        self.alias = alias
+        postgresql = connections[alias].vendor == "postgresql"
+        self.loaders = pgtypes.c_loaders(uuid_as_text=True) if postgresql else None
+        # Ids come back as text on PostgreSQL, as UUIDs elsewhere.
+        self.key = str if self.loaders else _same
+
+    def __call__(self, queryset: QuerySet) -> list[tuple]:
+        columns = queryset.values_list(*_COLUMNS)
+        if self.loaders is None:
+            return list(columns)
+        try:
+            sql, params = columns.query.get_compiler(using=self.alias).as_sql()
+        except EmptyResultSet:  # e.g. a caller who may read no organization: ``none()``
+            return []
+        with connections[self.alias].cursor() as cursor:
+            pgtypes.use_loaders(cursor, self.loaders)
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _batches(queryset: QuerySet, read: _Rows) -> Iterator[list[tuple]]:
     """The rows of ``queryset`` newest first, as ``_COLUMNS`` tuples, in keyset batches."""
     ordered = queryset.newest_first()
     size = CHUNK_SIZE
-    batch = list(ordered.values_list(*_COLUMNS)[:size])
+    batch = read(ordered[:size])
     while batch:
         yield batch
         if len(batch) < size:
             return  # a short batch is the last: no query to learn that nothing follows
         last = batch[-1]
-        batch = list(ordered.after(_Key(last[0], last[1])).values_list(*_COLUMNS)[:size])
+        batch = read(ordered.after(_Key(last[0], last[1]))[:size])
 
 
 class _Directory:
     """The organizations and users one export names, shaped once each.
 
     Filled per batch with one query per table for the ids not seen before, read from the
-    database the rows come from (a replica's rows name the replica's users).
+    database the rows come from (a replica's rows name the replica's users). Keyed like the
+    rows' ids (``key``: text on PostgreSQL, UUIDs elsewhere).
     """
 
-    def __init__(self, alias: str):
-        self.alias = alias
-        self.organizations: dict[uuid.UUID, dict] = {}
-        self.usernames: dict[uuid.UUID, str] = {}
-        self.users: dict[uuid.UUID, dict] = {}
+    def __init__(self, alias: str, key: Callable[[uuid.UUID], Any]):
+        self.alias, self.key = alias, key
+        self.organizations: dict[Any, dict] = {}
+        self.usernames: dict[Any, str] = {}
+        self.users: dict[Any, dict] = {}
 
     def learn(self, rows: list[tuple]) -> None:
         organization_ids = {row[2] for row in rows}.difference(self.organizations)
         user_ids = {row[3] for row in rows}
         user_ids.update(row[10] for row in rows if row[10] is not None)
         user_ids.difference_update(self.usernames)
+        key = self.key
         if organization_ids:
             found = Organization.objects.using(self.alias).filter(id__in=organization_ids)
             for organization in found.only(*_ORGANIZATION_FIELDS):
-                self.organizations[organization.id] = organization_json(organization)
+                self.organizations[key(organization.id)] = organization_json(organization)
         if user_ids:
             for user in User.objects.using(self.alias).filter(id__in=user_ids).only(*_USER_FIELDS):
-                self.usernames[user.id] = user.username
-                self.users[user.id] = user_json(user)
+                self.usernames[key(user.id)] = user.username
+                self.users[key(user.id)] = user_json(user)
 
 
 def _entries(queryset: QuerySet) -> Iterator[dict]:
     """The read-contract entry of every row of ``queryset``, newest first."""
-    directory = _Directory(queryset.db)
+    read = _Rows(queryset.db)
+    directory = _Directory(queryset.db, read.key)
     organizations, usernames, users = (
         directory.organizations,
         directory.usernames,
         directory.users,
     )
     entry = connection_log_entry
-    for rows in _batches(queryset):
+    for rows in _batches(queryset, read):
         directory.learn(rows)
         for (
             log_id,
@@ -304,7 +344,7 @@ def export_response(queryset: QuerySet, fmt: str) -> StreamingHttpResponse:
         raise ValueError(f"unknown export format {fmt!r}")
     lines = csv_lines if fmt == CSV else ndjson_lines
     # A generator: the first query runs when the first piece of the body is asked for.
-    body = _batched(lines(_entries(queryset)))
+    body = _batched(lines(stream_rows(queryset)))
     response = StreamingHttpResponse(body, content_type=CONTENT_TYPES[fmt])
     response["Content-Disposition"] = f'attachment; filename="{filename(fmt)}"'
     response["Cache-Control"] = "no-store"

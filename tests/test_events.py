@@ -198,3 +198,43 @@ def test_concurrent_writers_on_one_connection_make_one_row():
         row = ConnectionLog.objects.get()
         assert row.disconnect_time is not None and row.code == 0
     assert connection.vendor == "postgresql"
+
+
+def test_a_batch_aborted_by_a_deadlock_is_retried_whole(ws, monkeypatch):
+    """PostgreSQL aborts one of two deadlocked batches; the aborted one is applied again."""
+    from django.db import OperationalError, transaction
+    from psycopg.errors import DeadlockDetected
+
+    from connlogs import events as events_module
+
+    real_apply, calls = events_module._apply, []
+
+    def deadlock_once(*args):
+        calls.append(1)
+        if len(calls) == 1:
+            with transaction.atomic():  # writes, then the transaction is aborted
+                real_apply(*args)
+                raise OperationalError("deadlock detected") from DeadlockDetected()
+        return real_apply(*args)
+
+    monkeypatch.setattr(events_module, "_apply", deadlock_once)
+    batch = [agent(ws, "connect", T1, CID), web(ws, T1)]
+    assert record_events(batch) == RecordResult(created=2)
+    assert len(calls) == 2 and ConnectionLog.objects.count() == 2
+
+
+def test_other_database_errors_are_not_retried(ws, monkeypatch):
+    from django.db import OperationalError
+
+    from connlogs import events as events_module
+
+    calls = []
+
+    def broken(*args):
+        calls.append(1)
+        raise OperationalError("server closed the connection")
+
+    monkeypatch.setattr(events_module, "_apply", broken)
+    with pytest.raises(OperationalError):
+        record_events([agent(ws, "connect", T1, CID)])
+    assert len(calls) == 1
