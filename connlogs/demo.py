@@ -30,6 +30,7 @@ from django.utils import timezone
 from connlogs import roles, values
 from connlogs.events import CONNECT, DISCONNECT, record_events
 from connlogs.models import (
+    CONNECTION_LOG_COLUMNS,
     WEB_TYPES,
     ConnectionLog,
     ConnectionType,
@@ -695,24 +696,7 @@ def write_through_events(rows: Iterable[DemoRow], report: LoadReport) -> None:
     report.method = "record_events"
 
 
-COPY_COLUMNS = (
-    "id",
-    "connect_time",
-    "organization_id",
-    "workspace_owner_id",
-    "workspace_id",
-    "workspace_name",
-    "agent_name",
-    "ip",
-    "type",
-    "code",
-    "user_agent",
-    "user_id",
-    "slug_or_port",
-    "connection_id",
-    "disconnect_time",
-    "disconnect_reason",
-)
+COPY_COLUMNS = CONNECTION_LOG_COLUMNS
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 COPY_CHUNK = 20_000
 

@@ -35,7 +35,15 @@ from django.db import IntegrityError, OperationalError, connections, router, tra
 from psycopg.errors import DeadlockDetected, SerializationFailure
 
 from connlogs import pgtypes, values
-from connlogs.models import AGENT_TYPES, WEB_TYPES, ConnectionLog, ConnectionType, User, Workspace
+from connlogs.models import (
+    AGENT_TYPES,
+    CONNECTION_LOG_COLUMNS,
+    WEB_TYPES,
+    ConnectionLog,
+    ConnectionType,
+    User,
+    Workspace,
+)
 from connlogs.search import Validation
 
 CONNECT = "connect"
@@ -424,25 +432,7 @@ def _check_references(events: list[Event]) -> dict[uuid.UUID, WorkspaceRef]:
 
 # --- merging --------------------------------------------------------------------------
 
-# The log table's columns, in the order rows are written.
-_COLUMNS = (
-    "id",
-    "connect_time",
-    "organization_id",
-    "workspace_owner_id",
-    "workspace_id",
-    "workspace_name",
-    "agent_name",
-    "ip",
-    "type",
-    "code",
-    "user_agent",
-    "user_id",
-    "slug_or_port",
-    "connection_id",
-    "disconnect_time",
-    "disconnect_reason",
-)
+_COLUMNS = CONNECTION_LOG_COLUMNS
 _MERGED_FIELDS = ["disconnect_time", "disconnect_reason", "code"]
 # What merging reads of an existing row: its key and the fields a disconnect may fill.
 _LOCKED_FIELDS = ["id", "connection_id", "workspace_id", "agent_name", *_MERGED_FIELDS]

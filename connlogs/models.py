@@ -291,6 +291,12 @@ class ConnectionLog(models.Model):
         return not self.is_web and self.disconnect_time is None
 
 
+# The log table's columns in table order, for the bulk writers (COPY) of events and demo data.
+CONNECTION_LOG_COLUMNS: tuple[str, ...] = tuple(
+    field.attname for field in ConnectionLog._meta.concrete_fields
+)
+
+
 class ApiToken(models.Model):
     """An API or session token. The key is ``<id>-<secret>``; only a hash of the secret is kept."""
 
