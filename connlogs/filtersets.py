@@ -18,10 +18,6 @@ from connlogs import roles, search, values
 from connlogs.models import AGENT_TYPES, ConnectionType, Organization, User
 
 
-def _quote(text: str) -> str:
-    return search._quote(text)
-
-
 class KeyedField(forms.CharField):
     """A search-key value; its errors name the key as the contract's sentences do."""
 
@@ -41,8 +37,8 @@ class KeyedField(forms.CharField):
 
     def invalid_value(self, value: str) -> forms.ValidationError:
         return forms.ValidationError(
-            f"Query param {_quote(self.query_key)} has invalid value: "
-            f"{_quote(value)} is not a valid value"
+            f"Query param {search.quote(self.query_key)} has invalid value: "
+            f"{search.quote(value)} is not a valid value"
         )
 
 
@@ -55,7 +51,7 @@ class UUIDValueField(KeyedField):
             return values.parse_uuid(value)
         except ValueError:
             raise forms.ValidationError(
-                f"Query param {_quote(self.query_key)} must be a valid uuid"
+                f"Query param {search.quote(self.query_key)} must be a valid uuid"
             ) from None
 
 
@@ -68,7 +64,7 @@ class TimeValueField(KeyedField):
             return values.parse_rfc3339(value)
         except ValueError as error:
             raise forms.ValidationError(
-                f"Query param {_quote(self.query_key)} must be a valid date format "
+                f"Query param {search.quote(self.query_key)} must be a valid date format "
                 f"({values.RFC3339_LAYOUT}): {error}"
             ) from None
 
@@ -109,8 +105,8 @@ class OrganizationValueField(KeyedField):
         found = organizations.values_list("id", flat=True).first()
         if found is None:
             raise forms.ValidationError(
-                f"Query param {_quote(self.query_key)} has invalid value: organization "
-                f"{_quote(value)} either does not exist, or you are unauthorized to view it"
+                f"Query param {search.quote(self.query_key)} has invalid value: organization "
+                f"{search.quote(value)} either does not exist, or you are unauthorized to view it"
             )
         return found
 

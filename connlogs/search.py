@@ -40,9 +40,17 @@ class ParsedQuery:
         return not self.errors
 
 
-def _quote(text: str) -> str:
-    # Go's %q: a double-quoted string with quotes and backslashes escaped.
+def quote(text: str) -> str:
+    """Go's %q: a double-quoted string with quotes and backslashes escaped."""
     return json.dumps(text, ensure_ascii=False)
+
+
+def repeated_param(key: str, found: int) -> str:
+    """The contract's sentence for a parameter given more than once (in q or the URL)."""
+    return (
+        f"Query param {quote(key)} provided more than once, found {found} times. "
+        "Only provide 1 instance of this query param."
+    )
 
 
 def _split(text: str, delimiter: str) -> list[str]:
@@ -83,7 +91,7 @@ def parse(q: str | None, known_keys: Iterable[str]) -> ParsedQuery:
     free_words: list[str] = []
     for element in elements:
         if element.startswith(":") or element.endswith(":"):
-            detail = f"Query element {_quote(element)} cannot start or end with ':'"
+            detail = f"Query element {quote(element)} cannot start or end with ':'"
             return ParsedQuery(errors=[Validation("q", detail)])
         colons = _unquoted_colons(element)
         if colons == 0:
@@ -92,7 +100,7 @@ def parse(q: str | None, known_keys: Iterable[str]) -> ParsedQuery:
             key, value = (part.strip('"') for part in _split(element, ":"))
             pairs.append((key, value))
         else:
-            detail = f"Query element {_quote(element)} can only contain 1 ':'"
+            detail = f"Query element {quote(element)} can only contain 1 ':'"
             return ParsedQuery(errors=[Validation("q", detail)])
     if free_words:
         pairs.append((FREE_TEXT_KEY, " ".join(free_words)))
@@ -102,18 +110,14 @@ def parse(q: str | None, known_keys: Iterable[str]) -> ParsedQuery:
         counts[key] = counts.get(key, 0) + 1
     for key, found in counts.items():
         if found > 1:
-            detail = (
-                f"Query param {_quote(key)} provided more than once, found {found} times. "
-                "Only provide 1 instance of this query param."
-            )
-            return ParsedQuery(errors=[Validation(key, detail)])
+            return ParsedQuery(errors=[Validation(key, repeated_param(key, found))])
 
     parsed = ParsedQuery()
     for key, value in pairs:
         if key in known:
             parsed.terms[key] = value
         else:
-            parsed.errors.append(Validation(key, f"{_quote(key)} is not a valid query param"))
+            parsed.errors.append(Validation(key, f"{quote(key)} is not a valid query param"))
     return parsed
 
 

@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from connlogs import export
 from connlogs.api.errors import ApiError
-from connlogs.api.pagination import _single
+from connlogs.api.pagination import single_param
 from connlogs.api.serializers import ErrorSerializer
 from connlogs.api.views import Q_PARAMETER
 from connlogs.filtersets import search_visible
@@ -32,7 +32,7 @@ class AnyAcceptNegotiation(BaseContentNegotiation):
 
 def parse_format(params) -> tuple[str, list[Validation]]:
     errors: list[Validation] = []
-    given = _single(params, "format", errors)
+    given = single_param(params, "format", errors)
     if errors:
         return "", errors
     fmt = given or export.CSV

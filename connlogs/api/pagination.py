@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from django.http import QueryDict
 
 from connlogs import values
-from connlogs.search import Validation
+from connlogs.search import Validation, repeated_param
 
 DEFAULT_LIMIT = 100
 _INT = re.compile(r"^[+-]?[0-9]+$")
@@ -23,16 +23,10 @@ class PageParams:
     after_id: uuid.UUID | None = None
 
 
-def _single(params: QueryDict, name: str, errors: list[Validation]) -> str:
+def single_param(params: QueryDict, name: str, errors: list[Validation]) -> str:
     given = params.getlist(name)
     if len(given) > 1:
-        errors.append(
-            Validation(
-                name,
-                f'Query param "{name}" provided more than once, found {len(given)} times. '
-                "Only provide 1 instance of this query param.",
-            )
-        )
+        errors.append(Validation(name, repeated_param(name, len(given))))
         return ""
     return given[0] if given else ""
 
@@ -59,9 +53,9 @@ def _positive_int32(text: str, name: str, errors: list[Validation]) -> int | Non
 
 def parse_page_params(params: QueryDict, *, max_limit: int) -> tuple[PageParams, list[Validation]]:
     errors: list[Validation] = []
-    after_text = _single(params, "after_id", errors)
-    limit = _positive_int32(_single(params, "limit", errors), "limit", errors)
-    offset = _positive_int32(_single(params, "offset", errors), "offset", errors)
+    after_text = single_param(params, "after_id", errors)
+    limit = _positive_int32(single_param(params, "limit", errors), "limit", errors)
+    offset = _positive_int32(single_param(params, "offset", errors), "offset", errors)
     after_id = None
     if after_text:
         try:
