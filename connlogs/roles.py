@@ -1,12 +1,19 @@
-"""Role names and the questions asked of them: the only module that knows what a role may do."""
+"""Role names and the questions asked of them: the only module that knows what a role may do.
+
+The bottom of the house: the rules read only a user's stored site roles and memberships, so
+this module imports no model. ``models`` (Django's staff flags) and ``querysets`` (the scope
+of every read) ask it; nothing here asks them.
+"""
 
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from connlogs.models import User
+from django.contrib.auth.base_user import AbstractBaseUser
+
+# Whoever asks or is asked about: a ``connlogs.models.User``, or Django's ``AnonymousUser``
+# (every question checks ``is_authenticated`` first).
+User = AbstractBaseUser
 
 OWNER = "owner"
 AUDITOR = "auditor"
@@ -160,9 +167,8 @@ def removes_last_owner(target: User, new_site_roles: list[str]) -> bool:
     """True when taking ``owner`` away from ``target`` would leave the site without one."""
     if not is_owner_record(target) or OWNER in new_site_roles:
         return False
-    from connlogs.models import User  # models import this module
-
-    others = User.objects.exclude(pk=target.pk).exclude(status=User.Status.SUSPENDED)
+    users = type(target)._default_manager
+    others = users.exclude(pk=target.pk).exclude(status=target.Status.SUSPENDED)
     # JSON "contains" is not available on SQLite; owners are few, the scan is of one column.
     return not any(
         OWNER in (site_roles or []) for site_roles in others.values_list("site_roles", flat=True)

@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from connlogs import views
+from connlogs.web import views
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/connectionlog", permanent=False), name="home"),

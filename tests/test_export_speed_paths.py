@@ -23,6 +23,7 @@ from django.test.utils import CaptureQueriesContext
 
 from connlogs import export, roles
 from connlogs.api.serializers import connection_log_json
+from connlogs.export import rows as export_rows
 from connlogs.models import ConnectionLog, ConnectionType
 from tests.factories import (
     ConnectionLogFactory,
@@ -101,7 +102,7 @@ def dataset(db):
 @pytest.fixture
 def small_batches(monkeypatch):
     # A batch of 7 puts boundaries inside runs of equal connect times.
-    monkeypatch.setattr(export, "CHUNK_SIZE", 7)
+    monkeypatch.setattr(export_rows, "CHUNK_SIZE", 7)
 
 
 def streamed(response) -> bytes:

@@ -230,8 +230,8 @@ SECRET_DETAIL = "SELECT password FROM connlogs_user -- internal detail"
 @pytest.mark.parametrize(
     "path,target",
     [
-        (LIST, "connlogs.api.views.search_visible"),
-        ("/connectionlog", "connlogs.views.logs.search_visible"),
+        (LIST, "connlogs.api.views.LogSearch.from_request"),
+        ("/connectionlog", "connlogs.web.views.logs.LogSearch.from_request"),
     ],
 )
 def test_a_crash_answers_500_without_traceback_or_sql(reader, monkeypatch, path, target):
@@ -261,9 +261,9 @@ def unreachable(*args, **kwargs):
 @pytest.mark.parametrize(
     "path,target",
     [
-        (LIST, "connlogs.api.views.search_visible"),
-        ("/api/v2/connectionlog/export", "connlogs.api.export_views.search_visible"),
-        ("/connectionlog", "connlogs.views.logs.search_visible"),
+        (LIST, "connlogs.api.views.LogSearch.from_request"),
+        ("/api/v2/connectionlog/export", "connlogs.api.export_views.LogSearch.from_request"),
+        ("/connectionlog", "connlogs.web.views.logs.LogSearch.from_request"),
     ],
 )
 def test_database_outage_is_a_503_with_retry_after(reader, monkeypatch, path, target):

@@ -12,8 +12,8 @@ from connlogs.api.errors import ApiError
 from connlogs.api.pagination import single_param
 from connlogs.api.serializers import ErrorSerializer
 from connlogs.api.views import Q_PARAMETER
-from connlogs.filtersets import search_visible
 from connlogs.search import Validation
+from connlogs.search.request import LogSearch
 
 
 class AnyAcceptNegotiation(BaseContentNegotiation):
@@ -90,7 +90,7 @@ class ConnectionLogExportView(APIView):
         fmt, errors = parse_format(request.query_params)
         if errors:
             raise ApiError("Query parameters have invalid values.", validations=errors)
-        filterset = search_visible(request, request.query_params.get("q"))
-        if filterset.validations:
-            raise ApiError("Invalid connection search query.", validations=filterset.validations)
-        return export.export_response(filterset.qs, fmt)
+        search = LogSearch.from_request(request)
+        if search.validations:
+            raise ApiError("Invalid connection search query.", validations=search.validations)
+        return export.export_response(search.matching, fmt)

@@ -21,6 +21,7 @@ from django.db.models import QuerySet
 
 from connlogs import values
 from connlogs.models import ConnectionLog
+from connlogs.search.request import LogSearch
 
 # Numbered pages shown each side of the current one.
 NEIGHBOURS = 2
@@ -111,18 +112,19 @@ def _offset_rows(matching: QuerySet, offset: int, size: int) -> list[ConnectionL
 
 
 def paginate(
-    matching: QuerySet,
-    visible: QuerySet,
+    found: LogSearch,
     request: PageRequest,
     *,
     size: int,
     cap: int,
     url: Callable[..., str],
 ) -> Page:
-    """One page of ``matching`` (scoped and filtered) for ``request``.
+    """One page of the rows ``found`` matches, for ``request``.
 
-    ``visible`` (scoped only) resolves cursors; ``url(page=, after=, before=)`` makes links.
+    Cursors are resolved among the rows the caller may see (``found.visible``: a cursor row
+    that no longer matches still marks a place); ``url(page=, after=, before=)`` makes links.
     """
+    matching, visible = found.matching, found.visible
     number = request.number
     stale = False
     rows: list[ConnectionLog] | None = None

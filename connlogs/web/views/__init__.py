@@ -1,7 +1,7 @@
 """The browser pages: sign-in, the connection-log list and detail, and downloads."""
 
-from connlogs.views.auth import SetTimezoneView, SignInView, SignOutView
-from connlogs.views.logs import (
+from connlogs.web.views.auth import SetTimezoneView, SignInView, SignOutView
+from connlogs.web.views.logs import (
     ConnectionLogDetailView,
     ConnectionLogDownloadView,
     ConnectionLogListView,

@@ -7,8 +7,8 @@ from django.http import HttpResponseRedirect
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
-from connlogs.forms import ThrottledAuthenticationForm
-from connlogs.views.base import TIMEZONE_COOKIE, UTC_NAME, valid_zone
+from connlogs.web.forms import ThrottledAuthenticationForm
+from connlogs.web.views.base import TIMEZONE_COOKIE, UTC_NAME, valid_zone
 
 
 class SignInView(auth_views.LoginView):

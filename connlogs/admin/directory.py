@@ -1,42 +1,22 @@
-"""The Django admin: site owners manage people, organizations and workspaces; logs are read-only.
+"""Admin of the directory: users, organizations, memberships, workspaces and API tokens.
 
-Two rules shape this module:
-
-* connection logs are audit data: the admin can read them but never add, change or delete
-  one, and deleting anything a log row points at (a user, workspace or organization) shows
-  Django's "cannot delete" page instead of failing on the database's PROTECT;
-* the log table may hold tens of millions of rows: its list never counts the whole table
-  (``CappedCountPaginator``), never sorts on an unindexed column, filters only through
-  indexed columns and searches with the API's own ``q`` language.
-
-Who gets in is decided by ``User.is_staff``/``has_perm``, which ask ``roles.is_owner``.
+Deleting anything a connection log points at shows Django's "cannot delete" page
+(``KeepsConnectionLogs``) instead of failing on the database's PROTECT.
 """
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import ShowFacets
 from django.contrib.auth import admin as auth_admin
 from django.contrib.auth import forms as auth_forms
-from django.contrib.auth.models import Group
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import ngettext
 
-from connlogs import roles, values
-from connlogs.filtersets import STATUS_VALUES, ConnectionLogFilterSet
+from connlogs import roles
 from connlogs.models import ApiToken, ConnectionLog, Membership, Organization, User, Workspace
-from connlogs.paginators import CappedCountPaginator, admin_count_cap
-
-admin.site.site_header = "connlogs administration"
-admin.site.site_title = "connlogs admin"
-admin.site.index_title = "Manage connlogs"
-
-# connlogs decides access by roles (roles.py), not by Django's groups and permissions:
-# a Group would look meaningful in the admin and do nothing.
-if admin.site.is_registered(Group):
-    admin.site.unregister(Group)
+from connlogs.paginators import admin_count_cap
 
 
 def _roles_field(choices: dict[str, str], label: str, help_text: str) -> forms.Field:
@@ -328,120 +308,6 @@ class WorkspaceAdmin(KeepsConnectionLogs, admin.ModelAdmin):
             % marked,
             messages.SUCCESS,
         )
-
-
-# --- connection logs: read-only, large-table safe -------------------------------------
-
-
-class StatusFilter(admin.SimpleListFilter):
-    """``status:ongoing`` / ``status:completed`` of the search language, as a side filter."""
-
-    title = "status"
-    parameter_name = "status"
-
-    def lookups(self, request, model_admin):
-        return [(value, value.title()) for value in STATUS_VALUES]
-
-    def queryset(self, request, queryset):
-        if self.value() not in STATUS_VALUES:
-            return queryset
-        # The FilterSet owns what "ongoing" means (and its partial index matches it).
-        return ConnectionLogFilterSet.from_query(f"status:{self.value()}", queryset, request).qs
-
-
-SEARCH_HELP = (
-    "A row, connection or workspace UUID, or the API's search language, e.g. "
-    "type:ssh workspace_owner:alice status:ongoing organization:acme "
-    'connected_after:"2025-01-01T00:00:00Z".'
-)
-
-
-@admin.register(ConnectionLog)
-class ConnectionLogAdmin(admin.ModelAdmin):
-    paginator = CappedCountPaginator
-    show_full_result_count = False
-    show_facets = ShowFacets.NEVER
-    list_per_page = 100
-    list_max_show_all = 100
-    # Newest first is the one order an index serves; clicking a column would sort millions.
-    ordering = ("-connect_time", "-id")
-    sortable_by = ()
-    list_display = (
-        "connect_time",
-        "type",
-        "organization",
-        "workspace_owner",
-        "workspace_name",
-        "agent_name",
-        "user",
-        "ip",
-        "code",
-        "status",
-        "disconnect_time",
-    )
-    list_select_related = ("organization", "workspace_owner", "user")
-    # type leads an index; organization leads another and lists only organizations.
-    list_filter = ("type", StatusFilter, "organization")
-    # Only marks the search box as present: get_search_results below does the work.
-    search_fields = ("connection_id",)
-    search_help_text = SEARCH_HELP
-    raw_id_fields = ("organization", "workspace_owner", "workspace", "user")
-    fields = (
-        "id",
-        "type",
-        "connect_time",
-        "disconnect_time",
-        "disconnect_reason",
-        "code",
-        "organization",
-        "workspace_owner",
-        "workspace",
-        "workspace_name",
-        "agent_name",
-        "connection_id",
-        "ip",
-        "user",
-        "user_agent",
-        "slug_or_port",
-    )
-
-    @admin.display(description="Status")
-    def status(self, obj: ConnectionLog) -> str:
-        if obj.is_web:
-            return "—"
-        return "ongoing" if obj.is_ongoing else "completed"
-
-    def get_queryset(self, request):
-        # The one gate every read of connection logs passes, the admin included.
-        return super().get_queryset(request).visible_to(request.user)
-
-    def get_search_results(self, request, queryset, search_term):
-        term = (search_term or "").strip()
-        if not term:
-            return queryset, False
-        try:
-            key = values.parse_uuid(term)
-        except ValueError:
-            pass
-        else:
-            # Each of these columns leads an index (primary key, the merge key, workspace).
-            return queryset.filter(Q(id=key) | Q(connection_id=key) | Q(workspace_id=key)), False
-        filterset = ConnectionLogFilterSet.from_query(term, queryset, request)
-        if filterset.validations:
-            for validation in filterset.validations:
-                messages.error(request, f"{validation.field}: {validation.detail}")
-            return queryset.none(), False
-        return filterset.qs, False
-
-    # Audit data: readable by owners (has_view_permission asks User.has_perm), never edited.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # --- API tokens: shown without their hash; deleting one revokes it ---------------------

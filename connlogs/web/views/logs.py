@@ -1,15 +1,14 @@
 """The connection-log pages: the list (search, menus, chart, table, paging), one log, download.
 
-Every page starts where the API starts: ``search_visible(request, q)`` scopes the rows to
-what the user may read and applies ``q`` through the one FilterSet. The pages only add
-presentation.
+Every page starts where the API starts: ``LogSearch.from_request(request)`` scopes the rows
+to what the user may read and applies ``q`` through the one FilterSet. The pages only add
+presentation: paging, the chart, the menus and the links, each read from that one value.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import Http404, HttpResponse
@@ -19,34 +18,18 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
-from connlogs import charts, export, forms, retention, roles
+from connlogs import export, retention, roles
 from connlogs.api.serializers import connection_log_json
-from connlogs.filtersets import search_visible
 from connlogs.models import ConnectionLog, Organization, User, Workspace
-from connlogs.tables import LogRow, group_by_day, parsed_user_agent
+from connlogs.search.request import LogSearch
 from connlogs.values import format_time
-from connlogs.views.base import DisplayTimezoneMixin, ReaderRequiredMixin, display_zone_name
-from connlogs.views.paging import PageRequest, paginate
+from connlogs.web import charts, links, menus
+from connlogs.web.tables import LogRow, group_by_day, parsed_user_agent
+from connlogs.web.views.base import DisplayTimezoneMixin, ReaderRequiredMixin, display_zone_name
+from connlogs.web.views.paging import PageRequest, paginate
 
 # Menus list at most this many choices; beyond that, type into the search box.
 MENU_LIMIT = 500
-
-
-def list_url(q: str = "", size: int = forms.DEFAULT_PAGE_SIZE, **extra) -> str:
-    """The list page's address for a search, a page size and paging parameters."""
-    params: dict[str, str] = {}
-    if q:
-        params["q"] = q
-    if size != forms.DEFAULT_PAGE_SIZE:
-        params["per_page"] = str(size)
-    params.update({key: str(value) for key, value in extra.items() if value})
-    base = reverse("connectionlog-list")
-    return f"{base}?{urlencode(params)}" if params else base
-
-
-def export_url(q: str, fmt: str) -> str:
-    params = {"q": q, "format": fmt} if q else {"format": fmt}
-    return f"{reverse('connectionlog-export')}?{urlencode(params)}"
 
 
 def readable_organizations(user: User):
@@ -75,90 +58,69 @@ class ConnectionLogListView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
 
     def get(self, request):
         now = timezone.now()
-        size = forms.page_size(request.GET.get("per_page"))
-        if forms.is_submission(request.GET):
+        size = links.page_size(request.GET.get("per_page"))
+        if menus.is_submission(request.GET):
             # A filter form: write the menus into q, then show the clean address of it.
-            return redirect(list_url(forms.submitted_q(request.GET, now), size))
+            return redirect(links.list_url(menus.submitted_q(request.GET, now), size))
 
-        q = request.GET.get("q", "").strip()
-        filterset = search_visible(request, q)
-        validations = filterset.validations
-        terms = filterset.terms
-        shown = forms.menu_values(terms, now)
+        found = LogSearch.from_request(request)
+        link = links.ListLinks(found.q, size)
         organizations = readable_organizations(request.user)
         context = {
-            "q": q,
+            "q": found.q,
             "size": size,
-            "page_sizes": forms.PAGE_SIZES,
-            "validations": validations,
-            "menus_disabled": bool(filterset.parse_errors),
-            "shown": shown,
-            "shown_encoded": forms.encode_shown(shown),
-            "organization_options": (
-                forms.organization_options(organizations, shown["organization"])
-                if len(organizations) > 1
-                else None
+            "validations": found.validations,
+            "menus": menus.SearchMenus.for_search(
+                found, organizations, owner_usernames(request.user), now
             ),
-            "type_options": forms.type_options(shown["type"]),
-            "status_options": forms.status_options(shown["status"]),
-            "range_options": forms.range_options(),
-            "owner_hints": owner_usernames(request.user),
-            "clear_url": list_url("", size),
+            "clear_url": links.list_url("", size),
             "zone_name": display_zone_name(request),
-            "is_filtered": bool(q),
+            "is_filtered": bool(found.q),
         }
-        if validations:
+        if found.validations:
             return render(request, self.template_name, context, status=400)
 
-        matching = filterset.qs
         page = paginate(
-            matching,
-            filterset.queryset,
+            found,
             PageRequest.from_params(request.GET),
             size=size,
             cap=settings.CONNLOGS_COUNT_CAP,
-            url=lambda **extra: list_url(q, size, **extra),
+            url=link.page,
         )
-        cleaned = filterset.form.cleaned_data
         chart = charts.build_chart(
-            matching,
-            after=cleaned.get("connected_after"),
-            before=cleaned.get("connected_before"),
+            found.matching,
+            after=found.window.after,
+            before=found.window.before,
             now=now,
-            link=lambda start, end: list_url(
-                forms.with_terms(
-                    q, connected_after=format_time(start), connected_before=format_time(end)
-                ),
-                size,
+            link=lambda start, end: link.narrowed(
+                connected_after=format_time(start), connected_before=format_time(end)
             ),
         )
-        rows = [LogRow(row, now) for row in page.rows]
         context.update(
             page=page,
-            days=group_by_day(rows),
+            days=group_by_day(LogRow(row, now) for row in page.rows),
             chart=chart,
-            chart_legend=[
-                (item, list_url(forms.with_terms(q, type=item.type), size))
-                for item in (chart.legend if chart else [])
-            ],
+            chart_legend=[(item, link.narrowed(type=item.type)) for item in chart.legend]
+            if chart
+            else [],
             show_organization=len(organizations) > 1,
-            empty=_empty_state(page, q, filterset.queryset),
-            size_urls=[(option, list_url(q, option)) for option in forms.PAGE_SIZES],
-            first_page_url=list_url(q, size),
-            export_csv_url=export_url(q, export.CSV),
-            export_ndjson_url=export_url(q, export.NDJSON),
-            retention=retention.summary(filterset.queryset),
+            empty=_empty_state(page, found),
+            size_urls=[(option, link.sized(option)) for option in links.PAGE_SIZES],
+            first_page_url=link.page(),
+            export_csv_url=link.export(export.CSV),
+            export_ndjson_url=link.export(export.NDJSON),
+            retention=retention.summary(found.visible),
         )
         return render(request, self.template_name, context)
 
 
-def _empty_state(page, q: str, visible) -> str:
+def _empty_state(page, found: LogSearch) -> str:
     """Why the table is empty, in the words the page uses: "" when it is not."""
     if page.rows:
         return ""
     if page.count:
         return "page"  # rows exist, but not this far
-    if not q or not visible.exists():
+    if not found.q or not found.visible.exists():
         return "none"  # nothing recorded that this user may read
     return "filter"
 
@@ -193,9 +155,9 @@ def _show_only_links(row: ConnectionLog) -> dict[str, str]:
     """Addresses of the list narrowed to what this row shares with others."""
 
     def only(**terms: str) -> str:
-        return list_url(forms.with_terms("", **terms))
+        return links.list_url(links.with_terms("", **terms))
 
-    links = {
+    found = {
         "workspace": only(workspace_id=str(row.workspace_id)),
         "owner": only(workspace_owner=row.workspace_owner.username),
         "organization": only(organization=row.organization.name),
@@ -207,10 +169,10 @@ def _show_only_links(row: ConnectionLog) -> dict[str, str]:
         ),
     }
     if row.user_id:
-        links["user"] = only(username=row.user.username)
+        found["user"] = only(username=row.user.username)
     if row.connection_id:
-        links["connection"] = only(connection_id=str(row.connection_id))
-    return links
+        found["connection"] = only(connection_id=str(row.connection_id))
+    return found
 
 
 def _back_url(request) -> str:
@@ -233,9 +195,8 @@ class ConnectionLogDownloadView(ReaderRequiredMixin, View):
             return HttpResponse(
                 "Unknown export format: use csv or ndjson.", status=400, content_type="text/plain"
             )
-        q = request.GET.get("q", "").strip()
-        filterset = search_visible(request, q)
-        if filterset.validations:
+        found = LogSearch.from_request(request)
+        if found.validations:
             # The list page shows the search's errors under the box.
-            return redirect(list_url(q))
-        return export.export_response(filterset.qs, fmt)
+            return redirect(links.list_url(found.q))
+        return export.export_response(found.matching, fmt)

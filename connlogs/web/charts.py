@@ -26,7 +26,7 @@ from django.db.models.functions import Trunc
 from django.utils import timezone
 
 from connlogs.models import ConnectionType
-from connlogs.tables import type_label
+from connlogs.web.tables import type_label
 
 DEFAULT_WINDOW = dt.timedelta(days=30)
 MAX_WINDOW = dt.timedelta(days=90)

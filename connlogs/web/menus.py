@@ -1,9 +1,9 @@
-"""The sign-in form and the list page's search menus.
+"""The list page's search menus: a view of ``q``, never a second query language.
 
-The menus are a view of ``q``, never a second query language: each reads its value back from
-the parsed terms of ``q`` and, when changed, writes a term into ``q`` with ``search.build``.
-The server then redirects to the resulting ``?q=``, so every state is an address and the
-filters are validated by the one FilterSet.
+Each menu reads its value back from the parsed terms of ``q`` and, when changed, writes a
+term into ``q``; the server then redirects to the resulting ``?q=``, so every state is an
+address and the filters are validated by the one FilterSet. ``SearchMenus`` is what one page
+shows, built once from its ``LogSearch``.
 """
 
 from __future__ import annotations
@@ -12,68 +12,15 @@ import datetime as dt
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode
 
-from django.contrib.auth.forms import AuthenticationForm
-from django.core.exceptions import ValidationError
 from django.http import QueryDict
 from django.utils import timezone
 
-from connlogs import search, throttle, values
-from connlogs.filtersets import STATUS_VALUES, ConnectionLogFilterSet
-from connlogs.models import ConnectionType, User
-from connlogs.tables import TYPE_DESCRIPTIONS
-
-# --- sign-in ------------------------------------------------------------------------------
-
-
-class ThrottledAuthenticationForm(AuthenticationForm):
-    """Django's sign-in form, by username or email, with the API's lockout counters."""
-
-    error_messages = {
-        **AuthenticationForm.error_messages,
-        "invalid_login": "Incorrect username, email or password.",
-    }
-
-    def __init__(self, request=None, *args, **kwargs):
-        super().__init__(request, *args, **kwargs)
-        field = self.fields["username"]
-        field.label = "Username or email"
-        field.max_length = 254
-        field.widget.attrs.update({"maxlength": 254, "autocomplete": "username"})
-        self.retry_after = 0
-
-    def _account(self, identifier: str) -> tuple[str, User | None]:
-        """The throttle's account key (the email, as the API uses) and the account."""
-        if "@" in identifier:
-            account = User.objects.filter(email=identifier.strip().lower()).first()
-        else:
-            account = User.objects.filter(username__iexact=identifier.strip()).first()
-        return (account.email if account else identifier), account
-
-    def clean(self):
-        identifier = self.cleaned_data.get("username") or ""
-        key, account = self._account(identifier)
-        address = throttle.client_address(self.request)
-        wait = throttle.retry_after(key, address)
-        if wait:
-            self.retry_after = wait
-            raise ValidationError(throttle.lockout_message(wait), code="locked_out")
-        if account is not None:
-            # Django authenticates by username; an email was mapped to its account above.
-            self.cleaned_data["username"] = account.username
-        try:
-            super().clean()
-        except ValidationError as error:
-            if error.code == "invalid_login":
-                throttle.record_failure(key, address)
-            raise
-        throttle.record_success(key, address)
-        return self.cleaned_data
-
-
-# --- the list page's menus ----------------------------------------------------------------
-
-PAGE_SIZES: tuple[int, ...] = (25, 50, 100)
-DEFAULT_PAGE_SIZE = PAGE_SIZES[0]
+from connlogs import search, values
+from connlogs.models import ConnectionType
+from connlogs.search.filterset import STATUS_VALUES, ConnectionLogFilterSet
+from connlogs.search.request import LogSearch
+from connlogs.web import links
+from connlogs.web.tables import TYPE_DESCRIPTIONS
 
 RANGE_PRESETS: dict[str, tuple[str, dt.timedelta]] = {
     "1h": ("Last hour", dt.timedelta(hours=1)),
@@ -95,14 +42,6 @@ MENU_FIELDS: tuple[str, ...] = (
     "to",
 )
 SHOWN_FIELD = "shown"
-
-
-def page_size(text: str | None) -> int:
-    try:
-        size = int(text or DEFAULT_PAGE_SIZE)
-    except ValueError:
-        return DEFAULT_PAGE_SIZE
-    return size if size in PAGE_SIZES else DEFAULT_PAGE_SIZE
 
 
 def time_to_input(text: str) -> str:
@@ -164,34 +103,6 @@ def menu_values(terms: dict[str, str], now: dt.datetime) -> dict[str, str]:
     }
 
 
-def normalise_time_terms(terms: dict[str, str]) -> dict[str, str]:
-    """``q`` is lower-cased by the parser; write valid times back in their usual case."""
-    result = dict(terms)
-    for key in ("connected_after", "connected_before"):
-        if result.get(key):
-            try:
-                result[key] = values.format_time(values.parse_rfc3339(result[key]))
-            except ValueError:
-                pass
-    return result
-
-
-def with_terms(q: str, **changes: str) -> str:
-    """``q`` with some terms set (``""`` removes one), or ``q`` unchanged if it does not parse.
-
-    Used by every link that narrows the list (chart bars, "show only this").
-    """
-    parsed = search.parse(q, ConnectionLogFilterSet.base_filters)
-    if parsed.errors:
-        return q
-    terms = normalise_time_terms(parsed.terms)
-    for key, value in changes.items():
-        terms.pop(key, None)
-        if value:
-            terms[key] = value
-    return search.build(terms)
-
-
 def is_submission(params: QueryDict) -> bool:
     return SHOWN_FIELD in params or any(name in params for name in MENU_FIELDS)
 
@@ -242,12 +153,7 @@ def submitted_q(params: QueryDict, now: dt.datetime) -> str:
     if "to" in changed:
         updates["connected_before"] = input_to_time(changed["to"])
 
-    terms = normalise_time_terms(parsed.terms)
-    for key, value in updates.items():
-        terms.pop(key, None)
-        if value:
-            terms[key] = value
-    return search.build(terms)
+    return links.replace_terms(parsed.terms, updates)
 
 
 # --- what the menus offer -----------------------------------------------------------------
@@ -293,3 +199,43 @@ def range_options() -> list[Option]:
     options += [Option(key, label) for key, (label, _) in RANGE_PRESETS.items()]
     options.append(Option(CUSTOM_RANGE, "Custom range"))
     return options
+
+
+@dataclass(frozen=True)
+class SearchMenus:
+    """What the menus of one list page show: each menu's value, its choices, and whether
+    they can be used (not while ``q`` does not parse: terms cannot be written into it)."""
+
+    shown: dict[str, str]
+    disabled: bool
+    organization_options: list[Option] | None
+    type_options: list[Option]
+    status_options: list[Option]
+    range_options: list[Option]
+    owner_hints: list[str]
+
+    @classmethod
+    def for_search(
+        cls, found: LogSearch, organizations: list, owner_hints: list[str], now: dt.datetime
+    ) -> SearchMenus:
+        """The menus of ``found``; the organization menu only when there is a choice."""
+        shown = menu_values(found.terms, now)
+        return cls(
+            shown=shown,
+            disabled=found.has_grammar_errors,
+            organization_options=(
+                organization_options(organizations, shown["organization"])
+                if len(organizations) > 1
+                else None
+            ),
+            type_options=type_options(shown["type"]),
+            status_options=status_options(shown["status"]),
+            range_options=range_options(),
+            owner_hints=owner_hints,
+        )
+
+    @property
+    def encoded(self) -> str:
+        """The hidden ``shown`` field: what the menus showed, so a submission can tell
+        which menus the user changed."""
+        return encode_shown(self.shown)
