@@ -131,7 +131,7 @@ def _connection_states(alias: str) -> list[tuple[str, int]]:
         return []
 
 
-_scrape_time = prometheus_client.CollectorRegistry(auto_describe=True)
+_scrape_time = prometheus_client.CollectorRegistry()
 _scrape_time.register(ScrapeTimeCollector())
 
 
@@ -164,7 +164,7 @@ def _registry() -> prometheus_client.CollectorRegistry:
 @never_cache
 @require_safe
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    """The Prometheus text format (version 0.0.4), or an empty 401/403/404."""
+    """The Prometheus text format, or an empty 401/403/404."""
     refused = _allowed(request)
     if refused:
         response = HttpResponse(status=refused)
