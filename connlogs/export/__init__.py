@@ -7,8 +7,6 @@ that every door (the API's export, the list page's button) answers with.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 
@@ -47,25 +45,14 @@ __all__ = [
 def export_response(queryset: QuerySet, fmt: str) -> StreamingHttpResponse:
     """A download of every row of ``queryset`` (already scoped and filtered) in ``fmt``.
 
-    The first batch is read before answering; the rest while the body is sent.
+    Nothing is read from the database until the server starts sending the body.
     """
     if fmt not in CONTENT_TYPES:
         raise ValueError(f"unknown export format {fmt!r}")
     lines = csv_lines if fmt == CSV else ndjson_lines
+    # A generator: the first query runs when the first piece of the body is asked for.
     body = metrics.counted_stream(batched(lines(stream_rows(queryset))))
-    # The first piece is read here, in the view: a database that is down then gets the
-    # middleware's 503, where an error once streaming has begun can only cut the body.
-    first = next(body, None)
-    response = StreamingHttpResponse(_resumed(first, body), content_type=CONTENT_TYPES[fmt])
+    response = StreamingHttpResponse(body, content_type=CONTENT_TYPES[fmt])
     response["Content-Disposition"] = f'attachment; filename="{filename(fmt)}"'
     response["Cache-Control"] = "no-store"
     return response
-
-
-def _resumed(first: bytes | None, rest: Iterator[bytes]) -> Iterator[bytes]:
-    try:
-        if first is not None:
-            yield first
-        yield from rest
-    finally:
-        rest.close()
