@@ -47,8 +47,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1] / "bench"))
 
-import lab  # noqa: E402
 import load_fault as lf  # noqa: E402
+import parts  # noqa: E402
 
 _UNVERIFIED = ssl._create_unverified_context()  # the lab's self-signed certificate
 
@@ -87,7 +87,7 @@ class Primary:
         self.state = state
 
     def psql(self, sql: str, database: str) -> str:
-        return lab.psql(self.state, sql, "primary", database)
+        return parts.psql(self.state, sql, "primary", database)
 
 
 class ReadsWatcher(threading.Thread):
@@ -95,7 +95,7 @@ class ReadsWatcher(threading.Thread):
 
     def __init__(self, state: dict, origin: float, stop: threading.Event):
         super().__init__(name="reads-watcher", daemon=True)
-        self.ports = [state["ports"][app] for app in lab.APPS]
+        self.ports = [state["ports"][app] for app in parts.APPS]
         self.origin, self.stop = origin, stop
         self.seen: list[tuple[float, int, str]] = []  # (seconds, port, "replica"/"primary")
 
@@ -127,10 +127,10 @@ class ReadsWatcher(threading.Thread):
 def seed(state: dict) -> dict:
     """The load's people and places (bench/load_fault_seed.py) and a client that both
     writes and reads, with a workspace of its own, for the read-your-writes check."""
-    env = lab.app_env(state, direct=True)
-    python = str(lab.VENV_BIN / "python")
+    env = parts.app_env(state, direct=True)
+    python = str(parts.VENV_BIN / "python")
     out = subprocess.run(
-        [python, str(lab.ROOT / "bench" / "load_fault_seed.py"), "20"], cwd=lab.ROOT, env=env,
+        [python, str(parts.ROOT / "bench" / "load_fault_seed.py"), "20"], cwd=parts.ROOT, env=env,
         check=True, capture_output=True, text=True,
     )  # fmt: skip
     data = json.loads(out.stdout.strip().splitlines()[-1])
@@ -144,7 +144,7 @@ def seed(state: dict) -> dict:
         "print(json.dumps({'token': tokens.issue(u, name='drill'), 'workspace': str(w.id)}))"
     )
     out = subprocess.run(
-        [python, "manage.py", "shell", "-c", code], cwd=lab.ROOT, env=env, check=True,
+        [python, "manage.py", "shell", "-c", code], cwd=parts.ROOT, env=env, check=True,
         capture_output=True, text=True,
     )  # fmt: skip
     data["rw"] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -153,8 +153,8 @@ def seed(state: dict) -> dict:
 
 def read_your_writes(state: dict, data: dict, clock: lf.Clock, tries: int) -> dict:
     """Own writes seen at once while the replica lags 2 s; others' not yet."""
-    lab.psql(state, "ALTER SYSTEM SET recovery_min_apply_delay = '2s'", "replica", "postgres")
-    lab.psql(state, "SELECT pg_reload_conf()", "replica", "postgres")
+    parts.psql(state, "ALTER SYSTEM SET recovery_min_apply_delay = '2s'", "replica", "postgres")
+    parts.psql(state, "SELECT pg_reload_conf()", "replica", "postgres")
     port, space = state["ports"]["nginx"], data["rw"]["workspace"]
     writer, other = lf.Http(port), lf.Http(port)
     own_seen = others_seen = 0
@@ -187,8 +187,8 @@ def read_your_writes(state: dict, data: dict, clock: lf.Clock, tries: int) -> di
             others_seen += cid.encode() in seen_by_other
             time.sleep(0.3)
     finally:
-        lab.psql(state, "ALTER SYSTEM RESET recovery_min_apply_delay", "replica", "postgres")
-        lab.psql(state, "SELECT pg_reload_conf()", "replica", "postgres")
+        parts.psql(state, "ALTER SYSTEM RESET recovery_min_apply_delay", "replica", "postgres")
+        parts.psql(state, "SELECT pg_reload_conf()", "replica", "postgres")
     return {
         "tries": tries,
         "own_write_seen_at_once": own_seen,
@@ -198,16 +198,17 @@ def read_your_writes(state: dict, data: dict, clock: lf.Clock, tries: int) -> di
 
 
 def restart_bouncer(state: dict) -> None:
-    lab.stop(state, "bouncer-primary")
-    lab.start(state, "bouncer-primary")
+    parts.stop(state, "bouncer-primary")
+    parts.start(state, "bouncer-primary")
 
 
 PHASES = [
-    ("app server killed", lambda s: lab.stop(s, "app-1", "kill"), lambda s: lab.start(s, "app-1")),
-    ("replica stopped", lambda s: lab.stop(s, "replica"), lambda s: lab.start(s, "replica")),
+    ("app server killed", lambda s: parts.stop(s, "app-1", "kill"),
+     lambda s: parts.start(s, "app-1")),
+    ("replica stopped", lambda s: parts.stop(s, "replica"), lambda s: parts.start(s, "replica")),
     ("PgBouncer restarted", restart_bouncer, None),
-    ("primary crashed", lambda s: lab.stop(s, "primary", "immediate"),
-     lambda s: lab.start(s, "primary")),
+    ("primary crashed", lambda s: parts.stop(s, "primary", "immediate"),
+     lambda s: parts.start(s, "primary")),
 ]  # fmt: skip
 
 
@@ -278,7 +279,7 @@ def run_phase(state, data, ledger, clock, name, fault, restore, args) -> dict:
          if s.started >= restored_at and s.endpoint.startswith("POST") and s.status == 200),
         None,
     )  # fmt: skip
-    verified = lf.verify(Primary(state), lab.DATABASE, data, ledger)
+    verified = lf.verify(Primary(state), parts.DATABASE, data, ledger)
     acknowledged, stored, doubled = events_in(verified)
     row = {
         "phase": name,
@@ -338,7 +339,7 @@ def main() -> int:
     if args.short:
         args.phase, args.outage, args.ryw_tries = 20.0, 3.0, 5
     args.lead = args.lead if args.lead is not None else args.phase / 4
-    state = lab.load_state()
+    state = parts.load_state()
     if not state:
         raise SystemExit("no lab is up: run deploy/lab/up.sh first")
     data = seed(state)
