@@ -21,6 +21,8 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.html import escape
 
+from connlogs import replication
+
 logger = logging.getLogger("connlogs.errors")
 
 API_PREFIX = "/api/"
@@ -121,6 +123,10 @@ class DatabaseUnavailableMiddleware:
             logger.warning(
                 "database unavailable for %s %s: %s", request.method, request.path, exception
             )
+            if replication.monitor.measuring():
+                # Perhaps the replica went away: measure now, so that the next reads go to
+                # the primary instead of failing until the next scheduled check.
+                replication.monitor.refresh()
             return database_unavailable(request)
         return None
 

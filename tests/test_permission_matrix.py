@@ -378,6 +378,10 @@ NOT_IN_TABLE = {
         "every admin view is wrapped by AdminSite.admin_view, the one staff gate that the "
         "admin rows above (index, sign-in, log and user lists, a change page) exercise"
     ),
+    "metrics": (
+        "not a door for users: no account or role opens it, only the scrape token or an "
+        "allowed network (tests/test_metrics.py: refused without, served with)"
+    ),
 }
 
 

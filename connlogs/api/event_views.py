@@ -15,7 +15,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from connlogs import events, idempotency
+from connlogs import events, idempotency, metrics
 from connlogs.api.errors import ApiError
 from connlogs.api.parsers import BoundedJSONParser
 from connlogs.api.permissions import MayReportEvents
@@ -120,6 +120,7 @@ class ConnectionEventsView(APIView):
         ],
         examples=[OpenApiExample("One SSH connect", value=_EXAMPLE, request_only=True)],
     )
+    @metrics.observe_ingest
     def post(self, request):
         body = request.data
         if not isinstance(body, Mapping):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 
+from connlogs import metrics
 from connlogs.export.formats import (
     CONTENT_TYPES,
     CSV,
@@ -50,7 +51,7 @@ def export_response(queryset: QuerySet, fmt: str) -> StreamingHttpResponse:
         raise ValueError(f"unknown export format {fmt!r}")
     lines = csv_lines if fmt == CSV else ndjson_lines
     # A generator: the first query runs when the first piece of the body is asked for.
-    body = batched(lines(stream_rows(queryset)))
+    body = metrics.counted_stream(batched(lines(stream_rows(queryset))))
     response = StreamingHttpResponse(body, content_type=CONTENT_TYPES[fmt])
     response["Content-Disposition"] = f'attachment; filename="{filename(fmt)}"'
     response["Cache-Control"] = "no-store"

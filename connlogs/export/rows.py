@@ -22,15 +22,14 @@ in rows not yet read.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from django.core.exceptions import EmptyResultSet
-from django.db import connections
+from django.db import InterfaceError, OperationalError, connections
 from django.db.models import QuerySet
 
-from connlogs import pgtypes
+from connlogs import pgtypes, replication
 from connlogs.api.serializers import connection_log_entry, organization_json, user_json
 from connlogs.models import Organization, User
 
@@ -97,9 +96,21 @@ class _Rows:
         self.key = str if self.loaders else _same
 
     def __call__(self, queryset: QuerySet) -> list[tuple]:
+        try:
+            return self._read(queryset)
+        except (OperationalError, InterfaceError) as error:
+            # A batch is a query of its own: when the replica goes away mid-export, the
+            # next batches (this one again first) are read from the primary.
+            fallback = replication.fallback_for(self.alias, error)
+            if fallback is None:
+                raise
+            self.alias = fallback
+            return self._read(queryset)
+
+    def _read(self, queryset: QuerySet) -> list[tuple]:
         columns = queryset.values_list(*_COLUMNS)
         if self.loaders is None:
-            return list(columns)
+            return list(columns.using(self.alias))
         try:
             sql, params = columns.query.get_compiler(using=self.alias).as_sql()
         except EmptyResultSet:  # e.g. a caller who may read no organization: ``none()``
@@ -135,8 +146,8 @@ class _Directory:
     rows' ids (``key``: text on PostgreSQL, UUIDs elsewhere).
     """
 
-    def __init__(self, alias: str, key: Callable[[uuid.UUID], Any]):
-        self.alias, self.key = alias, key
+    def __init__(self, read: _Rows):
+        self.read, self.key = read, read.key
         self.organizations: dict[Any, dict] = {}
         self.usernames: dict[Any, str] = {}
         self.users: dict[Any, dict] = {}
@@ -148,11 +159,12 @@ class _Directory:
         user_ids.difference_update(self.usernames)
         key = self.key
         if organization_ids:
-            found = Organization.objects.using(self.alias).filter(id__in=organization_ids)
+            found = Organization.objects.using(self.read.alias).filter(id__in=organization_ids)
             for organization in found.only(*_ORGANIZATION_FIELDS):
                 self.organizations[key(organization.id)] = organization_json(organization)
         if user_ids:
-            for user in User.objects.using(self.alias).filter(id__in=user_ids).only(*_USER_FIELDS):
+            found_users = User.objects.using(self.read.alias).filter(id__in=user_ids)
+            for user in found_users.only(*_USER_FIELDS):
                 self.usernames[key(user.id)] = user.username
                 self.users[key(user.id)] = user_json(user)
 
@@ -160,7 +172,7 @@ class _Directory:
 def _entries(queryset: QuerySet) -> Iterator[dict]:
     """The read-contract entry of every row of ``queryset``, newest first."""
     read = _Rows(queryset.db)
-    directory = _Directory(queryset.db, read.key)
+    directory = _Directory(read)
     organizations, usernames, users = (
         directory.organizations,
         directory.usernames,
