@@ -100,6 +100,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "connlogs.User"
+# Every sign-in door checks passwords here, behind one shared lockout (connlogs/signin.py).
+AUTHENTICATION_BACKENDS = ["connlogs.signin.ThrottledModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/connectionlog"
 LOGOUT_REDIRECT_URL = "login"
@@ -232,9 +234,10 @@ if os.environ.get("DATABASE_REPLICA_URL"):
     # Tests use the primary's test database for both aliases.
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
     DATABASE_ROUTERS = ["connlogs.routers.ReplicaRouter"]
-# Several app servers: the sign-in throttle's counters live in Django's cache, which is
-# per process by default. CONNLOGS_CACHE_TABLE=<name> shares them through the database
-# (create the table once with `manage.py createcachetable`).
+# Several app servers: Django's cache (the chart's short-lived buckets) is per process by
+# default. CONNLOGS_CACHE_TABLE=<name> shares it through the database (create the table once
+# with `manage.py createcachetable`). The sign-in lockout does not use the cache: its
+# counters are always in the database (connlogs/throttle.py).
 if os.environ.get("CONNLOGS_CACHE_TABLE"):
     CACHES = {
         "default": {

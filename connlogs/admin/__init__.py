@@ -17,10 +17,14 @@ from django.contrib import admin
 from django.contrib.auth.models import Group
 
 from connlogs.admin import directory, logs
+from connlogs.web.forms import ThrottledAdminAuthenticationForm
 
 admin.site.site_header = "connlogs administration"
 admin.site.site_title = "connlogs admin"
 admin.site.index_title = "Manage connlogs"
+# The admin's sign-in checks passwords through the same backend and lockout as every other
+# door (connlogs.signin); this form only says "locked out" when it is.
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 # connlogs decides access by roles (roles.py), not by Django's groups and permissions:
 # a Group would look meaningful in the admin and do nothing.

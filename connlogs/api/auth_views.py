@@ -12,12 +12,11 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from connlogs import roles, throttle, tokens
+from connlogs import roles, signin, throttle, tokens
 from connlogs.api.auth import TOKEN_COOKIE, token_from_request
 from connlogs.api.errors import ApiError
 from connlogs.api.lookups import resolve_user
 from connlogs.api.serializers import ErrorSerializer, JsonBodySerializer
-from connlogs.models import User
 
 
 class LoginSerializer(JsonBodySerializer):
@@ -50,22 +49,17 @@ class LoginView(APIView):
         body = LoginSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         email, password = body.validated_data["email"], body.validated_data["password"]
-        address = throttle.client_address(request)
-        wait = throttle.retry_after(email, address)
+        # The one password check (connlogs.signin): shared lockout, same cost for every email.
+        user = authenticate(request, email=email, password=password)
+        wait = signin.retry_after(request)
         if wait:
             raise ApiError(
                 throttle.lockout_message(wait),
                 status_code=status.HTTP_429_TOO_MANY_REQUESTS,
                 retry_after=wait,
             )
-        account = User.objects.filter(email=email.lower()).first()
-        user = (
-            authenticate(request, username=account.username, password=password) if account else None
-        )
         if user is None:
-            throttle.record_failure(email, address)
             raise ApiError("Incorrect email or password.", status_code=status.HTTP_401_UNAUTHORIZED)
-        throttle.record_success(email, address)
         key = tokens.issue_session(user)
         response = Response({"session_token": key}, status=status.HTTP_201_CREATED)
         response.set_cookie(

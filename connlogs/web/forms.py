@@ -1,16 +1,36 @@
-"""The sign-in form: Django's, by username or email, with the API's lockout counters."""
+"""The sign-in forms: Django's, by username or email, saying so when the lockout refuses.
+
+The password check and the lockout are the authentication backend's (``connlogs.signin``),
+shared with the API and the admin; these forms only word the answer.
+"""
 
 from __future__ import annotations
 
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
-from connlogs import throttle
-from connlogs.models import User
+from connlogs import signin, throttle
 
 
-class ThrottledAuthenticationForm(AuthenticationForm):
-    """Django's sign-in form, by username or email, with the API's lockout counters."""
+class LockoutMessageMixin:
+    """After a refused try, the lockout's sentence and wait instead of "incorrect password"."""
+
+    retry_after = 0
+
+    def clean(self):
+        try:
+            return super().clean()
+        except ValidationError:
+            wait = signin.retry_after(self.request)
+            if wait:
+                self.retry_after = wait
+                raise ValidationError(throttle.lockout_message(wait), code="locked_out") from None
+            raise
+
+
+class ThrottledAuthenticationForm(LockoutMessageMixin, AuthenticationForm):
+    """The ``/login`` page's form: username or email, and the lockout's sentence."""
 
     error_messages = {
         **AuthenticationForm.error_messages,
@@ -23,32 +43,7 @@ class ThrottledAuthenticationForm(AuthenticationForm):
         field.label = "Username or email"
         field.max_length = 254
         field.widget.attrs.update({"maxlength": 254, "autocomplete": "username"})
-        self.retry_after = 0
 
-    def _account(self, identifier: str) -> tuple[str, User | None]:
-        """The throttle's account key (the email, as the API uses) and the account."""
-        if "@" in identifier:
-            account = User.objects.filter(email=identifier.strip().lower()).first()
-        else:
-            account = User.objects.filter(username__iexact=identifier.strip()).first()
-        return (account.email if account else identifier), account
 
-    def clean(self):
-        identifier = self.cleaned_data.get("username") or ""
-        key, account = self._account(identifier)
-        address = throttle.client_address(self.request)
-        wait = throttle.retry_after(key, address)
-        if wait:
-            self.retry_after = wait
-            raise ValidationError(throttle.lockout_message(wait), code="locked_out")
-        if account is not None:
-            # Django authenticates by username; an email was mapped to its account above.
-            self.cleaned_data["username"] = account.username
-        try:
-            super().clean()
-        except ValidationError as error:
-            if error.code == "invalid_login":
-                throttle.record_failure(key, address)
-            raise
-        throttle.record_success(key, address)
-        return self.cleaned_data
+class ThrottledAdminAuthenticationForm(LockoutMessageMixin, AdminAuthenticationForm):
+    """``/admin/login/``: the admin's own form (owners only), and the lockout's sentence."""
