@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from connlogs import roles, signin, throttle, tokens
+from connlogs.api import origin
 from connlogs.api.auth import TOKEN_COOKIE, token_from_request
 from connlogs.api.errors import ApiError
 from connlogs.api.lookups import resolve_user
@@ -46,6 +47,9 @@ class LoginView(APIView):
         },
     )
     def post(self, request):
+        # A browser's sign-in from another site (login CSRF) is refused; scripts send no
+        # Origin or Referer and need no token.
+        origin.refuse_cross_site(request, proof_required=False)
         body = LoginSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         email, password = body.validated_data["email"], body.validated_data["password"]
