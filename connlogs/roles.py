@@ -172,23 +172,6 @@ def unknown_organization_roles(names: list[str]) -> list[str]:
     return [name for name in names if name not in ORGANIZATION_ROLES]
 
 
-def removes_last_owner(target: User, new_site_roles: list[str]) -> bool:
-    """True when taking ``owner`` away from ``target`` would leave the site without one."""
-    if not is_owner_record(target) or OWNER in new_site_roles:
-        return False
-    users = type(target)._default_manager
-    others = users.exclude(pk=target.pk).exclude(status=target.Status.SUSPENDED)
-    # JSON "contains" is not available on SQLite; owners are few, the scan is of one column.
-    return not any(
-        OWNER in (site_roles or []) for site_roles in others.values_list("site_roles", flat=True)
-    )
-
-
-def is_owner_record(user: User) -> bool:
-    """``owner`` among the stored site roles (no authentication needed: a target, not a caller)."""
-    return OWNER in (user.site_roles or [])
-
-
 def organization_role_objects(names: list[str], organization_id: uuid.UUID) -> list[dict[str, str]]:
     """Organization roles as a member object shows them."""
     return [

@@ -20,7 +20,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from connlogs import roles
+from connlogs import owners, roles
 from connlogs.api.directory_serializers import (
     MemberSerializer,
     OrganizationCreateSerializer,
@@ -152,13 +152,15 @@ class UserRolesView(DirectoryView):
     def put(self, request, user: str):
         target = resolve_user(request, user)
         new_roles = validated(SiteRolesSerializer, request)["roles"]
-        if roles.removes_last_owner(target, new_roles):
-            raise ApiError(
-                "Validation failed.",
-                validations=[Validation("roles", "The site must keep at least one owner.")],
-            )
-        target.site_roles = new_roles
-        target.save(update_fields=["site_roles", "updated_at"])
+        with transaction.atomic():
+            try:
+                owners.keep_an_owner({target.pk: {"site_roles": new_roles}})
+            except owners.LastOwnerError as error:
+                raise ApiError(
+                    "Validation failed.", validations=[Validation("roles", str(error))]
+                ) from None
+            target.site_roles = new_roles
+            target.save(update_fields=["site_roles", "updated_at"])
         return Response(user_json(target))
 
 
