@@ -132,6 +132,43 @@ def test_the_counter_holds_no_email_or_address_in_clear(boss):
     assert "boss" not in stored and "10.7.7.7" not in stored
 
 
+def change_password(user, old_password: str, address: str = "10.0.0.1"):
+    """The admin's password change (a signed-in owner): (status, changed?)."""
+    client = Client()
+    client.force_login(user)
+    before = user.password
+    response = client.post(
+        "/admin/password_change/",
+        {
+            "old_password": old_password,
+            "new_password1": "n3w-pass-word!",
+            "new_password2": "n3w-pass-word!",
+        },
+        REMOTE_ADDR=address,
+    )
+    user.refresh_from_db()
+    return response, user.password != before
+
+
+def test_the_admin_password_change_checks_the_old_password_behind_the_lockout(boss):
+    for _ in range(3):
+        response, changed = change_password(boss, "wrong")
+        assert response.status_code == 200 and not changed
+    # Its failures lock the other doors ...
+    assert api_door("boss", PASSWORD, address="10.0.0.2") == (429, False)
+    # ... and the lockout stops it, even with the right old password, checking nothing.
+    CountingHasher.reset()
+    response, changed = change_password(boss, PASSWORD, address="10.0.0.3")
+    assert not changed
+    assert "Too many failed sign-in attempts. Try again in" in response.content.decode()
+    assert CountingHasher.runs["verify"] == 0
+
+
+def test_the_admin_password_change_still_changes_a_password(boss):
+    response, changed = change_password(boss, PASSWORD)
+    assert response.status_code == 302 and changed
+
+
 # --- one cost for an account that exists and one that does not --------------------------
 
 

@@ -1,13 +1,16 @@
-"""The sign-in forms: Django's, by username or email, saying so when the lockout refuses.
+"""The forms that check a password: Django's, saying so when the lockout refuses.
 
 The password check and the lockout are the authentication backend's (``connlogs.signin``),
-shared with the API and the admin; these forms only word the answer.
+shared by the API, the sign-in page, the admin's sign-in and the admin's password change
+(whose old password is a password check too); these forms only word the answer.
 """
 
 from __future__ import annotations
 
-from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.admin.forms import AdminAuthenticationForm, AdminPasswordChangeForm
+from django.contrib.auth import authenticate
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.views import PasswordChangeView
 from django.core.exceptions import ValidationError
 
 from connlogs import signin, throttle
@@ -47,3 +50,31 @@ class ThrottledAuthenticationForm(LockoutMessageMixin, AuthenticationForm):
 
 class ThrottledAdminAuthenticationForm(LockoutMessageMixin, AdminAuthenticationForm):
     """``/admin/login/``: the admin's own form (owners only), and the lockout's sentence."""
+
+
+class ThrottledPasswordChangeForm(AdminPasswordChangeForm):
+    """``/admin/password_change/``: the old password is checked through ``authenticate``,
+    behind the same lockout (Django's form would call ``check_password`` directly)."""
+
+    def __init__(self, user, *args, request=None, **kwargs):
+        self.request = request
+        super().__init__(user, *args, **kwargs)
+
+    def clean_old_password(self) -> str:
+        old_password = self.cleaned_data["old_password"]
+        checked = authenticate(self.request, username=self.user.username, password=old_password)
+        if checked is None or checked.pk != self.user.pk:
+            wait = signin.retry_after(self.request)
+            if wait:
+                raise ValidationError(throttle.lockout_message(wait), code="locked_out")
+            raise ValidationError(
+                self.error_messages["password_incorrect"], code="password_incorrect"
+            )
+        return old_password
+
+
+class ThrottledPasswordChangeView(PasswordChangeView):
+    form_class = ThrottledPasswordChangeForm
+
+    def get_form_kwargs(self) -> dict:
+        return {**super().get_form_kwargs(), "request": self.request}
