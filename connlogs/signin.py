@@ -1,7 +1,8 @@
 """The one place a password is checked: Django's authentication backend, with the lockout.
 
-Every door that signs people in by password calls ``django.contrib.auth.authenticate`` (the
-API's ``POST /api/v2/users/login``, the ``/login`` page, ``/admin/login/``), and this backend
+Every door that checks a password calls ``django.contrib.auth.authenticate`` (the API's
+``POST /api/v2/users/login``, the ``/login`` page, ``/admin/login/`` and the old password of
+``/admin/password_change/``), and this backend
 (``AUTHENTICATION_BACKENDS``) answers all of them, so they share one lockout
 (``connlogs.throttle``) and one cost:
 
