@@ -1,5 +1,8 @@
 """How the service answers at its edges: browser policy, database outages, error pages.
 
+* ``ApiNoStoreMiddleware``: every answer under ``/api/`` (errors and redirects included)
+  says ``Cache-Control: no-store``: it holds audit data for one user, which no browser or
+  proxy cache may keep.
 * ``ContentSecurityPolicyMiddleware``: every response says which sources a browser may load
   (Django 5.2 has no built-in CSP). The pages load only our own files; the interactive API
   docs (Swagger UI) also need inline styles and ``data:`` images.
@@ -19,6 +22,7 @@ from collections.abc import Callable
 
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.cache import patch_cache_control
 from django.utils.html import escape
 
 from connlogs import replication
@@ -56,6 +60,19 @@ API_POLICY = "default-src 'none'; frame-ancestors 'none'"
 
 def is_api(request: HttpRequest) -> bool:
     return request.path.startswith(API_PREFIX)
+
+
+class ApiNoStoreMiddleware:
+    """First in ``MIDDLEWARE``, so it also marks the answers of the middleware after it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if is_api(request):
+            patch_cache_control(response, no_store=True)
+        return response
 
 
 class ContentSecurityPolicyMiddleware:

@@ -339,3 +339,19 @@ class EventBatch(models.Model):
 
     def __str__(self) -> str:
         return f"batch {self.key} of {self.reporter_id}"
+
+
+class SignInThrottle(models.Model):
+    """Sign-in tries counted in one bucket (an account or a client address) for a while.
+
+    ``connlogs.throttle`` reserves a try here, atomically, before a password is checked; the
+    counter lives in the database so that every worker and server shares it.
+    """
+
+    bucket = models.CharField(primary_key=True, max_length=64)
+    tries = models.IntegerField(default=0)
+    # Seconds since the epoch: compared in SQL the same way on PostgreSQL and SQLite.
+    expires_at = models.FloatField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.bucket}: {self.tries}"

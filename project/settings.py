@@ -52,6 +52,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Request counts and latencies by view for /metrics (first and last, to time it all).
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "connlogs.middleware.ApiNoStoreMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "connlogs.middleware.ContentSecurityPolicyMiddleware",
@@ -105,6 +106,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "connlogs.User"
+# Every sign-in door checks passwords here, behind one shared lockout (connlogs/signin.py).
+AUTHENTICATION_BACKENDS = ["connlogs.signin.ThrottledModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/connectionlog"
 LOGOUT_REDIRECT_URL = "login"
@@ -247,9 +250,10 @@ CONNLOGS_REPLICA_MAX_LAG = float(os.environ.get("CONNLOGS_REPLICA_MAX_LAG") or 5
 CONNLOGS_REPLICA_CHECK_SECONDS = float(os.environ.get("CONNLOGS_REPLICA_CHECK_SECONDS") or 1)
 # How long (seconds) a client's own write is remembered for read-your-writes.
 CONNLOGS_READ_YOUR_WRITES_SECONDS = int(os.environ.get("CONNLOGS_READ_YOUR_WRITES_SECONDS") or 60)
-# Several app servers: the sign-in throttle's counters live in Django's cache, which is
-# per process by default. CONNLOGS_CACHE_TABLE=<name> shares them through the database
-# (create the table once with `manage.py createcachetable`).
+# Several app servers: Django's cache (the chart's short-lived buckets, read-your-writes
+# positions) is per process by default. CONNLOGS_CACHE_TABLE=<name> shares it through the
+# database (create the table once with `manage.py createcachetable`). The sign-in lockout does
+# not use the cache: its counters are always in the database (connlogs/throttle.py).
 if os.environ.get("CONNLOGS_CACHE_TABLE"):
     CACHES = {
         "default": {

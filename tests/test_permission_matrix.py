@@ -288,7 +288,9 @@ DOORS = [
     Door(
         "api-organization-member",
         "POST",
-        acme_managers(200),
+        # The outsider is in no organization: acme's admin cannot see them (404, as for a
+        # made-up name); site owners add anyone.
+        {**acme_managers(200), "acme_admin": 404},
         kwargs=lambda world: {"org": "acme", "user": "outsider"},
     ),
     Door("api-organization-member", "DELETE", acme_managers(204), kwargs=ACME_TARGET),

@@ -76,7 +76,7 @@ def test_jit_can_be_left_on():
     assert settings_with({"CONNLOGS_DB_JIT": "on"})["options"] == {"default": None}
 
 
-def test_a_cache_table_shares_the_sign_in_throttle_between_servers():
+def test_a_cache_table_shares_the_cache_between_servers():
     cache = settings_with({"CONNLOGS_CACHE_TABLE": "connlogs_cache"})["cache"]
     assert cache == {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.core.cache import cache
 from django.db import OperationalError
 from django.test import Client
 from django.utils import timezone
@@ -35,13 +34,6 @@ from tests.factories import (
 ROOT = Path(__file__).resolve().parent.parent
 LIST = "/api/v2/connectionlog"
 SIGNED_OUT = "You are signed out or your session has expired. Please sign in again to continue."
-
-
-@pytest.fixture(autouse=True)
-def fresh_lockout_counters():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

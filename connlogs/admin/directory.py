@@ -10,11 +10,13 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import admin as auth_admin
 from django.contrib.auth import forms as auth_forms
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import ngettext
 
-from connlogs import roles
+from connlogs import owners, roles
 from connlogs.models import ApiToken, ConnectionLog, Membership, Organization, User, Workspace
 from connlogs.paginators import admin_count_cap
 
@@ -63,7 +65,18 @@ class UserFormMixin:
                 )
             if cleaned.get("status") == User.Status.SUSPENDED:
                 self.add_error("status", "You cannot suspend yourself; ask another owner.")
+        if instance.pk is not None and not self.errors:
+            self._keep_an_owner(instance, cleaned)
         return cleaned
+
+    def _keep_an_owner(self, instance: User, cleaned: dict) -> None:
+        # The admin saves inside the transaction this runs in: the owners stay locked until
+        # the change is written (connlogs.owners).
+        change = {field: cleaned[field] for field in ("site_roles", "status") if field in cleaned}
+        try:
+            owners.keep_an_owner({instance.pk: change})
+        except owners.LastOwnerError as error:
+            self.add_error(None, str(error))
 
 
 SITE_ROLES_HELP = (
@@ -222,6 +235,27 @@ class UserAdmin(KeepsConnectionLogs, auth_admin.UserAdmin):
     @admin.display(description="Site roles")
     def site_roles_label(self, obj: User) -> str:
         return _role_labels(obj.site_roles, roles.SITE_ROLES)
+
+    def get_deleted_objects(self, objs, request):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        try:
+            owners.keep_an_owner({obj.pk: None for obj in objs})
+        except owners.LastOwnerError as error:
+            protected = [*protected, str(error)]
+        return deleted, counts, perms_needed, protected
+
+    def delete_model(self, request, obj):
+        self.delete_queryset(request, User.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        # Checked again under the lock, in the transaction that deletes: the page above may
+        # have been answered before another owner was removed.
+        with transaction.atomic():
+            try:
+                owners.keep_an_owner({pk: None for pk in queryset.values_list("pk", flat=True)})
+            except owners.LastOwnerError as error:
+                raise PermissionDenied(str(error)) from None
+            super().delete_queryset(request, queryset)
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)

@@ -7,6 +7,8 @@ for word (the value fields in ``connlogs.search.fields``).
 
 from __future__ import annotations
 
+import uuid
+
 import django_filters
 from django.db.models import QuerySet
 from django.db.models.functions import Lower
@@ -23,6 +25,15 @@ from connlogs.search.fields import (
 )
 
 STATUS_VALUES = ("ongoing", "completed")
+
+
+def nobody(value: str) -> list[uuid.UUID]:
+    """The ids to filter on when a person key names nobody: one id no user has (a version-5
+    UUID; users' are version 4), derived from the value. The query then runs as it does for
+    a real person with no rows (an empty ``IN ()`` would skip it and answer sooner, telling
+    who exists), and each made-up name has its own id, as each person does (the chart's
+    cache keys on the query's values)."""
+    return [uuid.uuid5(roles.NO_ID, value)]
 
 
 class ConnectionLogFilterSet(django_filters.FilterSet):
@@ -71,18 +82,22 @@ class ConnectionLogFilterSet(django_filters.FilterSet):
         return dict(self.data)
 
     # --- keys that resolve people first, so the main query filters on an indexed id ---
+    # Each returns at least one id (``nobody`` when nobody matches): the same query shape,
+    # and the same cost, whether or not the person exists.
 
     def _caller_or_usernames(self, value: str) -> list:
         if value == "me":
             user = getattr(self.request, "user", None)
-            return [user.pk] if getattr(user, "is_authenticated", False) else []
+            return [user.pk] if getattr(user, "is_authenticated", False) else nobody(value)
         # lower(username) = value uses the case-insensitive unique index (iexact's UPPER()
         # would scan every user); the q string is lower-cased already.
         found = User.objects.annotate(username_lower=Lower("username"))
-        return list(found.filter(username_lower=value.lower()).values_list("id", flat=True))
+        ids = found.filter(username_lower=value.lower()).values_list("id", flat=True)
+        return list(ids) or nobody(value)
 
     def _emails(self, value: str) -> list:
-        return list(User.objects.filter(email=value.lower()).values_list("id", flat=True))
+        ids = User.objects.filter(email=value.lower()).values_list("id", flat=True)
+        return list(ids) or nobody(value)
 
     def filter_workspace_owner(self, queryset, name, value):
         return queryset.filter(workspace_owner_id__in=self._caller_or_usernames(value))

@@ -1,16 +1,39 @@
-"""The sign-in form: Django's, by username or email, with the API's lockout counters."""
+"""The forms that check a password: Django's, saying so when the lockout refuses.
+
+The password check and the lockout are the authentication backend's (``connlogs.signin``),
+shared by the API, the sign-in page, the admin's sign-in and the admin's password change
+(whose old password is a password check too); these forms only word the answer.
+"""
 
 from __future__ import annotations
 
+from django.contrib.admin.forms import AdminAuthenticationForm, AdminPasswordChangeForm
+from django.contrib.auth import authenticate
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.views import PasswordChangeView
 from django.core.exceptions import ValidationError
 
-from connlogs import throttle
-from connlogs.models import User
+from connlogs import signin, throttle
 
 
-class ThrottledAuthenticationForm(AuthenticationForm):
-    """Django's sign-in form, by username or email, with the API's lockout counters."""
+class LockoutMessageMixin:
+    """After a refused try, the lockout's sentence and wait instead of "incorrect password"."""
+
+    retry_after = 0
+
+    def clean(self):
+        try:
+            return super().clean()
+        except ValidationError:
+            wait = signin.retry_after(self.request)
+            if wait:
+                self.retry_after = wait
+                raise ValidationError(throttle.lockout_message(wait), code="locked_out") from None
+            raise
+
+
+class ThrottledAuthenticationForm(LockoutMessageMixin, AuthenticationForm):
+    """The ``/login`` page's form: username or email, and the lockout's sentence."""
 
     error_messages = {
         **AuthenticationForm.error_messages,
@@ -23,32 +46,35 @@ class ThrottledAuthenticationForm(AuthenticationForm):
         field.label = "Username or email"
         field.max_length = 254
         field.widget.attrs.update({"maxlength": 254, "autocomplete": "username"})
-        self.retry_after = 0
 
-    def _account(self, identifier: str) -> tuple[str, User | None]:
-        """The throttle's account key (the email, as the API uses) and the account."""
-        if "@" in identifier:
-            account = User.objects.filter(email=identifier.strip().lower()).first()
-        else:
-            account = User.objects.filter(username__iexact=identifier.strip()).first()
-        return (account.email if account else identifier), account
 
-    def clean(self):
-        identifier = self.cleaned_data.get("username") or ""
-        key, account = self._account(identifier)
-        address = throttle.client_address(self.request)
-        wait = throttle.retry_after(key, address)
-        if wait:
-            self.retry_after = wait
-            raise ValidationError(throttle.lockout_message(wait), code="locked_out")
-        if account is not None:
-            # Django authenticates by username; an email was mapped to its account above.
-            self.cleaned_data["username"] = account.username
-        try:
-            super().clean()
-        except ValidationError as error:
-            if error.code == "invalid_login":
-                throttle.record_failure(key, address)
-            raise
-        throttle.record_success(key, address)
-        return self.cleaned_data
+class ThrottledAdminAuthenticationForm(LockoutMessageMixin, AdminAuthenticationForm):
+    """``/admin/login/``: the admin's own form (owners only), and the lockout's sentence."""
+
+
+class ThrottledPasswordChangeForm(AdminPasswordChangeForm):
+    """``/admin/password_change/``: the old password is checked through ``authenticate``,
+    behind the same lockout (Django's form would call ``check_password`` directly)."""
+
+    def __init__(self, user, *args, request=None, **kwargs):
+        self.request = request
+        super().__init__(user, *args, **kwargs)
+
+    def clean_old_password(self) -> str:
+        old_password = self.cleaned_data["old_password"]
+        checked = authenticate(self.request, username=self.user.username, password=old_password)
+        if checked is None or checked.pk != self.user.pk:
+            wait = signin.retry_after(self.request)
+            if wait:
+                raise ValidationError(throttle.lockout_message(wait), code="locked_out")
+            raise ValidationError(
+                self.error_messages["password_incorrect"], code="password_incorrect"
+            )
+        return old_password
+
+
+class ThrottledPasswordChangeView(PasswordChangeView):
+    form_class = ThrottledPasswordChangeForm
+
+    def get_form_kwargs(self) -> dict:
+        return {**super().get_form_kwargs(), "request": self.request}
