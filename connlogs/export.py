@@ -36,7 +36,12 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from connlogs import pgtypes
-from connlogs.api.serializers import connection_log_entry, organization_json, user_json
+from connlogs.api.serializers import (
+    connection_log_entry,
+    organization_ids_by_user,
+    organization_json,
+    user_json,
+)
 from connlogs.models import Organization, User
 
 CSV_COLUMNS: tuple[str, ...] = (
@@ -233,39 +238,49 @@ def _batches(queryset: QuerySet, read: _Rows) -> Iterator[list[tuple]]:
 
 
 class _Directory:
-    """The organizations and users one export names, shaped once each.
+    """The organizations and users one export names, shaped once each, as ``viewer`` sees
+    them.
 
-    Filled per batch with one query per table for the ids not seen before, read from the
-    database the rows come from (a replica's rows name the replica's users). Keyed like the
-    rows' ids (``key``: text on PostgreSQL, UUIDs elsewhere).
+    Filled per batch for the ids not seen before: one query per table, read from the
+    database the rows come from (a replica's rows name the replica's users), and one for the
+    memberships of the new web users (``organization_ids_by_user``, as the read API asks it
+    once per page). Keyed like the rows' ids (``key``: text on PostgreSQL, UUIDs elsewhere).
     """
 
-    def __init__(self, alias: str, key: Callable[[uuid.UUID], Any]):
-        self.alias, self.key = alias, key
+    def __init__(self, alias: str, key: Callable[[uuid.UUID], Any], viewer: User):
+        self.alias, self.key, self.viewer = alias, key, viewer
         self.organizations: dict[Any, dict] = {}
         self.usernames: dict[Any, str] = {}
         self.users: dict[Any, dict] = {}
 
     def learn(self, rows: list[tuple]) -> None:
         organization_ids = {row[2] for row in rows}.difference(self.organizations)
-        user_ids = {row[3] for row in rows}
-        user_ids.update(row[10] for row in rows if row[10] is not None)
-        user_ids.difference_update(self.usernames)
+        # Owners show only a username; web users show a user object (once per export).
+        web_user_ids = {row[10] for row in rows if row[10] is not None}
+        web_user_ids.difference_update(self.users)
+        user_ids = {row[3] for row in rows}.difference(self.usernames) | web_user_ids
         key = self.key
         if organization_ids:
             found = Organization.objects.using(self.alias).filter(id__in=organization_ids)
             for organization in found.only(*_ORGANIZATION_FIELDS):
                 self.organizations[key(organization.id)] = organization_json(organization)
-        if user_ids:
-            for user in User.objects.using(self.alias).filter(id__in=user_ids).only(*_USER_FIELDS):
-                self.usernames[key(user.id)] = user.username
-                self.users[key(user.id)] = user_json(user)
+        if not user_ids:
+            return
+        found = User.objects.using(self.alias).filter(id__in=user_ids).only(*_USER_FIELDS)
+        users = list(found)
+        shown = {user.id for user in users if key(user.id) in web_user_ids}
+        memberships = organization_ids_by_user(shown, self.viewer)
+        for user in users:
+            self.usernames[key(user.id)] = user.username
+            if user.id in shown:
+                self.users[key(user.id)] = user_json(user, memberships.get(user.id, []))
 
 
-def _entries(queryset: QuerySet) -> Iterator[dict]:
-    """The read-contract entry of every row of ``queryset``, newest first."""
+def _entries(queryset: QuerySet, viewer: User) -> Iterator[dict]:
+    """The read-contract entry of every row of ``queryset`` as ``viewer`` sees it, newest
+    first."""
     read = _Rows(queryset.db)
-    directory = _Directory(queryset.db, read.key)
+    directory = _Directory(queryset.db, read.key, viewer)
     organizations, usernames, users = (
         directory.organizations,
         directory.usernames,
@@ -325,9 +340,10 @@ def ndjson_lines(entries: Iterable[dict]) -> Iterator[str]:
         yield _encode(entry) + "\n"
 
 
-def stream_rows(queryset: QuerySet) -> Iterator[dict]:
-    """The entries of ``queryset``'s rows newest first, read in keyset batches."""
-    return _entries(queryset)
+def stream_rows(queryset: QuerySet, viewer: User) -> Iterator[dict]:
+    """The entries of ``queryset``'s rows as ``viewer`` sees them (the user objects'
+    ``organization_ids``), newest first, read in keyset batches."""
+    return _entries(queryset, viewer)
 
 
 def filename(fmt: str, now: dt.datetime | None = None) -> str:
@@ -335,8 +351,9 @@ def filename(fmt: str, now: dt.datetime | None = None) -> str:
     return f"connection-log-{stamp}.{fmt}"
 
 
-def export_response(queryset: QuerySet, fmt: str) -> StreamingHttpResponse:
-    """A download of every row of ``queryset`` (already scoped and filtered) in ``fmt``.
+def export_response(queryset: QuerySet, fmt: str, viewer: User) -> StreamingHttpResponse:
+    """A download of every row of ``queryset`` (already scoped and filtered) in ``fmt``, as
+    ``viewer`` (the caller) sees it.
 
     Nothing is read from the database until the server starts sending the body.
     """
@@ -344,7 +361,7 @@ def export_response(queryset: QuerySet, fmt: str) -> StreamingHttpResponse:
         raise ValueError(f"unknown export format {fmt!r}")
     lines = csv_lines if fmt == CSV else ndjson_lines
     # A generator: the first query runs when the first piece of the body is asked for.
-    body = _batched(lines(stream_rows(queryset)))
+    body = _batched(lines(stream_rows(queryset, viewer)))
     response = StreamingHttpResponse(body, content_type=CONTENT_TYPES[fmt])
     response["Content-Disposition"] = f'attachment; filename="{filename(fmt)}"'
     response["Cache-Control"] = "no-store"

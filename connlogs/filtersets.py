@@ -13,6 +13,7 @@ from django import forms
 from django.core.validators import ProhibitNullCharactersValidator
 from django.db.models import QuerySet
 from django.db.models.functions import Lower
+from django.http import QueryDict
 
 from connlogs import roles, search, values
 from connlogs.models import AGENT_TYPES, ConnectionType, Organization, User
@@ -163,6 +164,7 @@ class ConnectionLogFilterSet(django_filters.FilterSet):
         parsed = search.parse(q, cls.base_filters)
         filterset = cls(parsed.terms, queryset, request=request)
         filterset.parse_errors = parsed.errors
+        filterset.q = q or ""
         return filterset
 
     @property
@@ -212,9 +214,20 @@ class ConnectionLogFilterSet(django_filters.FilterSet):
         )
 
 
-def search_visible(request, q: str | None) -> ConnectionLogFilterSet:
-    """The start of every read: the rows the caller may see, narrowed by ``q``."""
+def q_param(params: QueryDict) -> str:
+    """The ``q`` of a query string, ``""`` when absent: the one place it is read.
+
+    Given more than once, the first counts, as in Coder, whose handlers read it with Go's
+    ``url.Values.Get`` (the first value); Django's ``QueryDict.get`` would take the last.
+    """
+    given = params.getlist("q")
+    return given[0] if given else ""
+
+
+def search_visible(request) -> ConnectionLogFilterSet:
+    """The start of every read (API, export, list page, download): the rows the caller may
+    see, narrowed by the request's ``q`` (``q_param``), which the result keeps as ``q``."""
     from connlogs.models import ConnectionLog
 
     visible = ConnectionLog.objects.visible_to(request.user)
-    return ConnectionLogFilterSet.from_query(q, visible, request)
+    return ConnectionLogFilterSet.from_query(q_param(request.GET), visible, request)

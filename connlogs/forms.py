@@ -18,7 +18,7 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from connlogs import search, throttle, values
-from connlogs.filtersets import STATUS_VALUES, ConnectionLogFilterSet
+from connlogs.filtersets import STATUS_VALUES, ConnectionLogFilterSet, q_param
 from connlogs.models import ConnectionType, User
 from connlogs.tables import TYPE_DESCRIPTIONS
 
@@ -212,7 +212,7 @@ def _same(name: str, submitted: str, shown: str | None) -> bool:
 def submitted_q(params: QueryDict, now: dt.datetime) -> str:
     """The ``q`` a submitted search form asks for: the box's text, plus every menu that the
     user changed from what it showed. Menus left alone never rewrite what was typed."""
-    q = params.get("q", "")
+    q = q_param(params)
     shown = dict(parse_qsl(params.get(SHOWN_FIELD, ""), keep_blank_values=True))
     changed = {
         name: params.get(name, "").strip()

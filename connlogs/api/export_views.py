@@ -90,7 +90,7 @@ class ConnectionLogExportView(APIView):
         fmt, errors = parse_format(request.query_params)
         if errors:
             raise ApiError("Query parameters have invalid values.", validations=errors)
-        filterset = search_visible(request, request.query_params.get("q"))
+        filterset = search_visible(request)
         if filterset.validations:
             raise ApiError("Invalid connection search query.", validations=filterset.validations)
-        return export.export_response(filterset.qs, fmt)
+        return export.export_response(filterset.qs, fmt, request.user)

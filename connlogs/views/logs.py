@@ -1,6 +1,6 @@
 """The connection-log pages: the list (search, menus, chart, table, paging), one log, download.
 
-Every page starts where the API starts: ``search_visible(request, q)`` scopes the rows to
+Every page starts where the API starts: ``search_visible(request)`` scopes the rows to
 what the user may read and applies ``q`` through the one FilterSet. The pages only add
 presentation.
 """
@@ -20,7 +20,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
 from connlogs import charts, export, forms, retention, roles
-from connlogs.api.serializers import connection_log_json
+from connlogs.api.serializers import connection_log_entries
 from connlogs.filtersets import search_visible
 from connlogs.models import ConnectionLog, Organization, User, Workspace
 from connlogs.tables import LogRow, group_by_day, parsed_user_agent
@@ -80,8 +80,8 @@ class ConnectionLogListView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
             # A filter form: write the menus into q, then show the clean address of it.
             return redirect(list_url(forms.submitted_q(request.GET, now), size))
 
-        q = request.GET.get("q", "").strip()
-        filterset = search_visible(request, q)
+        filterset = search_visible(request)
+        q = filterset.q.strip()
         validations = filterset.validations
         terms = filterset.terms
         shown = forms.menu_values(terms, now)
@@ -182,7 +182,7 @@ class ConnectionLogDetailView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
             "log": log,
             "user_agent": parsed_user_agent(row.user_agent) if log.is_web else None,
             "only": only,
-            "api_json": json.dumps(connection_log_json(row), indent=2),
+            "api_json": json.dumps(connection_log_entries([row], request.user)[0], indent=2),
             "back_url": _back_url(request),
             "zone_name": display_zone_name(request),
         }
@@ -233,9 +233,9 @@ class ConnectionLogDownloadView(ReaderRequiredMixin, View):
             return HttpResponse(
                 "Unknown export format: use csv or ndjson.", status=400, content_type="text/plain"
             )
-        q = request.GET.get("q", "").strip()
-        filterset = search_visible(request, q)
+        filterset = search_visible(request)
+        q = filterset.q.strip()
         if filterset.validations:
             # The list page shows the search's errors under the box.
             return redirect(list_url(q))
-        return export.export_response(filterset.qs, fmt)
+        return export.export_response(filterset.qs, fmt, request.user)
