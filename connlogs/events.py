@@ -31,12 +31,12 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.db import IntegrityError, OperationalError, connections, router, transaction
-from psycopg.errors import DeadlockDetected, SerializationFailure
+from django.db import IntegrityError, connections, router, transaction
 
-from connlogs import pgtypes, values
+from connlogs import pgtypes, transient, values
 from connlogs.models import (
     AGENT_TYPES,
+    CONNECTION_KEY,
     CONNECTION_LOG_COLUMNS,
     WEB_TYPES,
     ConnectionLog,
@@ -555,7 +555,7 @@ class _OrmStore:
             ConnectionLog.objects.using(self.alias)
             .select_for_update()
             .filter(connection_id__in={key[0] for key in keys})
-            .order_by("connection_id", "workspace_id", "agent_name")
+            .order_by(*CONNECTION_KEY)
             .values_list(*_LOCKED_FIELDS)
         )
         return _wanted(rows, keys)
@@ -653,9 +653,7 @@ class _PostgresStore(_OrmStore):
         meta, quote = ConnectionLog._meta, self.connection.ops.quote_name
         self.table = quote(meta.db_table)
         self.columns = ", ".join(quote(meta.get_field(name).column) for name in _COLUMNS)
-        self.key_order = ", ".join(
-            quote(n) for n in ("connection_id", "workspace_id", "agent_name")
-        )
+        self.key_order = ", ".join(quote(n) for n in CONNECTION_KEY)
         self.staged = False
         self.loaders = pgtypes.c_loaders()
 
@@ -793,25 +791,11 @@ def record_events(raw_events: Any, *, max_events: int = 1000) -> RecordResult:
     return apply_events(events, workspaces)
 
 
-# Two batches that share connections can still deadlock (one locks a row the other is about
-# to insert); PostgreSQL aborts one of them. It is retried: the batch is all-or-nothing.
-DEADLOCK_RETRIES = 3
-
-
-def _is_transient(error: OperationalError) -> bool:
-    return isinstance(error.__cause__, DeadlockDetected | SerializationFailure)
-
-
 def apply_events(events: list[Event], workspaces: Mapping[uuid.UUID, WorkspaceRef]) -> RecordResult:
-    """Apply validated events in one transaction, retried when PostgreSQL aborts it for a
-    deadlock with another batch."""
-    for attempt in range(1, DEADLOCK_RETRIES + 1):
-        try:
-            return _apply(events, workspaces)
-        except OperationalError as error:
-            if attempt == DEADLOCK_RETRIES or not _is_transient(error):
-                raise
-    raise AssertionError("unreachable")
+    """Apply validated events in one transaction, run again (``transient.retried``) when
+    PostgreSQL aborts it for a deadlock with another batch (one locks a row the other is
+    about to insert): the batch is all-or-nothing."""
+    return transient.retried(lambda: _apply(events, workspaces))
 
 
 def _apply(events: list[Event], workspaces: Mapping[uuid.UUID, WorkspaceRef]) -> RecordResult:

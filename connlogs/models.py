@@ -291,6 +291,11 @@ class ConnectionLog(models.Model):
         return not self.is_web and self.disconnect_time is None
 
 
+# The columns that name an agent connection (the unique constraint), in the order in which
+# every writer locks log rows: event ingest and the retention purge lock theirs in this order,
+# so neither ever waits for a row the other holds while holding one it wants (a deadlock).
+CONNECTION_KEY: tuple[str, ...] = ("connection_id", "workspace_id", "agent_name")
+
 # The log table's columns in table order, for the bulk writers (COPY) of events and demo data.
 CONNECTION_LOG_COLUMNS: tuple[str, ...] = tuple(
     field.attname for field in ConnectionLog._meta.concrete_fields

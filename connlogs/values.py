@@ -10,12 +10,12 @@ import ipaddress
 import re
 import uuid
 
-_UUID_FORMS = re.compile(
-    r"^(?:\{(?P<braced>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\}"
-    r"|(?P<canonical>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
-    r"|(?P<plain>[0-9a-f]{32}))$",
-    re.IGNORECASE,
-)
+# google/uuid's Parse (github.com/google/uuid, uuid.go): byte offsets of the 16 hex pairs in
+# the 36-byte form, and the hex digits ``xtob`` reads (either case).
+_HEX_PAIRS = (0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34)
+_DASHES = (8, 13, 18, 23)
+_HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
+_URN_PREFIX = b"urn:uuid:"
 
 _RFC3339 = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[t](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(z|[+-]\d{2}:\d{2})$",
@@ -25,11 +25,38 @@ RFC3339_LAYOUT = "2006-01-02T15:04:05.999999999Z07:00"
 
 
 def parse_uuid(text: str) -> uuid.UUID:
-    """A UUID in canonical form, as 32 hex digits, or in braces; ``ValueError`` otherwise."""
-    match = _UUID_FORMS.match(text.strip()) if isinstance(text, str) else None
-    if not match:
+    """A UUID in any spelling Go's ``uuid.Parse`` (google/uuid) accepts; ``ValueError`` otherwise.
+
+    Coder parses ids with that function, so these are exactly the texts it accepts, measured
+    in UTF-8 bytes as Go measures strings, hex digits in either case:
+
+    * 36 bytes, ``xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`` (canonical);
+    * 45 bytes, ``urn:uuid:`` (any case) and the canonical form;
+    * 38 bytes, one byte, the canonical form, one byte: ``{…}`` (Go checks neither brace);
+    * 32 bytes, the hex digits alone.
+
+    Nothing is trimmed. Returns the ``uuid.UUID``; raises ``ValueError`` with Go's reason.
+    """
+    if not isinstance(text, str):
         raise ValueError(f"invalid UUID {text!r}")
-    return uuid.UUID(next(group for group in match.groups() if group))
+    raw = text.encode("utf-8", "surrogatepass")
+    if len(raw) == 32:
+        digits = raw
+    else:
+        if len(raw) == 36 + 9:
+            if raw[:9].lower() != _URN_PREFIX:
+                raise ValueError(f"invalid urn prefix: {raw[:9]!r}")
+            raw = raw[9:]
+        elif len(raw) == 36 + 2:
+            raw = raw[1:]
+        elif len(raw) != 36:
+            raise ValueError(f"invalid UUID length: {len(raw)}")
+        if any(raw[at] != ord("-") for at in _DASHES):
+            raise ValueError("invalid UUID format")
+        digits = b"".join(raw[at : at + 2] for at in _HEX_PAIRS)
+    if not _HEX_DIGITS.issuperset(digits):
+        raise ValueError("invalid UUID format")
+    return uuid.UUID(digits.decode("ascii"))
 
 
 def parse_rfc3339(text: str) -> dt.datetime:

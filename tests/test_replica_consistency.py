@@ -161,7 +161,8 @@ def test_an_export_goes_on_from_the_primary_when_the_replica_fails(routed, monke
         return read(self, queryset)
 
     monkeypatch.setattr(export_rows._Rows, "_read", replica_fails_after_one_batch)
-    entries = list(stream_rows(ConnectionLog.objects.using(REPLICA)))
+    viewer = UserFactory(site_roles=["owner"])
+    entries = list(stream_rows(ConnectionLog.objects.using(REPLICA), viewer))
     assert len({entry["id"] for entry in entries}) == 5  # every row, none twice
     assert read_from == [REPLICA, "default", "default"]
     assert replication.monitor._state.available is False  # later reads go to the primary

@@ -35,7 +35,7 @@ from connlogs.api.errors import NOT_FOUND, ApiError, Conflict
 from connlogs.api.lookups import resolve_organization, resolve_user
 from connlogs.api.parsers import BoundedJSONParser
 from connlogs.api.permissions import MayCreateOrganizations, MayManageUsers
-from connlogs.api.serializers import ErrorSerializer, UserSerializer, user_json
+from connlogs.api.serializers import ErrorSerializer, UserSerializer, shown_user_json
 from connlogs.models import Membership, Organization, User
 from connlogs.search import Validation
 
@@ -125,7 +125,7 @@ class UserCreateView(DirectoryView):
                 ),
             ],
         )
-        return Response(user_json(user), status=status.HTTP_201_CREATED)
+        return Response(shown_user_json(user, request.user), status=status.HTTP_201_CREATED)
 
 
 class UserDetailView(DirectoryView):
@@ -136,7 +136,7 @@ class UserDetailView(DirectoryView):
         responses={200: UserSerializer, **error_responses(401, 404)},
     )
     def get(self, request, user: str):
-        return Response(user_json(resolve_user(request, user)))
+        return Response(shown_user_json(resolve_user(request, user), request.user))
 
 
 class UserRolesView(DirectoryView):
@@ -161,7 +161,7 @@ class UserRolesView(DirectoryView):
                 ) from None
             target.site_roles = new_roles
             target.save(update_fields=["site_roles", "updated_at"])
-        return Response(user_json(target))
+        return Response(shown_user_json(target, request.user))
 
 
 # --- organizations ----------------------------------------------------------------------

@@ -93,4 +93,4 @@ class ConnectionLogExportView(APIView):
         search = LogSearch.from_request(request)
         if search.validations:
             raise ApiError("Invalid connection search query.", validations=search.validations)
-        return export.export_response(search.matching, fmt)
+        return export.export_response(search.matching, fmt, request.user)

@@ -13,7 +13,7 @@ from connlogs.api.pagination import INT32_MAX, parse_page_params
 from connlogs.api.serializers import (
     ConnectionLogPageSerializer,
     ErrorSerializer,
-    connection_log_json,
+    connection_log_entries,
 )
 from connlogs.search import Validation
 from connlogs.search.request import LogSearch
@@ -84,7 +84,7 @@ class ConnectionLogListView(APIView):
         cap = settings.CONNLOGS_COUNT_CAP
         return Response(
             {
-                "connection_logs": [connection_log_json(row) for row in rows],
+                "connection_logs": connection_log_entries(rows, request.user),
                 "count": matching.capped_count(cap),
                 "count_cap": cap,
             }

@@ -42,8 +42,9 @@ __all__ = [
 ]
 
 
-def export_response(queryset: QuerySet, fmt: str) -> StreamingHttpResponse:
-    """A download of every row of ``queryset`` (already scoped and filtered) in ``fmt``.
+def export_response(queryset: QuerySet, fmt: str, viewer) -> StreamingHttpResponse:
+    """A download of every row of ``queryset`` (already scoped and filtered) in ``fmt``, as
+    ``viewer`` (the caller, a ``User``) sees it.
 
     Nothing is read from the database until the server starts sending the body.
     """
@@ -51,7 +52,7 @@ def export_response(queryset: QuerySet, fmt: str) -> StreamingHttpResponse:
         raise ValueError(f"unknown export format {fmt!r}")
     lines = csv_lines if fmt == CSV else ndjson_lines
     # A generator: the first query runs when the first piece of the body is asked for.
-    body = metrics.counted_stream(batched(lines(stream_rows(queryset))))
+    body = metrics.counted_stream(batched(lines(stream_rows(queryset, viewer))))
     response = StreamingHttpResponse(body, content_type=CONTENT_TYPES[fmt])
     response["Content-Disposition"] = f'attachment; filename="{filename(fmt)}"'
     response["Cache-Control"] = "no-store"

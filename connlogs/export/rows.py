@@ -30,7 +30,12 @@ from django.db import InterfaceError, OperationalError, connections
 from django.db.models import QuerySet
 
 from connlogs import pgtypes, replication
-from connlogs.api.serializers import connection_log_entry, organization_json, user_json
+from connlogs.api.serializers import (
+    connection_log_entry,
+    organization_ids_by_user,
+    organization_json,
+    user_json,
+)
 from connlogs.models import Organization, User
 
 # Rows read per keyset batch (one query each).
@@ -139,40 +144,49 @@ def _batches(queryset: QuerySet, read: _Rows) -> Iterator[list[tuple]]:
 
 
 class _Directory:
-    """The organizations and users one export names, shaped once each.
+    """The organizations and users one export names, shaped once each, as ``viewer`` sees
+    them.
 
-    Filled per batch with one query per table for the ids not seen before, read from the
-    database the rows come from (a replica's rows name the replica's users). Keyed like the
-    rows' ids (``key``: text on PostgreSQL, UUIDs elsewhere).
+    Filled per batch for the ids not seen before: one query per table, read from the
+    database the rows come from (a replica's rows name the replica's users), and one for the
+    memberships of the new web users (``organization_ids_by_user``, as the read API asks it
+    once per page). Keyed like the rows' ids (``key``: text on PostgreSQL, UUIDs elsewhere).
     """
 
-    def __init__(self, read: _Rows):
-        self.read, self.key = read, read.key
+    def __init__(self, read: _Rows, viewer: User):
+        self.read, self.key, self.viewer = read, read.key, viewer
         self.organizations: dict[Any, dict] = {}
         self.usernames: dict[Any, str] = {}
         self.users: dict[Any, dict] = {}
 
     def learn(self, rows: list[tuple]) -> None:
         organization_ids = {row[2] for row in rows}.difference(self.organizations)
-        user_ids = {row[3] for row in rows}
-        user_ids.update(row[10] for row in rows if row[10] is not None)
-        user_ids.difference_update(self.usernames)
+        # Owners show only a username; web users show a user object (once per export).
+        web_user_ids = {row[10] for row in rows if row[10] is not None}
+        web_user_ids.difference_update(self.users)
+        user_ids = {row[3] for row in rows}.difference(self.usernames) | web_user_ids
         key = self.key
         if organization_ids:
             found = Organization.objects.using(self.read.alias).filter(id__in=organization_ids)
             for organization in found.only(*_ORGANIZATION_FIELDS):
                 self.organizations[key(organization.id)] = organization_json(organization)
-        if user_ids:
-            found_users = User.objects.using(self.read.alias).filter(id__in=user_ids)
-            for user in found_users.only(*_USER_FIELDS):
-                self.usernames[key(user.id)] = user.username
-                self.users[key(user.id)] = user_json(user)
+        if not user_ids:
+            return
+        found_users = User.objects.using(self.read.alias).filter(id__in=user_ids)
+        users = list(found_users.only(*_USER_FIELDS))
+        shown = {user.id for user in users if key(user.id) in web_user_ids}
+        memberships = organization_ids_by_user(shown, self.viewer)
+        for user in users:
+            self.usernames[key(user.id)] = user.username
+            if user.id in shown:
+                self.users[key(user.id)] = user_json(user, memberships.get(user.id, []))
 
 
-def _entries(queryset: QuerySet) -> Iterator[dict]:
-    """The read-contract entry of every row of ``queryset``, newest first."""
+def _entries(queryset: QuerySet, viewer: User) -> Iterator[dict]:
+    """The read-contract entry of every row of ``queryset`` as ``viewer`` sees it, newest
+    first."""
     read = _Rows(queryset.db)
-    directory = _Directory(read)
+    directory = _Directory(read, viewer)
     organizations, usernames, users = (
         directory.organizations,
         directory.usernames,
@@ -220,6 +234,7 @@ def _entries(queryset: QuerySet) -> Iterator[dict]:
             )
 
 
-def stream_rows(queryset: QuerySet) -> Iterator[dict]:
-    """The entries of ``queryset``'s rows newest first, read in keyset batches."""
-    return _entries(queryset)
+def stream_rows(queryset: QuerySet, viewer: User) -> Iterator[dict]:
+    """The entries of ``queryset``'s rows as ``viewer`` sees them (the user objects'
+    ``organization_ids``), newest first, read in keyset batches."""
+    return _entries(queryset, viewer)

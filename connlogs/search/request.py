@@ -21,12 +21,13 @@ from connlogs.search.grammar import Validation
 
 
 def query_text(params) -> str:
-    """The ``q`` of a request's parameters, stripped; ``""`` when absent.
+    """The ``q`` of a request's parameters (a ``QueryDict``) as sent; ``""`` when absent.
 
-    Given twice (``?q=a&q=b``), the first wins, as in Coder (Go's ``url.Values.Get``).
+    Given twice (``?q=a&q=b``), the first counts, as in Coder, whose handlers read it with
+    Go's ``url.Values.Get``; Django's ``QueryDict.get`` would take the last.
     """
-    given = params.getlist("q") if hasattr(params, "getlist") else [params.get("q")]
-    return (given[0] or "").strip() if given else ""
+    given = params.getlist("q")
+    return given[0] if given else ""
 
 
 @dataclass(frozen=True)

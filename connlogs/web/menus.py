@@ -18,7 +18,7 @@ from django.utils import timezone
 from connlogs import search, values
 from connlogs.models import ConnectionType
 from connlogs.search.filterset import STATUS_VALUES, ConnectionLogFilterSet
-from connlogs.search.request import LogSearch
+from connlogs.search.request import LogSearch, query_text
 from connlogs.web import links
 from connlogs.web.tables import TYPE_DESCRIPTIONS
 
@@ -123,7 +123,7 @@ def _same(name: str, submitted: str, shown: str | None) -> bool:
 def submitted_q(params: QueryDict, now: dt.datetime) -> str:
     """The ``q`` a submitted search form asks for: the box's text, plus every menu that the
     user changed from what it showed. Menus left alone never rewrite what was typed."""
-    q = params.get("q", "")
+    q = query_text(params)
     shown = dict(parse_qsl(params.get(SHOWN_FIELD, ""), keep_blank_values=True))
     changed = {
         name: params.get(name, "").strip()

@@ -20,17 +20,18 @@ from connlogs.models import ConnectionLog, Membership, Organization, User, Works
 from tests.conftest import as_user
 from tests.factories import PASSWORD, UserFactory, WorkspaceFactory, member
 
+# A user object without an avatar (the key is omitted when empty, as in Coder).
 USER_KEYS = {
     "id",
     "username",
     "name",
     "email",
-    "avatar_url",
     "created_at",
     "updated_at",
     "last_seen_at",
     "status",
     "login_type",
+    "has_ai_seat",
     "organization_ids",
     "roles",
 }

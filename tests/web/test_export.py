@@ -76,8 +76,8 @@ def test_csv_rows_carry_the_contract_values(world, owner_api):
     source = world.acme_rows[0]
     assert ssh == {
         "id": str(source.id),
-        "connect_time": connection_log_json(source)["connect_time"],
-        "disconnect_time": connection_log_json(source)["ssh_info"]["disconnect_time"],
+        "connect_time": connection_log_json(source, {})["connect_time"],
+        "disconnect_time": connection_log_json(source, {})["ssh_info"]["disconnect_time"],
         "type": "ssh",
         "organization": "acme",
         "workspace_owner": "alice",

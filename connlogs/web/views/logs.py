@@ -19,7 +19,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
 from connlogs import export, retention, roles
-from connlogs.api.serializers import connection_log_json
+from connlogs.api.serializers import connection_log_entries
 from connlogs.models import ConnectionLog, Organization, User, Workspace
 from connlogs.search.request import LogSearch
 from connlogs.values import format_time
@@ -64,10 +64,11 @@ class ConnectionLogListView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
             return redirect(links.list_url(menus.submitted_q(request.GET, now), size))
 
         found = LogSearch.from_request(request)
-        link = links.ListLinks(found.q, size)
+        q = found.q.strip()
+        link = links.ListLinks(q, size)
         organizations = readable_organizations(request.user)
         context = {
-            "q": found.q,
+            "q": q,
             "size": size,
             "validations": found.validations,
             "menus": menus.SearchMenus.for_search(
@@ -75,7 +76,7 @@ class ConnectionLogListView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
             ),
             "clear_url": links.list_url("", size),
             "zone_name": display_zone_name(request),
-            "is_filtered": bool(found.q),
+            "is_filtered": bool(q),
         }
         if found.validations:
             return render(request, self.template_name, context, status=400)
@@ -120,7 +121,7 @@ def _empty_state(page, found: LogSearch) -> str:
         return ""
     if page.count:
         return "page"  # rows exist, but not this far
-    if not found.q or not found.visible.exists():
+    if not found.q.strip() or not found.visible.exists():
         return "none"  # nothing recorded that this user may read
     return "filter"
 
@@ -144,7 +145,7 @@ class ConnectionLogDetailView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
             "log": log,
             "user_agent": parsed_user_agent(row.user_agent) if log.is_web else None,
             "only": only,
-            "api_json": json.dumps(connection_log_json(row), indent=2),
+            "api_json": json.dumps(connection_log_entries([row], request.user)[0], indent=2),
             "back_url": _back_url(request),
             "zone_name": display_zone_name(request),
         }
@@ -198,5 +199,5 @@ class ConnectionLogDownloadView(ReaderRequiredMixin, View):
         found = LogSearch.from_request(request)
         if found.validations:
             # The list page shows the search's errors under the box.
-            return redirect(links.list_url(found.q))
-        return export.export_response(found.matching, fmt)
+            return redirect(links.list_url(found.q.strip()))
+        return export.export_response(found.matching, fmt, request.user)
