@@ -28,7 +28,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from connlogs import roles, values
-from connlogs.events import CONNECT, DISCONNECT, record_events
+from connlogs.ingest import CONNECT, DISCONNECT, record_events
 from connlogs.models import (
     CONNECTION_LOG_COLUMNS,
     WEB_TYPES,

@@ -8,7 +8,7 @@ import logging
 import pytest
 from django.db import transaction
 
-from connlogs.events import EventValidationError, record_events
+from connlogs.ingest import EventValidationError, record_events
 from tests.factories import WorkspaceFactory
 
 CID = "7a6fafdc-e3d0-43cb-a1b7-1f19802d7908"

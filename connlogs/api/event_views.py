@@ -1,7 +1,7 @@
 """``POST /api/v2/connectionlog/events``: agents and gateways report connection events.
 
 The view only checks who is calling and the envelope of the body; validation and the
-merging rules live in ``connlogs.events.record_events``, the single writer of log rows.
+merging rules live in ``connlogs.ingest.record_events``, the single writer of log rows.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from connlogs import events, idempotency
+from connlogs import idempotency, ingest
 from connlogs.api.errors import ApiError
 from connlogs.api.parsers import BoundedJSONParser
 from connlogs.api.permissions import MayReportEvents
@@ -29,11 +29,11 @@ INVALID_EVENTS = "Invalid connection events."
 class EventSerializer(serializers.Serializer):
     """The schema of one event; ``record_events`` does the validating."""
 
-    action = serializers.ChoiceField(choices=[events.CONNECT, events.DISCONNECT])
+    action = serializers.ChoiceField(choices=[ingest.CONNECT, ingest.DISCONNECT])
     time = serializers.DateTimeField(help_text="RFC 3339.")
     type = serializers.ChoiceField(choices=ConnectionType.values)
     workspace_id = serializers.UUIDField()
-    agent_name = serializers.CharField(min_length=1, max_length=events.MAX_AGENT_NAME)
+    agent_name = serializers.CharField(min_length=1, max_length=ingest.MAX_AGENT_NAME)
     connection_id = serializers.UUIDField(
         required=False, help_text="Required for the four agent types; refused for web types."
     )
@@ -135,7 +135,7 @@ class ConnectionEventsView(APIView):
             )
 
         def record() -> dict:
-            return events.record_events(
+            return ingest.record_events(
                 body.get("events"), max_events=settings.CONNLOGS_MAX_EVENTS
             ).as_dict()
 
@@ -154,7 +154,7 @@ class ConnectionEventsView(APIView):
                     ],
                 )
             answer, replayed = idempotency.apply_once(request.user, key, body, record)
-        except events.EventValidationError as error:
+        except ingest.EventValidationError as error:
             raise ApiError(INVALID_EVENTS, validations=error.validations) from None
         except idempotency.KeyReused:
             raise ApiError(
