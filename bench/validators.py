@@ -136,7 +136,7 @@ def msgspec_validate(batch: list) -> tuple[int, int]:
 
 def pydantic_validate(batch: list) -> tuple[int, int]:
     try:
-        return len(validate_events(batch)), 0
+        return len(validate_events(batch).events), 0
     except EventValidationError as error:
         return 0, len(error.validations)
 

@@ -143,3 +143,16 @@ def test_events_posted_to_the_api_are_logged(
     assert response.status_code == 200, response.content
     actions = [json.loads(line)["action"] for line in server_log.getvalue().splitlines()]
     assert actions == ["connect", "disconnect", "connect"]
+
+
+def test_a_truncated_field_is_named_in_its_record(
+    settings, ws, server_log, django_capture_on_commit_callbacks
+):
+    settings.CONNLOGS_EVENT_LOG = True
+    events = batch(ws)
+    events[2]["user_agent"] = "x" * 5000
+    with django_capture_on_commit_callbacks(execute=True):
+        record_events(events)
+    records = [json.loads(line) for line in server_log.getvalue().splitlines()]
+    assert records[2]["truncated"] == ["user_agent"] and len(records[2]["user_agent"]) == 4096
+    assert "truncated" not in records[0]

@@ -19,18 +19,30 @@ from connlogs import idempotency, ingest
 from connlogs.api.errors import ApiError
 from connlogs.api.parsers import BoundedJSONParser
 from connlogs.api.permissions import MayReportEvents
-from connlogs.api.serializers import ErrorSerializer
+from connlogs.api.serializers import ErrorSerializer, ValidationSerializer
 from connlogs.models import ConnectionType
 from connlogs.search import Validation
 
 INVALID_EVENTS = "Invalid connection events."
 
 
+def _cut_note(limit: int) -> str:
+    return (
+        f"At most {limit} characters are kept: longer text is cut to {limit}, the row is "
+        "marked as truncated and the answer warns."
+    )
+
+
 class EventSerializer(serializers.Serializer):
     """The schema of one event; ``record_events`` does the validating."""
 
     action = serializers.ChoiceField(choices=[ingest.CONNECT, ingest.DISCONNECT])
-    time = serializers.DateTimeField(help_text="RFC 3339.")
+    time = serializers.DateTimeField(
+        help_text=(
+            "RFC 3339, ASCII digits. At most CONNLOGS_MAX_CLOCK_SKEW (default 24 hours) "
+            "ahead of the server's clock; any past time is accepted."
+        )
+    )
     type = serializers.ChoiceField(choices=ConnectionType.values)
     workspace_id = serializers.UUIDField()
     agent_name = serializers.CharField(min_length=1, max_length=ingest.MAX_AGENT_NAME)
@@ -38,17 +50,29 @@ class EventSerializer(serializers.Serializer):
         required=False, help_text="Required for the four agent types; refused for web types."
     )
     ip = serializers.CharField(
-        required=False, help_text='IPv4 or IPv6; "localhost" is stored as 127.0.0.1.'
+        required=False,
+        help_text=(
+            'IPv4 or IPv6; "localhost" is stored as 127.0.0.1. A port, brackets and a zone '
+            "are dropped (`[::1]:80` is ::1), an IPv4-mapped address is stored as IPv4. "
+            "Text that is no address is stored as unknown, with a warning."
+        ),
     )
-    reason = serializers.CharField(required=False, help_text="Agent types, disconnect only.")
+    reason = serializers.CharField(
+        required=False,
+        help_text=f"Agent types, disconnect only. {_cut_note(ingest.MAX_TEXT)}",
+    )
     exit_code = serializers.IntegerField(
         required=False, help_text="Agent types, disconnect only; 0 is a real value."
     )
     user_id = serializers.UUIDField(
         required=False, help_text="Web types: the requesting user; missing = unauthenticated."
     )
-    user_agent = serializers.CharField(required=False, help_text="Web types.")
-    slug_or_port = serializers.CharField(required=False, help_text="Web types.")
+    user_agent = serializers.CharField(
+        required=False, help_text=f"Web types. {_cut_note(ingest.MAX_TEXT)}"
+    )
+    slug_or_port = serializers.CharField(
+        required=False, help_text=f"Web types. {_cut_note(ingest.MAX_SLUG_OR_PORT)}"
+    )
     status_code = serializers.IntegerField(
         required=False, min_value=100, max_value=599, help_text="Web types; missing = 200."
     )
@@ -67,6 +91,15 @@ class RecordResultSerializer(serializers.Serializer):
     created = serializers.IntegerField(help_text="Events that created a row.")
     updated = serializers.IntegerField(help_text="Events that filled a row's disconnect.")
     unchanged = serializers.IntegerField(help_text="Events that changed nothing (repeats).")
+    warnings = ValidationSerializer(
+        many=True,
+        required=False,
+        help_text=(
+            "Only when a cosmetic field was recorded otherwise than sent (an `ip` that is no "
+            "address, stored as unknown; text cut to its limit): `events[i].field` and what "
+            "was done. The events were recorded."
+        ),
+    )
 
 
 _EXAMPLE = {

@@ -23,7 +23,10 @@ audit_log = logging.getLogger("connlogs.events.audit")
 
 
 def audit_entry(event: Event, workspace: WorkspaceRef) -> dict[str, Any]:
-    """The audit record of one event: what was reported plus where it belongs."""
+    """The audit record of one event: what was reported plus where it belongs.
+
+    Empty fields are left out; ``truncated`` lists the fields cut to their limit.
+    """
     entry = {
         "event": "connection_event",
         "action": event.action,
@@ -42,6 +45,7 @@ def audit_entry(event: Event, workspace: WorkspaceRef) -> dict[str, Any]:
         "user_agent": event.user_agent or None,
         "slug_or_port": event.slug_or_port or None,
         "status_code": event.status_code,
+        "truncated": sorted(event.truncated) or None,
     }
     return {key: value for key, value in entry.items() if value is not None}
 

@@ -12,6 +12,7 @@ rules Coder applies).
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from psycopg.errors import DeadlockDetected, SerializationFailure
 
 from connlogs.ingest import stores
 from connlogs.ingest.audit import log_after_commit
-from connlogs.ingest.rows import Row, WorkspaceRef, new_row
+from connlogs.ingest.rows import Row, WorkspaceRef, marker, new_row
 from connlogs.ingest.schema import DISCONNECT, Event
 from connlogs.ingest.validation import EventValidationError, validate_events
 from connlogs.models import ConnectionLog
@@ -40,9 +41,19 @@ class RecordResult:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    # Cosmetic fields that were recorded otherwise than sent (``events[i].field``).
+    warnings: tuple[Validation, ...] = ()
 
-    def as_dict(self) -> dict[str, int]:
-        return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged}
+    def as_dict(self) -> dict:
+        """The API's answer: the counts, and ``warnings`` only when there are any."""
+        answer: dict = {
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+        }
+        if self.warnings:
+            answer["warnings"] = [warning.as_dict() for warning in self.warnings]
+        return answer
 
 
 @dataclass
@@ -60,13 +71,16 @@ class _Tally:
 def record_events(raw_events: Any, *, max_events: int = 1000) -> RecordResult:
     """Validate a batch (the decoded ``"events"`` list) and apply it in one transaction.
 
-    The only writer of connection logs. Raises ``EventValidationError`` naming every bad
+    The only writer of connection logs. A cosmetic field that could not be kept as sent (an
+    address that is none, text over its limit) does not refuse the batch: the result's
+    ``warnings`` name it. Raises ``EventValidationError`` naming every bad
     field (``events[i].field``), unknown workspaces and users included; then nothing is
     written.
     """
-    events = validate_events(raw_events, max_events=max_events)
-    workspaces = check_references(events)
-    return apply_events(events, workspaces)
+    batch = validate_events(raw_events, max_events=max_events)
+    workspaces = check_references(batch.events)
+    result = apply_events(batch.events, workspaces)
+    return dataclasses.replace(result, warnings=tuple(batch.warnings))
 
 
 def check_references(events: list[Event]) -> dict[uuid.UUID, WorkspaceRef]:
@@ -178,6 +192,8 @@ def _apply_disconnect(row: Row, event: Event) -> bool:
         changed = True
     if not row.disconnect_reason and event.reason:
         row.disconnect_reason = event.reason
+        if "reason" in event.truncated:
+            row.truncated_fields = marker(["reason"], row.truncated_fields)
         changed = True
     if row.code is None and event.exit_code is not None:
         row.code = event.exit_code

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import operator
 import uuid
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from connlogs.ingest.schema import DISCONNECT, Event
 from connlogs.models import CONNECTION_LOG_COLUMNS
 
-COLUMNS = CONNECTION_LOG_COLUMNS
+# Every column: those the bulk writers set, and the truncation marker (which they leave to
+# its database default).
+COLUMNS = (*CONNECTION_LOG_COLUMNS, "truncated_fields")
 # What a disconnect may fill in a row that exists.
-MERGED_FIELDS = ["disconnect_time", "disconnect_reason", "code"]
+MERGED_FIELDS = ["disconnect_time", "disconnect_reason", "code", "truncated_fields"]
 # What merging reads of an existing row: its key and the fields a disconnect may fill.
 LOCKED_FIELDS = ["id", "connection_id", "workspace_id", "agent_name", *MERGED_FIELDS]
 
@@ -49,6 +52,7 @@ class Row:
             row.disconnect_time,
             row.disconnect_reason,
             row.code,
+            row.truncated_fields,
         ) = values_
         return row
 
@@ -82,7 +86,19 @@ def new_row(event: Event, workspace: WorkspaceRef) -> Row:
     row.connection_id = event.connection_id
     row.disconnect_time = event.time if is_disconnect else None
     row.disconnect_reason = event.reason if is_disconnect else ""
+    row.truncated_fields = marker(event.truncated) if event.truncated else ""
     return row
+
+
+# The event's field names as the row's (``ConnectionLog.truncated_fields`` holds these).
+_COLUMN_OF = {"reason": "disconnect_reason"}
+
+
+def marker(cut: Iterable[str], row_marker: str = "") -> str:
+    """``truncated_fields`` of a row whose ``row_marker`` gains the event fields ``cut``."""
+    names = {name for name in row_marker.split(",") if name}
+    names.update(_COLUMN_OF.get(name, name) for name in cut)
+    return ",".join(sorted(names))
 
 
 def insert_order(row: Row) -> tuple[str, str, str]:

@@ -31,6 +31,7 @@ import functools
 import re
 import socket
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -39,9 +40,11 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PlainValidator,
     StringConstraints,
     Tag,
     TypeAdapter,
+    ValidationInfo,
 )
 from pydantic_core import PydanticCustomError
 
@@ -70,12 +73,38 @@ def refuse(detail: str) -> PydanticCustomError:
     return PydanticCustomError(VALUE_ERROR, "{detail}", {"detail": detail})
 
 
+@dataclass
+class BatchContext:
+    """What reading a batch needs besides its events, and what it noticed.
+
+    ``now`` is the server's clock and ``latest`` the latest event time accepted (``now``
+    plus the allowed clock skew), both aware; ``cosmetic`` is set when a cosmetic field was
+    normalised away (an address that is none, text cut to its limit), so the batch is
+    looked at again for its warnings.
+    """
+
+    now: dt.datetime
+    latest: dt.datetime
+    cosmetic: bool = False
+
+
+def duration(span: dt.timedelta) -> str:
+    """A time span in words, to the two largest units: "3 days 2 hours", "45 seconds"."""
+    left = max(int(span.total_seconds()), 0)
+    parts = []
+    for name, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        count, left = divmod(left, size)
+        if count:
+            parts.append(f"{count} {name}{'s' if count > 1 else ''}")
+    return " ".join(parts[:2]) or "0 seconds"
+
+
 # --- field types --------------------------------------------------------------------------
 
 _NO_NUL = r"^[^\x00]*$"
 
 
-def _text(max_length: int = MAX_TEXT, *, required: bool = False) -> Any:
+def _text(max_length: int | None = MAX_TEXT, *, required: bool = False) -> Any:
     return Annotated[
         str,
         StringConstraints(min_length=1 if required else 0, max_length=max_length, pattern=_NO_NUL),
@@ -84,6 +113,8 @@ def _text(max_length: int = MAX_TEXT, *, required: bool = False) -> Any:
 
 RequiredText = _text(required=True)
 OptionalText = _text() | None
+# Text of any length: what is longer than its limit is cut, not refused.
+AnyLengthText = _text(None) | None
 
 # Reporters send the same workspace ids and addresses over and over; both parsers are pure
 # (a bad value raises, and an exception is never cached).
@@ -112,11 +143,18 @@ def normalize_ip(text: str) -> str | None:
     return values.normalize_ip(text)
 
 
-def _time(text: str) -> dt.datetime:
+def _time(text: str, info: ValidationInfo) -> dt.datetime:
     try:
-        return values.parse_rfc3339(text)
+        time = values.parse_rfc3339(text)
     except ValueError as error:
         raise refuse(f"Must be an RFC 3339 time: {error}") from None
+    batch = info.context
+    if batch is not None and time > batch.latest:
+        raise refuse(
+            f"Is in the future: {duration(time - batch.now)} ahead of the server's clock, "
+            f"where at most {duration(batch.latest - batch.now)} is accepted."
+        )
+    return time
 
 
 def _uuid(text: str | None) -> uuid.UUID | None:
@@ -128,17 +166,34 @@ def _uuid(text: str | None) -> uuid.UUID | None:
         raise refuse("Must be a valid UUID.") from None
 
 
-def _ip(text: str | None) -> str | None:
+def _ip(text: str | None, info: ValidationInfo) -> str | None:
     if not text:
         return None
     try:
         return normalize_ip(text)
     except ValueError:
-        raise refuse("Must be an IPv4 or IPv6 address.") from None
+        # Cosmetic: the event is recorded with the address unknown, and a warning.
+        if info.context is not None:
+            info.context.cosmetic = True
+        return None
 
 
 def _empty_if_null(text: str | None) -> str:
     return text or ""
+
+
+def _cut(limit: int) -> Any:
+    def cut(text: str | None, info: ValidationInfo) -> str:
+        if text is None:
+            return ""
+        if len(text) <= limit:
+            return text
+        # Cosmetic: the text is recorded cut to its limit, marked so, with a warning.
+        if info.context is not None:
+            info.context.cosmetic = True
+        return text[:limit]
+
+    return AfterValidator(cut)
 
 
 def _ok_if_null(code: int | None) -> int:
@@ -152,10 +207,11 @@ def _integer(low: int, high: int) -> Any:
 Time = Annotated[RequiredText, AfterValidator(_time)]
 RequiredUUID = Annotated[RequiredText, AfterValidator(_uuid)]
 OptionalUUID = Annotated[OptionalText, AfterValidator(_uuid)]
-Address = Annotated[OptionalText, AfterValidator(_ip)]
+Address = Annotated[AnyLengthText, AfterValidator(_ip)]
+# Part of the merge key, so never cut: a longer name is refused.
 AgentName = _text(MAX_AGENT_NAME, required=True)
-FreeText = Annotated[OptionalText, AfterValidator(_empty_if_null)]
-SlugOrPort = Annotated[_text(MAX_SLUG_OR_PORT) | None, AfterValidator(_empty_if_null)]
+FreeText = Annotated[AnyLengthText, _cut(MAX_TEXT)]
+SlugOrPort = Annotated[AnyLengthText, _cut(MAX_SLUG_OR_PORT)]
 ExitCode = _integer(*EXIT_CODES) | None
 StatusCode = Annotated[_integer(*STATUS_CODES) | None, AfterValidator(_ok_if_null)]
 Action = Literal["connect", "disconnect"]
@@ -167,8 +223,18 @@ AnyType = Literal[TYPE_VALUES]  # type: ignore[valid-type]
 NotApplicable = None
 NotApplicableText = Annotated[None, AfterValidator(_empty_if_null)]
 
-# The most characters a text field takes (``errors`` names the limit it was over).
-MAX_LENGTHS = {"agent_name": MAX_AGENT_NAME, "slug_or_port": MAX_SLUG_OR_PORT}
+
+def _not_an_input(value: Any) -> Any:
+    raise PydanticCustomError("extra_forbidden", "Extra inputs are not permitted")
+
+
+# Set by ``validation`` on the events it cut; a key of that name in the input is unknown.
+Truncated = Annotated[frozenset[str], PlainValidator(_not_an_input)]
+
+# The most characters a text field takes (``validation`` names the limit it was over).
+MAX_LENGTHS = {"agent_name": MAX_AGENT_NAME}
+# Free text longer than this is cut to it (the row says so, and the answer warns).
+CUT_AT = {"reason": MAX_TEXT, "user_agent": MAX_TEXT, "slug_or_port": MAX_SLUG_OR_PORT}
 INTEGER_RANGES = {"exit_code": EXIT_CODES, "status_code": STATUS_CODES}
 
 
@@ -181,7 +247,10 @@ class Event(BaseModel):
     Every shape has every field, those that do not apply at their empty value: ``reason``,
     ``user_agent`` and ``slug_or_port`` are ``""`` when not sent, ``connection_id``,
     ``exit_code``, ``user_id`` and ``ip`` ``None``; ``status_code`` is 200 when a web event
-    does not say. ``time`` is in UTC; ``ip`` is normalised (``localhost`` is 127.0.0.1).
+    does not say. ``time`` is in UTC; ``ip`` is normalised (``localhost`` is 127.0.0.1,
+    ports, brackets and zones dropped, IPv4-mapped addresses unmapped), ``None`` when it is
+    not an address. ``truncated`` names the free-text fields that were cut to their limit
+    (``CUT_AT``).
     """
 
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
@@ -199,6 +268,7 @@ class Event(BaseModel):
     user_agent: Any = ""
     slug_or_port: Any = ""
     status_code: Any = None
+    truncated: Truncated = frozenset()
 
     @property
     def key(self) -> tuple[uuid.UUID, uuid.UUID, str]:

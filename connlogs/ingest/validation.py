@@ -9,9 +9,12 @@ in the order of the fields, then unknown fields, then fields that do not apply.
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from typing import Any, NamedTuple
 
 import pydantic
+from django.conf import settings
+from django.utils import timezone
 
 from connlogs.ingest import schema
 from connlogs.search import Validation
@@ -23,6 +26,7 @@ UNKNOWN_FIELD = "Unknown field."
 ACTION_ERROR = 'Must be "connect" or "disconnect".'
 WEB_ACTION_ERROR = 'Web events are point-in-time: action must be "connect".'
 TYPE_ERROR = "Must be one of " + ", ".join(schema.TYPE_VALUES) + "."
+NOT_AN_ADDRESS = "Not an IPv4 or IPv6 address: recorded as unknown."
 
 # Where an event's errors go in its list: its fields in this order, with unknown fields,
 # fields that do not apply and a web event's disconnect between the common fields and the
@@ -43,11 +47,21 @@ class EventValidationError(Exception):
         super().__init__("; ".join(f"{v.field}: {v.detail}" for v in validations))
 
 
-def validate_events(raw_events: Any, *, max_events: int = 1000) -> list[schema.Event]:
-    """Every event of a batch (``schema.Event`` instances, in order).
+class ValidatedBatch(NamedTuple):
+    """A batch that may be recorded: its events in order, and the warnings about their
+    cosmetic fields (``events[i].field``: an address stored as unknown, text cut)."""
 
-    ``raw_events`` is the decoded JSON of ``"events"``. Raises ``EventValidationError``
-    listing every bad field of every event, or the envelope's one error.
+    events: list[schema.Event]
+    warnings: list[Validation]
+
+
+def validate_events(raw_events: Any, *, max_events: int = 1000) -> ValidatedBatch:
+    """Every event of a batch (``schema.Event`` instances, in order), with its warnings.
+
+    ``raw_events`` is the decoded JSON of ``"events"``. An event time may be at most
+    ``CONNLOGS_MAX_CLOCK_SKEW`` seconds ahead of the server's clock. Raises
+    ``EventValidationError`` listing every bad field of every event, or the envelope's one
+    error.
     """
     if not isinstance(raw_events, list):
         raise EventValidationError([Validation("events", "Must be a list of events.")])
@@ -55,10 +69,46 @@ def validate_events(raw_events: Any, *, max_events: int = 1000) -> list[schema.E
         raise EventValidationError(
             [Validation("events", f"Send from 1 to {max_events} events in one batch.")]
         )
+    now = timezone.now()
+    context = schema.BatchContext(
+        now=now, latest=now + dt.timedelta(seconds=settings.CONNLOGS_MAX_CLOCK_SKEW)
+    )
     try:
-        return schema.BATCH.validate_python(raw_events)
+        events = schema.BATCH.validate_python(raw_events, context=context)
     except pydantic.ValidationError as error:
         raise EventValidationError(validations(error.errors(), raw_events)) from None
+    if not context.cosmetic:
+        return ValidatedBatch(events, [])
+    return _cosmetic(events, raw_events)
+
+
+def _cosmetic(events: list[schema.Event], raw_events: list) -> ValidatedBatch:
+    """The batch with its cut events marked, and a warning for each field that was changed.
+
+    Only batches in which the schema changed a cosmetic field come here (a valid batch's
+    raw events are all objects).
+    """
+    warnings = []
+    for index, raw in enumerate(raw_events):
+        event = events[index]
+        address = raw.get("ip")
+        if event.ip is None and address and not address.isspace():
+            warnings.append(Validation(f"events[{index}].ip", NOT_AN_ADDRESS))
+        cut = set()
+        for name, limit in schema.CUT_AT.items():
+            text = raw.get(name)
+            if isinstance(text, str) and len(text) > limit:
+                cut.add(name)
+                warnings.append(
+                    Validation(
+                        f"events[{index}].{name}",
+                        f"Longer than {limit} characters ({len(text)} sent): recorded cut to "
+                        f"{limit}, and the connection log is marked as truncated.",
+                    )
+                )
+        if cut:
+            events[index] = event.model_copy(update={"truncated": frozenset(cut)})
+    return ValidatedBatch(events, warnings)
 
 
 def validations(errors: list[dict], raw_events: list) -> list[Validation]:
