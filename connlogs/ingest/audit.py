@@ -21,6 +21,12 @@ from connlogs.ingest.schema import Event
 
 audit_log = logging.getLogger("connlogs.events.audit")
 
+# JSON escapes every control character below U+0020 but, with ``ensure_ascii=False``, leaves
+# these line boundaries raw, and a shipper that splits on Unicode line boundaries (Python's
+# ``str.splitlines``, many log agents) would cut one record in two. Escaped, they read back
+# the same.
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
 
 def audit_entry(event: Event, workspace: WorkspaceRef) -> dict[str, Any]:
     """The audit record of one event: what was reported plus where it belongs.
@@ -50,6 +56,12 @@ def audit_entry(event: Event, workspace: WorkspaceRef) -> dict[str, Any]:
     return {key: value for key, value in entry.items() if value is not None}
 
 
+def audit_line(entry: dict[str, Any]) -> str:
+    """One record as one line of JSON, whatever line boundaries its text holds."""
+    line = json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
+    return line.translate(_LINE_BREAKS)
+
+
 def log_after_commit(events: list[Event], workspaces: Mapping[uuid.UUID, WorkspaceRef]) -> None:
     """Queue the audit lines of a batch; they are written only if its transaction commits."""
     if not settings.CONNLOGS_EVENT_LOG:
@@ -58,6 +70,6 @@ def log_after_commit(events: list[Event], workspaces: Mapping[uuid.UUID, Workspa
     def write() -> None:
         for event in events:
             entry = audit_entry(event, workspaces[event.workspace_id])
-            audit_log.info(json.dumps(entry, ensure_ascii=False, separators=(",", ":")))
+            audit_log.info(audit_line(entry))
 
     transaction.on_commit(write)
