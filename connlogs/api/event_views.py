@@ -136,6 +136,7 @@ class ConnectionEventsView(APIView):
             401: ErrorSerializer,
             403: ErrorSerializer,
             409: ErrorSerializer,
+            411: ErrorSerializer,
             413: ErrorSerializer,
         },
         parameters=[
