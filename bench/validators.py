@@ -8,14 +8,16 @@ action, limits, unknown fields refused, RFC 3339 times, UUIDs and addresses read
 
 * realistic: the mix ``bench/measure.py`` sends (44% agent connects, 44% disconnects, 12%
   web requests);
-* hostile: every event broken one way (wrong types, unknown and inapplicable keys, bad
+* hostile: every event broken one to three ways (wrong types, unknown and inapplicable keys, bad
   UUIDs and times, 100,000-character strings, NULs, lone surrogates, booleans and huge
   integers as codes, nested objects).
 
 pydantic is connlogs' own ``validate_events`` (schema, and every error turned into the
 contract's ``events[i].field`` sentences). msgspec stops at the first error of what it
 converts: it is given the batch, then each event alone, so it reports one error per bad
-event, where the contract wants every bad field. Usage (no database needed)::
+event, in its own words, where the contract wants every bad field in ours (a per-field
+reader written by hand would have to find the rest). Times are CPU time of this process,
+so other load on the machine moves them little. Usage (no database needed)::
 
     .venv/bin/pip install -e '.[bench]'
     .venv/bin/python bench/validators.py [--runs 30]
@@ -54,7 +56,8 @@ from connlogs.ingest import schema as pydantic_schema  # noqa: E402
 _NO_NUL = r"^[^\x00]*$"
 # As in the schema: reporters send the same ids and addresses over and over.
 _uuid = functools.lru_cache(maxsize=8192)(values.parse_uuid)
-_Text = Annotated[str, msgspec.Meta(max_length=4096, pattern=_NO_NUL)]
+_LATEST = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+_Text = Annotated[str, msgspec.Meta(pattern=_NO_NUL)]  # any length: cut, not refused
 _Required = Annotated[str, msgspec.Meta(min_length=1, max_length=4096, pattern=_NO_NUL)]
 
 
@@ -70,13 +73,18 @@ class _Base(msgspec.Struct, forbid_unknown_fields=True, tag_field="type"):
     time: _Required
     workspace_id: _Required
     agent_name: Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=_NO_NUL)]
-    ip: _Text | None = None
+    ip: str | None = None  # no address is stored as unknown, a NUL included
 
     def __post_init__(self):
         _storable(self.agent_name)
         self.time = values.parse_rfc3339(self.time)
+        if self.time > _LATEST:
+            raise ValueError("in the future")
         self.workspace_id = _uuid(self.workspace_id)
-        self.ip = pydantic_schema.normalize_ip(self.ip) if self.ip else None
+        try:
+            self.ip = pydantic_schema.normalize_ip(self.ip) if self.ip else None
+        except ValueError:
+            self.ip = None  # stored as unknown, with a warning
 
 
 class _Agent(_Base):
@@ -90,6 +98,7 @@ class _Agent(_Base):
         self.connection_id = _uuid(self.connection_id)
         if self.action == "connect" and (self.reason is not None or self.exit_code is not None):
             raise ValueError("reason and exit_code are for disconnects")
+        self.reason = (self.reason or "")[:4096]
 
 
 class _Web(_Base):
@@ -101,6 +110,8 @@ class _Web(_Base):
     def __post_init__(self):
         super().__post_init__()
         _storable(self.user_agent, self.slug_or_port)
+        self.user_agent = (self.user_agent or "")[:4096]
+        self.slug_or_port = (self.slug_or_port or "")[:256]
         if self.action != "connect":
             raise ValueError("web events are connects")
         self.user_id = _uuid(self.user_id) if self.user_id else None
@@ -198,7 +209,10 @@ HOSTILE_CHANGES = [
     ("agent_name", "ma\x00in"),
     ("agent_name", "\ud800"),
     ("ip", "10.0.0.256"),
+    ("ip", "10.1.2.3\x00"),
     ("ip", "x" * 100_000),
+    ("time", "2999-01-01T00:00:00Z"),
+    ("time", "٢٠٣١-01-01T00:00:00Z"),
     ("reason", "bye"),
     ("exit_code", True),
     ("exit_code", 10**100),
@@ -212,8 +226,8 @@ HOSTILE_CHANGES = [
 def hostile(rng: random.Random) -> list:
     batch = []
     for event in realistic(rng):
-        name, value = rng.choice(HOSTILE_CHANGES)
-        event[name] = value
+        for name, value in rng.sample(HOSTILE_CHANGES, rng.choice([1, 2, 3])):
+            event[name] = value
         batch.append(event)
     batch[::97] = ["not an object"] * len(batch[::97])
     return batch
@@ -222,9 +236,9 @@ def hostile(rng: random.Random) -> list:
 def timed(validate, batch: list, runs: int) -> tuple[float, float, tuple[int, int]]:
     samples, outcome = [], None
     for _ in range(runs + 3):
-        start = time.perf_counter()
+        start = time.process_time()
         outcome = validate(batch)
-        samples.append((time.perf_counter() - start) * 1000)
+        samples.append((time.process_time() - start) * 1000)
     samples = samples[3:]
     return statistics.median(samples), min(samples), outcome
 
@@ -234,7 +248,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
     batches = {"realistic": realistic(random.Random(1)), "hostile": hostile(random.Random(2))}
-    print(f"1000-event batches, {args.runs} runs after 3 warm-ups; ms per batch")
+    # CPU time of this process: the cost of validating, whatever else the machine runs.
+    print(f"1000-event batches, {args.runs} runs after 3 warm-ups; CPU ms per batch")
     print("| library | batch | median ms | best ms | accepted | errors reported |")
     print("|---|---|---:|---:|---:|---:|")
     medians = {}

@@ -93,6 +93,9 @@ def format_time(value: dt.datetime | None) -> str | None:
 _BRACKETED = re.compile(r"^\[(?P<host>[^\]]*)\](?::(?P<port>[0-9]{1,5}))?$")
 _IPV4_WITH_PORT = re.compile(r"^(?P<host>[^:]*):(?P<port>[0-9]{1,5})$")
 MAX_PORT = 65535
+# The longest text that can hold an address: IPv6 with an IPv4 tail (45), a zone, brackets
+# and a port. Longer text is refused before any pattern reads it.
+MAX_ADDRESS_TEXT = 128
 
 
 def normalize_ip(text: str) -> str | None:
@@ -105,6 +108,8 @@ def normalize_ip(text: str) -> str | None:
     text = (text or "").strip()
     if not text:
         return None
+    if len(text) > MAX_ADDRESS_TEXT:
+        raise ValueError(f"too long for an address: {len(text)} characters")
     host = _BRACKETED.match(text) or _IPV4_WITH_PORT.match(text)
     if host:
         if int(host["port"] or 0) > MAX_PORT:

@@ -74,7 +74,7 @@ def validate_events(raw_events: Any, *, max_events: int = 1000) -> ValidatedBatc
         now=now, latest=now + dt.timedelta(seconds=settings.CONNLOGS_MAX_CLOCK_SKEW)
     )
     try:
-        events = schema.BATCH.validate_python(raw_events, context=context)
+        events = schema.read_batch(raw_events, context)
     except pydantic.ValidationError as error:
         raise EventValidationError(validations(error.errors(), raw_events)) from None
     if not context.cosmetic:
@@ -159,6 +159,8 @@ def storable(text: str) -> bool:
     """Whether PostgreSQL can store ``text``: no NUL, no lone surrogate (not UTF-8)."""
     if "\x00" in text:
         return False
+    if text.isascii():  # a flag of the string: no need to encode a huge one
+        return True
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

@@ -147,8 +147,24 @@ def test_an_address_as_reporters_write_it_is_stored_as_the_address(
 
 @pytest.mark.parametrize(
     "sent",
-    ["not an address", "10.0.0.256", "10.0.0.1/32", "1.2.3.4:99999", "203.0.113.5:٢٢", "9" * 5000],
-    ids=["words", "octet 256", "a network", "port 99999", "arabic-indic port", "5000 digits"],
+    [
+        "not an address",
+        "10.0.0.256",
+        "10.0.0.1/32",
+        "1.2.3.4:99999",
+        "203.0.113.5:٢٢",
+        "9" * 5000,
+        "10.1.2.3\x00",
+    ],
+    ids=[
+        "words",
+        "octet 256",
+        "a network",
+        "port 99999",
+        "arabic-indic port",
+        "5000 digits",
+        "NUL",
+    ],
 )
 def test_an_address_that_is_none_is_stored_as_unknown_with_a_warning(
     reporter_api, owner_api, ws, sent
