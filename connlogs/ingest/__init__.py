@@ -31,7 +31,7 @@ from connlogs.ingest.schema import (
     Event,
     WebConnect,
 )
-from connlogs.ingest.validation import EventValidationError, validate_events
+from connlogs.ingest.validation import EventValidationError, ValidatedBatch, validate_events
 
 __all__ = [
     "CONNECT",
@@ -45,6 +45,7 @@ __all__ = [
     "Event",
     "EventValidationError",
     "RecordResult",
+    "ValidatedBatch",
     "WebConnect",
     "WorkspaceRef",
     "apply_events",

@@ -221,7 +221,7 @@ OptionalUUID = Annotated[OptionalText, AfterValidator(_uuid)]
 Address = Annotated[str | None, AfterValidator(_ip)]
 # Part of the merge key, so never cut: a longer name is refused.
 AgentName = _text(MAX_AGENT_NAME, required=True)
-FreeText = Annotated[AnyLengthText, _cut(MAX_TEXT)]
+FreeText = Annotated[AnyLengthText, _cut(MAX_TEXT)]  # reason, user_agent (CUT_AT)
 SlugOrPort = Annotated[AnyLengthText, _cut(MAX_SLUG_OR_PORT)]
 ExitCode = _integer(*EXIT_CODES) | None
 StatusCode = Annotated[_integer(*STATUS_CODES) | None, AfterValidator(_ok_if_null)]

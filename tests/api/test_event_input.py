@@ -257,6 +257,11 @@ def test_a_structural_error_beside_a_cosmetic_one_still_refuses_the_batch(report
     assert [v["field"] for v in validations] == ["events[1].type"]
 
 
+def test_the_truncation_mark_cannot_be_sent(reporter_api, ws):
+    [validation] = refused(post(reporter_api, app(ws, truncated=["user_agent"])))
+    assert validation == {"field": "events[0].truncated", "detail": "Unknown field."}
+
+
 def test_a_replayed_batch_answers_the_same_warnings(reporter_api, ws):
     batch = [app(ws, ip="nope", user_agent="x" * 5000)]
     first = post(reporter_api, *batch, **{"Idempotency-Key": "batch-1"})
