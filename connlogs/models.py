@@ -239,6 +239,9 @@ class ConnectionLog(models.Model):
     connection_id = models.UUIDField(null=True, blank=True)
     disconnect_time = models.DateTimeField(null=True, blank=True)
     disconnect_reason = models.TextField(blank=True, default="")
+    # The free-text fields cut to their limit when recorded (comma-separated field names,
+    # e.g. "user_agent"): the row says so instead of passing a shortened text off as whole.
+    truncated_fields = models.CharField(max_length=64, blank=True, default="", db_default="")
 
     objects = ConnectionLogQuerySet.as_manager()
 
@@ -290,15 +293,23 @@ class ConnectionLog(models.Model):
     def is_ongoing(self) -> bool:
         return not self.is_web and self.disconnect_time is None
 
+    @property
+    def truncated(self) -> list[str]:
+        """The names of the fields whose text was cut to its limit when recorded."""
+        return [name for name in self.truncated_fields.split(",") if name]
+
 
 # The columns that name an agent connection (the unique constraint), in the order in which
 # every writer locks log rows: event ingest and the retention purge lock theirs in this order,
 # so neither ever waits for a row the other holds while holding one it wants (a deadlock).
 CONNECTION_KEY: tuple[str, ...] = ("connection_id", "workspace_id", "agent_name")
 
-# The log table's columns in table order, for the bulk writers (COPY) of events and demo data.
+# The log table's columns in table order, for the bulk writers (COPY) of events and demo
+# data; a column with a database default (``db_default``) is left to it.
 CONNECTION_LOG_COLUMNS: tuple[str, ...] = tuple(
-    field.attname for field in ConnectionLog._meta.concrete_fields
+    field.attname
+    for field in ConnectionLog._meta.concrete_fields
+    if field.db_default is models.NOT_PROVIDED
 )
 
 

@@ -57,6 +57,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "connlogs.middleware.ContentSecurityPolicyMiddleware",
     "connlogs.middleware.DatabaseUnavailableMiddleware",
+    "connlogs.middleware.ChunkedBodyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -167,6 +168,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("CONNLOGS_MAX_BODY_BYTES") or 5
 CONNLOGS_MAX_LIMIT = int(os.environ.get("CONNLOGS_MAX_LIMIT") or 1000)
 CONNLOGS_COUNT_CAP = int(os.environ.get("CONNLOGS_COUNT_CAP") or 2000)
 CONNLOGS_MAX_EVENTS = 1000
+# An event time may be at most this far (seconds) ahead of the server's clock; old times are
+# always accepted (a reporter may send what it buffered while it was offline).
+CONNLOGS_MAX_CLOCK_SKEW = int(os.environ.get("CONNLOGS_MAX_CLOCK_SKEW") or 24 * 3600)
 # Session tokens made by POST /api/v2/users/login live this long (seconds).
 CONNLOGS_SESSION_TOKEN_LIFETIME = int(
     os.environ.get("CONNLOGS_SESSION_TOKEN_LIFETIME") or 24 * 3600

@@ -8,7 +8,7 @@ another server connection."""
 import pytest
 from django.db import connection
 
-from connlogs.events import record_events
+from connlogs.ingest import record_events
 from connlogs.models import ConnectionLog
 from tests.conftest import requires_postgres
 from tests.factories import WorkspaceFactory

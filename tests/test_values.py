@@ -114,3 +114,32 @@ def test_normalize_ip(text, stored):
 def test_bad_ip():
     with pytest.raises(ValueError):
         values.normalize_ip("10.0.0.256")
+
+
+@pytest.mark.parametrize(
+    "text", ["٢٠٢٥-01-01T00:00:00Z", "2025-٠1-01T00:00:00Z", "2025-01-01T00:00:00.٥Z"]
+)
+def test_times_take_ascii_digits_only(text):
+    with pytest.raises(ValueError):
+        values.parse_rfc3339(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "stored"),
+    [
+        ("203.0.113.5:22", "203.0.113.5"),
+        ("[::1]:80", "::1"),
+        ("[::1]", "::1"),
+        ("fe80::1%eth0", "fe80::1"),
+        ("::ffff:203.0.113.5", "203.0.113.5"),
+        ("localhost:8080", "127.0.0.1"),
+    ],
+)
+def test_a_reported_address_is_the_address(text, stored):
+    assert values.normalize_ip(text) == stored
+
+
+@pytest.mark.parametrize("text", ["1.2.3.4:99999", "[::1]:x", "1.2.3.4:٢٢", "[]"])
+def test_a_port_or_brackets_around_no_address(text):
+    with pytest.raises(ValueError):
+        values.normalize_ip(text)

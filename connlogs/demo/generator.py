@@ -30,7 +30,7 @@ from connlogs.demo.distributions import (
     weighted,
 )
 from connlogs.demo.people import PEOPLE, Cast, DemoWorkspace
-from connlogs.events import CONNECT, DISCONNECT
+from connlogs.ingest import CONNECT, DISCONNECT
 from connlogs.models import WEB_TYPES, Workspace
 
 DEFAULT_DAYS = 30

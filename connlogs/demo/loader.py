@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from connlogs.demo.generator import DEFAULT_DAYS, DemoRow, RowGenerator
 from connlogs.demo.people import Cast
-from connlogs.events import CONNECT, record_events
+from connlogs.ingest import CONNECT, record_events
 from connlogs.models import CONNECTION_LOG_COLUMNS, ConnectionLog
 
 DEFAULT_ROWS = 3000

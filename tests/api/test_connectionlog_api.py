@@ -6,7 +6,7 @@ import uuid
 import pytest
 from rest_framework.test import APIClient
 
-from connlogs.events import record_events
+from connlogs.ingest import record_events
 from tests.factories import (
     ConnectionLogFactory,
     UserFactory,
