@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import zoneinfo
+from collections.abc import Iterator
 
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.shortcuts import render
@@ -30,6 +32,13 @@ def valid_zone(name: str) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def display_zone(request) -> Iterator[None]:
+    """Within it, the active time zone is the request's display zone (``display_zone_name``)."""
+    with timezone.override(zoneinfo.ZoneInfo(display_zone_name(request))):
+        yield
+
+
 class DisplayTimezoneMixin:
     """Render the page (day headers, times, chart buckets, custom ranges) in the user's zone.
 
@@ -38,8 +47,7 @@ class DisplayTimezoneMixin:
     """
 
     def dispatch(self, request, *args, **kwargs):
-        name = display_zone_name(request)
-        with timezone.override(zoneinfo.ZoneInfo(name)):
+        with display_zone(request):
             response = super().dispatch(request, *args, **kwargs)
             if hasattr(response, "render") and not getattr(response, "is_rendered", True):
                 response.render()

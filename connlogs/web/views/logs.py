@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
-from connlogs import export, retention, roles
+from connlogs import export, retention, roles, timebounds
 from connlogs.api.serializers import connection_log_json
 from connlogs.models import ConnectionLog, Organization, User, Workspace
 from connlogs.search.request import LogSearch
@@ -28,6 +28,8 @@ from connlogs.web.tables import LogRow, group_by_day, parsed_user_agent
 from connlogs.web.views.base import DisplayTimezoneMixin, ReaderRequiredMixin, display_zone_name
 from connlogs.web.views.paging import PageRequest, paginate
 
+# The detail page's "nearby" link: this much either side of the connection.
+NEARBY = dt.timedelta(minutes=30)
 # Menus list at most this many choices; beyond that, type into the search box.
 MENU_LIMIT = 500
 
@@ -164,8 +166,8 @@ def _show_only_links(row: ConnectionLog) -> dict[str, str]:
         "type": only(type=row.type),
         "around": only(
             workspace_id=str(row.workspace_id),
-            connected_after=format_time(row.connect_time - dt.timedelta(minutes=30)),
-            connected_before=format_time(row.connect_time + dt.timedelta(minutes=30)),
+            connected_after=format_time(timebounds.shift(row.connect_time, -NEARBY)),
+            connected_before=format_time(timebounds.shift(row.connect_time, NEARBY)),
         ),
     }
     if row.user_id:
