@@ -168,7 +168,12 @@ class ConnectionLogAdmin(admin.ModelAdmin):
     def get_changelist(self, request, **kwargs):
         return NewestFirstChangeList
 
+    class Media:
+        css = {"all": ("connlogs/admin-logs.css",)}
+
     def changelist_view(self, request, extra_context=None):
+        # The list needs the width: the admin's navigation sidebar is left out here.
+        extra_context = {"is_nav_sidebar_enabled": False, **(extra_context or {})}
         with display_zone(request):
             return _rendered(super().changelist_view(request, extra_context))
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import zoneinfo
 from collections.abc import Iterator
+from pathlib import Path
 
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
@@ -52,6 +55,21 @@ class DisplayTimezoneMixin:
             if hasattr(response, "render") and not getattr(response, "is_rendered", True):
                 response.render()
         return response
+
+
+FAVICON = Path(__file__).resolve().parents[2] / "static" / "connlogs" / "favicon.ico"
+
+
+@functools.cache
+def _favicon_bytes() -> bytes:
+    return FAVICON.read_bytes()
+
+
+def favicon(request) -> HttpResponse:
+    """``/favicon.ico``, which browsers and tools ask for whatever the page links to."""
+    response = HttpResponse(_favicon_bytes(), content_type="image/x-icon")
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
 class ReaderRequiredMixin(LoginRequiredMixin):

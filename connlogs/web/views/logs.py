@@ -19,6 +19,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
 from connlogs import export, retention, roles, timebounds
+from connlogs.api.export_views import parse_options
 from connlogs.api.serializers import connection_log_json
 from connlogs.models import ConnectionLog, Organization, User, Workspace
 from connlogs.search.request import LogSearch
@@ -110,6 +111,7 @@ class ConnectionLogListView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
             size_urls=[(option, link.sized(option)) for option in links.PAGE_SIZES],
             first_page_url=link.page(),
             export_csv_url=link.export(export.CSV),
+            export_excel_url=link.export(export.CSV, bom=True),
             export_ndjson_url=link.export(export.NDJSON),
             retention=retention.summary(found.visible),
         )
@@ -192,13 +194,15 @@ class ConnectionLogDownloadView(ReaderRequiredMixin, View):
     """The list's download button: the API's export for the same ``q``, via the session."""
 
     def get(self, request):
-        fmt = request.GET.get("format") or export.CSV
-        if fmt not in export.FORMATS:
+        fmt, bom, errors = parse_options(request.GET)
+        if errors:
             return HttpResponse(
-                "Unknown export format: use csv or ndjson.", status=400, content_type="text/plain"
+                "\n".join(error.detail for error in errors),
+                status=400,
+                content_type="text/plain; charset=utf-8",
             )
         found = LogSearch.from_request(request)
         if found.validations:
             # The list page shows the search's errors under the box.
             return redirect(links.list_url(found.q))
-        return export.export_response(found.matching, fmt)
+        return export.export_response(found.matching, fmt, bom=bom)
