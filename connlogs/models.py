@@ -273,6 +273,12 @@ class ConnectionLog(models.Model):
                 condition=Q(user__isnull=False),
             ),
             models.Index(fields=["type", "-connect_time", "-id"], name="cl_type_time_idx"),
+            # The admin's search by client address (an exact match): without it, a full scan.
+            models.Index(
+                fields=["ip", "-connect_time", "-id"],
+                name="cl_ip_time_idx",
+                condition=Q(ip__isnull=False),
+            ),
             # Open sessions are ~0.3% of rows: "status:ongoing" walks this small index.
             models.Index(
                 fields=["-connect_time", "-id", "type", "organization"],

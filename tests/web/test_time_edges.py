@@ -229,3 +229,18 @@ def test_chart_near_the_ends_counts_every_row_in_utc(edges, zone, q, total):
     assert chart.total == total
     assert chart.range_text.endswith("UTC")
     assert all(bar.href for bar in chart.bars if bar.total)
+
+
+@pytest.mark.parametrize("text", ["2999999d", "428571w", "3000000d"])
+def test_a_retention_as_long_as_the_calendar_keeps_every_row(edges, capsys, text):
+    # Longer than the time since year 1: nothing is old enough, and nothing overflows.
+    call_command("purge_connection_logs", "--dry-run", "--older-than", text)
+    assert "Dry run: no connection logs older than" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("text", ["3000001d", "99999999999999999999d", "999999999w"])
+def test_a_retention_longer_than_the_calendar_is_refused(edges, text):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="longer than the calendar"):
+        call_command("purge_connection_logs", "--dry-run", "--older-than", text)

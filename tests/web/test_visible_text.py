@@ -144,3 +144,13 @@ def test_api_and_exports_keep_the_raw_value(liar):
     response = client.get("/api/v2/connectionlog/export", {"format": "csv"})
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert REASON in {row["disconnect_reason"] for row in rows}
+
+
+def test_a_search_error_shows_the_hidden_characters_it_quotes(liar):
+    owner, _, _ = liar
+    response = signed_in(owner).get("/connectionlog", {"q": "type:ss\u202eh"})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "&quot;ss⟨U+202E⟩h&quot; is not a valid value" in html
+    # The search box keeps what was typed, so the search can be edited.
+    assert 'value="type:ss\u202eh"' in html
