@@ -244,3 +244,18 @@ def test_a_retention_longer_than_the_calendar_is_refused(edges, text):
 
     with pytest.raises(CommandError, match="longer than the calendar"):
         call_command("purge_connection_logs", "--dry-run", "--older-than", text)
+
+
+@pytest.mark.parametrize("q", EDGE_SEARCHES)
+def test_api_and_exports_answer_searches_reaching_the_ends(edges, q):
+    owner, _ = edges
+    client = signed_in(owner)
+    response = client.get("/api/v2/connectionlog", {"q": q})
+    assert response.status_code == 200
+    listed = {entry["connect_time"] for entry in response.json()["connection_logs"]}
+    assert all(len(text.split("-")[0]) == 4 for text in listed)
+    for fmt in ("csv", "ndjson"):
+        download = client.get("/api/v2/connectionlog/export", {"q": q, "format": fmt})
+        assert download.status_code == 200
+        text = b"".join(download.streaming_content).decode()
+        assert '"1-01-01' not in text and ",1-01-01" not in text
