@@ -224,7 +224,7 @@ def _tick_label(moment: dt.datetime, unit: Unit, previous: dt.datetime | None) -
 def _range_label(start: dt.datetime, end: dt.datetime, unit: Unit) -> str:
     if unit is DAY:
         return timebounds.format_local(start, "D j M Y")
-    return f"{timebounds.format_local(start, 'j M H:i')}–{timebounds.format_local(end, 'H:i')}"
+    return f"{timebounds.format_local(start, 'j M H:i')}–{timebounds.format_local(end, 'H:i T')}"
 
 
 def build_chart(

@@ -85,3 +85,11 @@ def test_chart_header_names_the_zone_of_its_window(owner):
     q = 'connected_after:"2025-01-15T00:00:00Z" connected_before:"2025-01-16T00:00:00Z"'
     response = in_zone(owner, "Asia/Kolkata").get("/connectionlog", {"q": q})
     assert response.context["chart"].range_text == "15 Jan 2025, 05:30 – 16 Jan 2025, 05:30 IST"
+
+
+def test_chart_bar_tooltips_name_the_zone(owner):
+    rows_at(dt.datetime(2025, 1, 15, 12, 10, tzinfo=UTC))
+    q = 'connected_after:"2025-01-15T11:00:00Z" connected_before:"2025-01-15T13:00:00Z"'
+    chart = in_zone(owner, "America/New_York").get("/connectionlog", {"q": q}).context["chart"]
+    [bar] = [bar for bar in chart.bars if bar.total]
+    assert bar.title.startswith("15 Jan 07:10–07:10 EST: 1 connection")
