@@ -20,7 +20,7 @@ from django.db import router, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from connlogs import transient
+from connlogs import timebounds, transient
 from connlogs.models import CONNECTION_KEY, ConnectionLog
 
 KEEP_FOREVER = ("", "forever")
@@ -32,6 +32,8 @@ _UNITS = {
     "w": ("week", dt.timedelta(weeks=1)),
 }
 DEFAULT_BATCH_SIZE = 5000
+# About the whole of datetime's range (years 1 to 9999); more does not fit in a timedelta.
+MAX_RETENTION = dt.timedelta(days=3_000_000)
 
 
 def parse_retention(text: str | None) -> dt.timedelta | None:
@@ -48,7 +50,10 @@ def parse_retention(text: str | None) -> dt.timedelta | None:
     amount = int(match.group(1))
     if amount == 0:
         raise ValueError(f"{text!r} would delete every row: use a positive duration")
-    return amount * _UNITS[match.group(2)][1]
+    unit = _UNITS[match.group(2)][1]
+    if amount > MAX_RETENTION // unit:
+        raise ValueError(f"{text!r} is longer than the calendar: use at most 3,000,000 days")
+    return amount * unit
 
 
 def describe(text: str | None) -> str:
@@ -73,7 +78,8 @@ def cutoff(period: dt.timedelta | None, now: dt.datetime | None = None) -> dt.da
     """Rows that connected before this time are past retention (None: nothing is)."""
     if period is None:
         return None
-    return (now or timezone.now()) - period
+    # A retention longer than the time since year 1 keeps every row (the cutoff is year 1).
+    return timebounds.shift(now or timezone.now(), -period)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ import ipaddress
 import re
 import uuid
 
+from connlogs import timebounds
+
 # google/uuid's Parse (github.com/google/uuid, uuid.go): byte offsets of the 16 hex pairs in
 # the 36-byte form, and the hex digits ``xtob`` reads (either case).
 _HEX_PAIRS = (0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34)
@@ -105,11 +107,16 @@ def _read_rfc3339(text: str, match: re.Match) -> dt.datetime:
 
 
 def format_time(value: dt.datetime | None) -> str | None:
-    """RFC 3339 in UTC with ``Z`` and trailing zeros of the fraction trimmed."""
+    """RFC 3339 in UTC with ``Z`` and trailing zeros of the fraction trimmed.
+
+    The year always has four digits (``0001-01-01T00:00:00Z``; RFC 3339's ``date-fullyear``),
+    which ``strftime("%Y")`` does not write on Linux. A local time beyond year 9999 (or before
+    year 1) in UTC is written as the end of the range (``timebounds.to_utc``).
+    """
     if value is None:
         return None
-    value = value.astimezone(dt.UTC)
-    text = value.strftime("%Y-%m-%dT%H:%M:%S")
+    value = timebounds.to_utc(value)
+    text = f"{value.year:04d}-{value:%m-%dT%H:%M:%S}"
     if value.microsecond:
         text += f".{value.microsecond:06d}".rstrip("0")
     return text + "Z"

@@ -149,7 +149,12 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "connlogs API",
-    "DESCRIPTION": "Connection logs, compatible with Coder's /api/v2/connectionlog.",
+    "DESCRIPTION": (
+        "Connection logs, compatible with Coder's /api/v2/connectionlog.\n\n"
+        "Authenticate with a token from `POST /api/v2/users/login` (or `manage.py "
+        "create_token`): **Authorize** it as `CoderSessionToken` (the `Coder-Session-Token` "
+        "header) or `BearerToken`, and the curl command shown for each request carries it."
+    ),
     "VERSION": "2",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

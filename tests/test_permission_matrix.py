@@ -324,6 +324,8 @@ DOORS = [
     Door("api-schema", "GET", everyone(200)),
     Door("api-docs", "GET", everyone(200)),
     Door("healthz", "GET", everyone(200)),
+    # The icon browsers ask for on every site: public, like the static files.
+    Door("favicon", "GET", everyone(200)),
     # --- pages ----------------------------------------------------------------------------
     Door("home", "GET", everyone(302)),
     Door("login", "GET", everyone(302, anonymous=200)),

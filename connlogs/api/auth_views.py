@@ -38,6 +38,7 @@ class LoginView(APIView):
 
     @extend_schema(
         operation_id="login",
+        summary="Sign in with email and password: a session token (also set as a cookie)",
         request=LoginSerializer,
         responses={
             201: inline_serializer("SessionToken", {"session_token": serializers.CharField()}),
@@ -75,6 +76,7 @@ class LoginView(APIView):
 class LogoutView(APIView):
     @extend_schema(
         operation_id="logout",
+        summary="Sign out: revoke this request's session token and clear its cookie",
         request=None,
         responses={
             200: inline_serializer("LogoutResponse", {"message": serializers.CharField()}),
@@ -93,6 +95,7 @@ class LogoutView(APIView):
 class TokenCreateView(APIView):
     @extend_schema(
         operation_id="createToken",
+        summary="Create an API token for a user (yourself; anyone, for a site owner)",
         request=TokenRequestSerializer,
         responses={
             201: inline_serializer("TokenKey", {"key": serializers.CharField()}),

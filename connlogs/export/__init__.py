@@ -42,17 +42,22 @@ __all__ = [
 ]
 
 
-def export_response(queryset: QuerySet, fmt: str, viewer) -> StreamingHttpResponse:
+def export_response(
+    queryset: QuerySet, fmt: str, viewer, *, bom: bool = False
+) -> StreamingHttpResponse:
     """A download of every row of ``queryset`` (already scoped and filtered) in ``fmt``, as
-    ``viewer`` (the caller, a ``User``) sees it.
+    ``viewer`` (the caller, a ``User``) sees it; ``bom``: a CSV file starts with a byte-order
+    mark (for Excel; NDJSON never does).
 
     Nothing is read from the database until the server starts sending the body.
     """
     if fmt not in CONTENT_TYPES:
         raise ValueError(f"unknown export format {fmt!r}")
-    lines = csv_lines if fmt == CSV else ndjson_lines
+    entries = stream_rows(queryset, viewer)
     # A generator: the first query runs when the first piece of the body is asked for.
-    body = metrics.counted_stream(batched(lines(stream_rows(queryset, viewer))))
+    body = metrics.counted_stream(
+        batched(csv_lines(entries, bom=bom) if fmt == CSV else ndjson_lines(entries))
+    )
     response = StreamingHttpResponse(body, content_type=CONTENT_TYPES[fmt])
     response["Content-Disposition"] = f'attachment; filename="{filename(fmt)}"'
     response["Cache-Control"] = "no-store"

@@ -47,14 +47,40 @@ FORMATS: tuple[str, ...] = tuple(CONTENT_TYPES)
 # would make a million-row export a million tiny socket writes.
 FLUSH_AT = 64 * 1024
 
-# Spreadsheets run a cell that starts with one of these as a formula ...
-_FORMULA_STARTS = ("=", "+", "-", "@")
-# ... unless it is a plain number (a negative exit code stays a number).
-_NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
+# Spreadsheets run a cell that starts with one of these as a formula (OWASP, "CSV
+# Injection": = + - @, tab and carriage return), or drop a leading line feed and then run
+# it; Excel also reads the full-width forms of = + - @, which an East Asian input method
+# types, as the ASCII ones (the small forms are treated alike, to be safe) ...
+_FORMULA_STARTS = (
+    "=",
+    "+",
+    "-",
+    "@",
+    "\t",
+    "\r",
+    "\n",
+    "\uff1d",  # ＝
+    "\uff0b",  # ＋
+    "\uff0d",  # －
+    "\uff20",  # ＠
+    "\ufe66",  # ﹦
+    "\ufe62",  # ﹢
+    "\ufe63",  # ﹣
+    "\ufe6b",  # ﹫
+)
+# ... unless it is a plain number in ASCII digits (a negative exit code stays a number).
+_NUMBER = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
+# The UTF-8 byte-order mark: Excel reads a CSV file without it in the machine's ANSI code
+# page (so "José" becomes "JosÃ©"); with it, as UTF-8.
+BYTE_ORDER_MARK = "\ufeff"
 
 
 def neutralise(text: str) -> str:
-    """A CSV cell a spreadsheet shows instead of running (``'=cmd`` instead of ``=cmd``)."""
+    """A CSV cell a spreadsheet shows instead of running (``'=cmd`` instead of ``=cmd``).
+
+    Cells starting with ``= + - @`` (ASCII, full-width or small form), tab, carriage return
+    or line feed get a leading ``'``, except plain numbers (``-1``, ``+5``, ``1.5e3``).
+    """
     if text.startswith(_FORMULA_STARTS) and not _NUMBER.match(text):
         return "'" + text
     return text
@@ -104,9 +130,11 @@ class _Line:
         return text
 
 
-def csv_lines(entries: Iterable[dict]) -> Iterator[str]:
+def csv_lines(entries: Iterable[dict], *, bom: bool = False) -> Iterator[str]:
+    """The CSV file: a header row, then a row per entry; ``bom``: a byte-order mark first,
+    for Excel."""
     writer = csv.writer(_Line())
-    yield writer.writerow(CSV_COLUMNS)
+    yield (BYTE_ORDER_MARK if bom else "") + writer.writerow(CSV_COLUMNS)
     for entry in entries:
         yield writer.writerow(csv_cells(entry))
 

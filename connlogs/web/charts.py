@@ -25,6 +25,7 @@ from django.db.models import Count, QuerySet
 from django.db.models.functions import Trunc
 from django.utils import timezone
 
+from connlogs import timebounds
 from connlogs.models import ConnectionType
 from connlogs.web.tables import type_label
 
@@ -105,6 +106,7 @@ class Chart:
     legend: list[LegendItem]
     total: int
     capped: bool
+    range_text: str = ""  # the window, in the zone the buckets are drawn in
     width: int = WIDTH
     height: int = HEIGHT
     plot_left: int = LEFT
@@ -123,31 +125,45 @@ def chart_window(
 ) -> tuple[dt.datetime, dt.datetime, bool]:
     """The time range drawn: the search's range, else the last 30 days; at most 90 days.
 
-    An open end is the next whole minute (nothing is recorded in the future).
+    An open end is the next whole minute (nothing is recorded in the future). A window
+    reaching the first or last days of the range stops there (``timebounds.shift``).
     """
     end = before or (now.replace(second=0, microsecond=0) + dt.timedelta(minutes=1))
-    start = after or (end - DEFAULT_WINDOW)
+    start = after or timebounds.shift(end, -DEFAULT_WINDOW)
     capped = end - start > MAX_WINDOW
     if capped:
-        start = end - MAX_WINDOW
+        start = timebounds.shift(end, -MAX_WINDOW)
     return start, end, capped
 
 
+def chart_zone(start: dt.datetime, end: dt.datetime) -> dt.tzinfo:
+    """The display zone, or UTC for a window within two days of either end of the range:
+    there the display zone's calendar may not hold a bucket (year 1 in New York), and the
+    database could not name it."""
+    if timebounds.inner(start) != start or timebounds.inner(end) != end:
+        return dt.UTC
+    return timezone.get_current_timezone()
+
+
 def _floor(moment: dt.datetime, unit: Unit) -> dt.datetime:
-    local = timezone.localtime(moment)
+    local = timebounds.localtime(moment)
     if unit is DAY:
-        return local.replace(hour=0, minute=0, second=0, microsecond=0)
+        return local.replace(hour=0, minute=0, second=0, microsecond=0, fold=0)
     if unit is HOUR:
         return local.replace(minute=0, second=0, microsecond=0)
     return local.replace(second=0, microsecond=0)
 
 
 def _next(moment: dt.datetime, unit: Unit) -> dt.datetime:
+    """The start of the bucket after the one starting at ``moment`` (the end of the range
+    after the last one)."""
     if unit is DAY:
         # Calendar days in the display zone: 23 or 25 hours around a DST change.
-        following = timezone.localtime(moment).date() + dt.timedelta(days=1)
-        return dt.datetime.combine(following, dt.time(), tzinfo=timezone.get_current_timezone())
-    return timezone.localtime(moment + unit.step)
+        midnight = timebounds.localtime(moment).replace(
+            hour=0, minute=0, second=0, microsecond=0, fold=0
+        )
+        return timebounds.shift(midnight, DAY.step)
+    return timebounds.localtime(timebounds.shift(moment, unit.step))
 
 
 def bucket_starts(start: dt.datetime, end: dt.datetime, unit: Unit) -> list[dt.datetime]:
@@ -155,7 +171,10 @@ def bucket_starts(start: dt.datetime, end: dt.datetime, unit: Unit) -> list[dt.d
     moment = _floor(start, unit)
     while moment <= end:
         starts.append(moment)
-        moment = _next(moment, unit)
+        following = _next(moment, unit)
+        if following <= moment:
+            break  # the end of the range: there is no next bucket
+        moment = following
     return starts
 
 
@@ -195,20 +214,17 @@ def nice_ceiling(value: int) -> int:
 
 
 def _tick_label(moment: dt.datetime, unit: Unit, previous: dt.datetime | None) -> str:
-    local = timezone.localtime(moment)
     if unit is DAY:
-        return local.strftime("%-d %b")
-    if previous is None or timezone.localtime(previous).date() != local.date():
-        return local.strftime("%-d %b %H:%M")
-    return local.strftime("%H:%M")
+        return timebounds.format_local(moment, "j M")
+    if previous is None or timebounds.localtime(previous).date() != moment.date():
+        return timebounds.format_local(moment, "j M H:i")
+    return timebounds.format_local(moment, "H:i")
 
 
 def _range_label(start: dt.datetime, end: dt.datetime, unit: Unit) -> str:
-    first = timezone.localtime(start)
     if unit is DAY:
-        return first.strftime("%a %-d %b %Y")
-    last = timezone.localtime(end)
-    return f"{first.strftime('%-d %b %H:%M')}–{last.strftime('%H:%M')}"
+        return timebounds.format_local(start, "D j M Y")
+    return f"{timebounds.format_local(start, 'j M H:i')}–{timebounds.format_local(end, 'H:i T')}"
 
 
 def build_chart(
@@ -227,6 +243,18 @@ def build_chart(
     start, end, capped = chart_window(after, before, now)
     if start >= end:
         return None
+    with timezone.override(chart_zone(start, end)):
+        return _draw(queryset, start, end, capped, link)
+
+
+def _draw(
+    queryset: QuerySet,
+    start: dt.datetime,
+    end: dt.datetime,
+    capped: bool,
+    link: Callable[[dt.datetime, dt.datetime], str],
+) -> Chart:
+    """The chart of the window ``start`` .. ``end``, in the active zone."""
     unit = unit_for(end - start)
     starts = bucket_starts(start, end, unit)
     index = {moment: position for position, moment in enumerate(starts)}
@@ -318,4 +346,8 @@ def build_chart(
         legend=legend,
         total=sum(totals),
         capped=capped,
+        range_text=(
+            f"{timebounds.format_local(start, 'j M Y, H:i')} – "
+            f"{timebounds.format_local(end, 'j M Y, H:i T')}"
+        ),
     )

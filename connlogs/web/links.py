@@ -41,9 +41,12 @@ def list_url(q: str = "", size: int = DEFAULT_PAGE_SIZE, **extra) -> str:
     return f"{base}?{urlencode(params)}" if params else base
 
 
-def export_url(q: str, fmt: str) -> str:
-    """The list's download button: the export of the same ``q`` in ``fmt``."""
+def export_url(q: str, fmt: str, *, bom: bool = False) -> str:
+    """The list's download button: the export of the same ``q`` in ``fmt`` (``bom``: with a
+    byte-order mark, the "CSV for Excel" button)."""
     params = {"q": q, "format": fmt} if q else {"format": fmt}
+    if bom:
+        params["bom"] = "1"
     return f"{reverse('connectionlog-export')}?{urlencode(params)}"
 
 
@@ -95,5 +98,5 @@ class ListLinks:
     def sized(self, size: int) -> str:
         return list_url(self.q, size)
 
-    def export(self, fmt: str) -> str:
-        return export_url(self.q, fmt)
+    def export(self, fmt: str, *, bom: bool = False) -> str:
+        return export_url(self.q, fmt, bom=bom)

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlencode
 from django.http import QueryDict
 from django.utils import timezone
 
-from connlogs import search, values
+from connlogs import search, timebounds, values
 from connlogs.models import ConnectionType
 from connlogs.search.filterset import STATUS_VALUES, ConnectionLogFilterSet
 from connlogs.search.request import LogSearch, query_text
@@ -45,30 +45,48 @@ SHOWN_FIELD = "shown"
 
 
 def time_to_input(text: str) -> str:
-    """A ``q`` time as a ``datetime-local`` value in the display zone (raw text if invalid)."""
+    """A ``q`` time as a ``datetime-local`` value in the display zone (raw text if invalid).
+
+    A time that zone's calendar cannot hold (year 1 in New York) is its first or last
+    wall-clock second.
+    """
     if not text:
         return ""
     try:
         moment = values.parse_rfc3339(text)
     except ValueError:
         return text
-    return timezone.localtime(moment).strftime(LOCAL_INPUT_FORMAT)
+    wall = timebounds.wall_clock(moment)
+    return f"{wall.year:04d}-{wall:%m-%dT%H:%M:%S}"
 
 
-def input_to_time(text: str) -> str:
+# ``datetime-local`` values, with the part of a second each one leaves out: a "to" of
+# 15:31 means up to the end of that minute (15:31:59.999999), of 15:31:20 to the end of
+# that second, so the rows of the minute a person typed are in the range.
+_INPUT_LAYOUTS: tuple[tuple[str, dt.timedelta], ...] = (
+    ("%Y-%m-%dT%H:%M:%S.%f", dt.timedelta(0)),
+    (LOCAL_INPUT_FORMAT, dt.timedelta(microseconds=999_999)),
+    ("%Y-%m-%dT%H:%M", dt.timedelta(seconds=59, microseconds=999_999)),
+)
+
+
+def input_to_time(text: str, *, end: bool = False) -> str:
     """A ``datetime-local`` value (display zone) as a ``q`` time in UTC.
 
+    ``end``: the value ends a range, and includes the whole minute or second it names.
     Text that is not such a value is written as typed, so the FilterSet reports it with
     the contract's sentence instead of the menu dropping it silently.
     """
     text = text.strip()
     if not text:
         return ""
-    for layout in (LOCAL_INPUT_FORMAT, "%Y-%m-%dT%H:%M"):
+    for layout, rest in _INPUT_LAYOUTS:
         try:
             naive = dt.datetime.strptime(text, layout)
         except ValueError:
             continue
+        if end:
+            naive += rest  # never past 23:59:59.999999 of the same day
         return values.format_time(timezone.make_aware(naive))
     return text
 
@@ -116,7 +134,8 @@ def _same(name: str, submitted: str, shown: str | None) -> bool:
         return False
     if name in ("from", "to"):
         # Browsers may send 10:00 for a shown 10:00:00: compare the times, not the text.
-        return input_to_time(submitted) == input_to_time(shown)
+        end = name == "to"
+        return input_to_time(submitted, end=end) == input_to_time(shown, end=end)
     return submitted == shown
 
 
@@ -151,7 +170,7 @@ def submitted_q(params: QueryDict, now: dt.datetime) -> str:
     if "from" in changed:
         updates["connected_after"] = input_to_time(changed["from"])
     if "to" in changed:
-        updates["connected_before"] = input_to_time(changed["to"])
+        updates["connected_before"] = input_to_time(changed["to"], end=True)
 
     return links.replace_terms(parsed.terms, updates)
 

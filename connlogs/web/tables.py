@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from django.utils import timezone
 from user_agents import parse as parse_user_agent
 
+from connlogs import timebounds
 from connlogs.models import WEB_TYPES, ConnectionLog, ConnectionType
 
 TYPE_LABELS: dict[str, str] = dict(ConnectionType.choices)
@@ -169,11 +170,12 @@ class Day:
 
 
 def group_by_day(rows: Iterable[LogRow]) -> list[Day]:
-    """Rows under a header per calendar day, in the active (display) time zone."""
+    """Rows under a header per calendar day, in the active (display) time zone (in UTC for
+    a time that zone's calendar cannot hold, as the row's time is then shown)."""
     return [
         Day(date, list(day_rows))
         for date, day_rows in itertools.groupby(
-            rows, key=lambda row: timezone.localtime(row.row.connect_time).date()
+            rows, key=lambda row: timebounds.localtime(row.row.connect_time).date()
         )
     ]
 

@@ -99,9 +99,38 @@ def test_custom_from_and_to_write_utc_times(owner_client):
     location = submit(
         owner_client, shown=shown, **{"from": "2025-07-10T10:00", "to": "2025-07-10T11:30:15"}
     )
+    # "To 11:30:15" includes that whole second.
     assert q_of(location) == (
-        'connected_after:"2025-07-10T10:00:00Z" connected_before:"2025-07-10T11:30:15Z"'
+        'connected_after:"2025-07-10T10:00:00Z" connected_before:"2025-07-10T11:30:15.999999Z"'
     )
+
+
+@pytest.mark.parametrize(
+    "zone, typed, before",
+    [
+        ("UTC", "2025-07-10T15:31", "2025-07-10T15:31:59.999999Z"),
+        ("Europe/Berlin", "2025-07-10T15:31", "2025-07-10T13:31:59.999999Z"),
+        # The repeated hour of New York's autumn change: the first 01:59 (EDT).
+        ("America/New_York", "2024-11-03T01:59", "2024-11-03T05:59:59.999999Z"),
+    ],
+)
+def test_a_minute_precision_end_includes_its_whole_minute(owner_client, zone, typed, before):
+    owner_client.cookies["connlogs_tz"] = zone
+    location = submit(owner_client, shown=menus.encode_shown({"to": ""}), to=typed)
+    assert q_of(location) == f'connected_before:"{before}"'
+    # The start of a range is the start of its minute.
+    location = submit(owner_client, shown=menus.encode_shown({"from": ""}), **{"from": typed})
+    assert q_of(location).endswith(':00Z"')
+
+
+def test_a_row_late_in_the_end_minute_is_in_the_range(owner_client):
+    late = ConnectionLogFactory(connect_time=dt.datetime(2025, 7, 10, 15, 31, 42, tzinfo=dt.UTC))
+    location = submit(
+        owner_client,
+        shown=menus.encode_shown({"from": "", "to": ""}),
+        **{"from": "2025-07-10T15:31", "to": "2025-07-10T15:31"},
+    )
+    assert row_ids(owner_client.get(location)) == [str(late.id)]
 
 
 def test_custom_times_are_read_in_the_chosen_time_zone(owner_client):

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import zoneinfo
+from collections.abc import Iterator
+from pathlib import Path
 
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
@@ -30,6 +35,13 @@ def valid_zone(name: str) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def display_zone(request) -> Iterator[None]:
+    """Within it, the active time zone is the request's display zone (``display_zone_name``)."""
+    with timezone.override(zoneinfo.ZoneInfo(display_zone_name(request))):
+        yield
+
+
 class DisplayTimezoneMixin:
     """Render the page (day headers, times, chart buckets, custom ranges) in the user's zone.
 
@@ -38,12 +50,26 @@ class DisplayTimezoneMixin:
     """
 
     def dispatch(self, request, *args, **kwargs):
-        name = display_zone_name(request)
-        with timezone.override(zoneinfo.ZoneInfo(name)):
+        with display_zone(request):
             response = super().dispatch(request, *args, **kwargs)
             if hasattr(response, "render") and not getattr(response, "is_rendered", True):
                 response.render()
         return response
+
+
+FAVICON = Path(__file__).resolve().parents[2] / "static" / "connlogs" / "favicon.ico"
+
+
+@functools.cache
+def _favicon_bytes() -> bytes:
+    return FAVICON.read_bytes()
+
+
+def favicon(request) -> HttpResponse:
+    """``/favicon.ico``, which browsers and tools ask for whatever the page links to."""
+    response = HttpResponse(_favicon_bytes(), content_type="image/x-icon")
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
 class ReaderRequiredMixin(LoginRequiredMixin):

@@ -18,7 +18,8 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
-from connlogs import export, retention, roles
+from connlogs import export, retention, roles, timebounds
+from connlogs.api.export_views import parse_options
 from connlogs.api.serializers import connection_log_entries
 from connlogs.models import ConnectionLog, Organization, User, Workspace
 from connlogs.search.request import LogSearch
@@ -28,6 +29,8 @@ from connlogs.web.tables import LogRow, group_by_day, parsed_user_agent
 from connlogs.web.views.base import DisplayTimezoneMixin, ReaderRequiredMixin, display_zone_name
 from connlogs.web.views.paging import PageRequest, paginate
 
+# The detail page's "nearby" link: this much either side of the connection.
+NEARBY = dt.timedelta(minutes=30)
 # Menus list at most this many choices; beyond that, type into the search box.
 MENU_LIMIT = 500
 
@@ -109,6 +112,7 @@ class ConnectionLogListView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
             size_urls=[(option, link.sized(option)) for option in links.PAGE_SIZES],
             first_page_url=link.page(),
             export_csv_url=link.export(export.CSV),
+            export_excel_url=link.export(export.CSV, bom=True),
             export_ndjson_url=link.export(export.NDJSON),
             retention=retention.summary(found.visible),
         )
@@ -165,8 +169,8 @@ def _show_only_links(row: ConnectionLog) -> dict[str, str]:
         "type": only(type=row.type),
         "around": only(
             workspace_id=str(row.workspace_id),
-            connected_after=format_time(row.connect_time - dt.timedelta(minutes=30)),
-            connected_before=format_time(row.connect_time + dt.timedelta(minutes=30)),
+            connected_after=format_time(timebounds.shift(row.connect_time, -NEARBY)),
+            connected_before=format_time(timebounds.shift(row.connect_time, NEARBY)),
         ),
     }
     if row.user_id:
@@ -191,13 +195,15 @@ class ConnectionLogDownloadView(ReaderRequiredMixin, View):
     """The list's download button: the API's export for the same ``q``, via the session."""
 
     def get(self, request):
-        fmt = request.GET.get("format") or export.CSV
-        if fmt not in export.FORMATS:
+        fmt, bom, errors = parse_options(request.GET)
+        if errors:
             return HttpResponse(
-                "Unknown export format: use csv or ndjson.", status=400, content_type="text/plain"
+                "\n".join(error.detail for error in errors),
+                status=400,
+                content_type="text/plain; charset=utf-8",
             )
         found = LogSearch.from_request(request)
         if found.validations:
             # The list page shows the search's errors under the box.
             return redirect(links.list_url(found.q.strip()))
-        return export.export_response(found.matching, fmt, request.user)
+        return export.export_response(found.matching, fmt, request.user, bom=bom)
