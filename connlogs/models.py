@@ -12,7 +12,7 @@ import uuid
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -211,6 +211,12 @@ WEB_TYPES = frozenset(
     {ConnectionType.WORKSPACE_APP, ConnectionType.PORT_FORWARDING, ConnectionType.TUNNEL}
 )
 _AGENT_TYPE_VALUES = sorted(str(t) for t in AGENT_TYPES)
+_WEB_TYPE_VALUES = sorted(str(t) for t in WEB_TYPES)
+# A result that failed (search key result:failed): a web row's HTTP status >= 400, an agent
+# row's non-zero exit code. The search filters write these exact predicates so that the
+# planner can prove the partial indexes below apply.
+WEB_FAILED = Q(type__in=_WEB_TYPE_VALUES, code__gte=400)
+FAILED = WEB_FAILED | (Q(type__in=_AGENT_TYPE_VALUES) & (Q(code__lt=0) | Q(code__gt=0)))
 
 
 class ConnectionLog(models.Model):
@@ -277,6 +283,38 @@ class ConnectionLog(models.Model):
                 name="cl_ongoing_cover_idx",
                 condition=Q(disconnect_time__isnull=True, type__in=_AGENT_TYPE_VALUES),
             ),
+            # The search language's own keys (migration 0004, docs/search.md, bench/README.md).
+            # ip:<address> is an index walk in order, ip:<CIDR> a range of it (PostgreSQL
+            # turns inet <<= into a btree range).
+            models.Index(
+                fields=["ip", "-connect_time", "-id"],
+                name="cl_ip_time_idx",
+                condition=Q(ip__isnull=False),
+            ),
+            # workspace:<name> walks its name in order; workspace:<owner>/<name> too, testing
+            # the trailing owner in the index.
+            models.Index(
+                Lower("workspace_name"),
+                F("connect_time").desc(),
+                F("id").desc(),
+                F("workspace_owner"),
+                name="cl_ws_name_time_idx",
+            ),
+            # result:failed (~17% of rows) and exit codes; status codes >= 400 of web rows (~2%).
+            models.Index(
+                fields=["-connect_time", "-id", "code", "type"],
+                name="cl_failed_time_idx",
+                condition=FAILED,
+            ),
+            models.Index(
+                fields=["-connect_time", "-id", "code"],
+                name="cl_web_failed_time_idx",
+                condition=WEB_FAILED,
+            ),
+            # PostgreSQL only (SQL in migration 0004, no model state): cl_long_session_idx
+            # (duration:), cl_session_end_idx (active_after:), cl_text_trgm_idx (free text,
+            # pg_trgm) and the extended statistics cl_type_disconnect_stats and
+            # cl_owner_workspace_stats.
         ]
 
     def __str__(self) -> str:

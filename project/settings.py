@@ -6,6 +6,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from connlogs.values import parse_length
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -159,6 +161,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("CONNLOGS_MAX_BODY_BYTES") or 5
 CONNLOGS_MAX_LIMIT = int(os.environ.get("CONNLOGS_MAX_LIMIT") or 1000)
 CONNLOGS_COUNT_CAP = int(os.environ.get("CONNLOGS_COUNT_CAP") or 2000)
 CONNLOGS_MAX_EVENTS = 1000
+# status:stale: ongoing sessions that connected longer ago than this (a length: 7d, 36h):
+# their disconnect was never received.
+CONNLOGS_STALE_AFTER = parse_length(os.environ.get("CONNLOGS_STALE_AFTER") or "7d")
 # Session tokens made by POST /api/v2/users/login live this long (seconds).
 CONNLOGS_SESSION_TOKEN_LIFETIME = int(
     os.environ.get("CONNLOGS_SESSION_TOKEN_LIFETIME") or 24 * 3600
