@@ -49,7 +49,7 @@ def one(db: psycopg.Connection, sql: str, *params):
     return row[0] if row and len(row) == 1 else row
 
 
-def pick_values(db: psycopg.Connection) -> dict:
+def pick_values(db: psycopg.Connection, n: int) -> dict:
     """Values that exist in the loaded data, chosen the same way at every N."""
     recent = f"(SELECT * FROM {LOG} ORDER BY connect_time DESC, id DESC LIMIT 100000) AS recent"
     newest = one(db, f"SELECT max(connect_time) FROM {LOG}")
@@ -68,13 +68,14 @@ def pick_values(db: psycopg.Connection) -> dict:
         db,
         f"SELECT workspace_name FROM {recent} GROUP BY 1 ORDER BY abs(count(*) - 300), 1 LIMIT 1",
     )
-    # A user on ~0.05% of the rows, as owner or connecting user: one selective word.
+    # Two users who own ~0.005% of the rows each (50 at 1M, 500 at 10M): a selective word.
+    sample = max(n // 200_000, 1)
     person, other = (
         r[0]
         for r in db.execute(
-            f"SELECT u.username FROM {recent} JOIN connlogs_user u "
-            "ON u.id = recent.workspace_owner_id GROUP BY 1 ORDER BY abs(count(*) - 50), 1 "
-            "LIMIT 2"
+            f"SELECT u.username FROM {LOG} TABLESAMPLE SYSTEM (10) REPEATABLE (42) AS s "
+            "JOIN connlogs_user u ON u.id = s.workspace_owner_id GROUP BY 1 "
+            f"ORDER BY abs(count(*) - {sample}), 1 LIMIT 2"
         ).fetchall()
     )
     address = one(
@@ -158,7 +159,7 @@ def main() -> int:
     log_indexes = {
         r[0] for r in db.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s", (LOG,))
     }
-    picked = pick_values(db)
+    picked = pick_values(db, args.n)
     wanted = set(args.cases.split(",")) if args.cases else None
     results = []
     for name, q in cases(picked):

@@ -163,7 +163,10 @@ CONNLOGS_COUNT_CAP = int(os.environ.get("CONNLOGS_COUNT_CAP") or 2000)
 CONNLOGS_MAX_EVENTS = 1000
 # status:stale: ongoing sessions that connected longer ago than this (a length: 7d, 36h):
 # their disconnect was never received.
-CONNLOGS_STALE_AFTER = parse_length(os.environ.get("CONNLOGS_STALE_AFTER") or "7d")
+try:
+    CONNLOGS_STALE_AFTER = parse_length(os.environ.get("CONNLOGS_STALE_AFTER") or "7d")
+except ValueError as error:
+    raise ImproperlyConfigured(f"CONNLOGS_STALE_AFTER: {error}") from None
 # Session tokens made by POST /api/v2/users/login live this long (seconds).
 CONNLOGS_SESSION_TOKEN_LIFETIME = int(
     os.environ.get("CONNLOGS_SESSION_TOKEN_LIFETIME") or 24 * 3600
