@@ -12,7 +12,7 @@ import uuid
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -292,12 +292,10 @@ class ConnectionLog(models.Model):
                 condition=Q(ip__isnull=False),
             ),
             # workspace:<name> walks its name in order; workspace:<owner>/<name> too, testing
-            # the trailing owner in the index.
+            # the trailing owner in the index. Names are lower-case (NAME_VALIDATOR), so the
+            # plain column serves a case-insensitive search, and counts are index-only.
             models.Index(
-                Lower("workspace_name"),
-                F("connect_time").desc(),
-                F("id").desc(),
-                F("workspace_owner"),
+                fields=["workspace_name", "-connect_time", "-id", "workspace_owner"],
                 name="cl_ws_name_time_idx",
             ),
             # result:failed (~17% of rows) and exit codes; status codes >= 400 of web rows (~2%).

@@ -27,8 +27,7 @@
 # extension (PostgreSQL 13+): the database's owner may create it.
 
 from django.db import migrations, models
-from django.db.models import F, Q
-from django.db.models.functions import Lower
+from django.db.models import Q
 
 from connlogs.schema_ops import AddIndexConcurrentlyOnPostgres, RunSQLOnPostgres
 
@@ -59,10 +58,7 @@ class Migration(migrations.Migration):
         AddIndexConcurrentlyOnPostgres(
             model_name="connectionlog",
             index=models.Index(
-                Lower("workspace_name"),
-                F("connect_time").desc(),
-                F("id").desc(),
-                F("workspace_owner"),
+                fields=["workspace_name", "-connect_time", "-id", "workspace_owner"],
                 name="cl_ws_name_time_idx",
             ),
         ),
@@ -127,7 +123,7 @@ class Migration(migrations.Migration):
                 # A sample big enough that each agent type's open sessions are in the list.
                 "ALTER STATISTICS cl_type_disconnect_stats SET STATISTICS 1000",
                 "CREATE STATISTICS IF NOT EXISTS cl_owner_workspace_stats (mcv) "
-                "ON workspace_owner_id, (lower(workspace_name)) FROM connlogs_connectionlog",
+                "ON workspace_owner_id, workspace_name FROM connlogs_connectionlog",
                 "ANALYZE connlogs_connectionlog",
             ],
             reverse_sql=[

@@ -74,8 +74,10 @@ def ip(items: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> Q:
 
 
 def workspace_name(item: WorkspaceName) -> Q:
-    """The name the row recorded, ignoring case (the owner is the FilterSet's to resolve)."""
-    return Q(Exact(FoldCase("workspace_name"), item.name))
+    """The name the row recorded (the owner is the FilterSet's to resolve). Workspace names
+    are lower-case (``NAME_VALIDATOR``, as Coder's) and ``q`` is lower-cased, so the plain
+    comparison ignores case and uses ``cl_ws_name_time_idx`` (index-only for counts)."""
+    return Q(workspace_name=item.name)
 
 
 def agent(items: tuple[str, ...]) -> Q:
