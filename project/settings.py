@@ -6,6 +6,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from connlogs.values import parse_length
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -176,6 +178,12 @@ CONNLOGS_MAX_EVENTS = 1000
 # An event time may be at most this far (seconds) ahead of the server's clock; old times are
 # always accepted (a reporter may send what it buffered while it was offline).
 CONNLOGS_MAX_CLOCK_SKEW = int(os.environ.get("CONNLOGS_MAX_CLOCK_SKEW") or 24 * 3600)
+# status:stale: ongoing sessions that connected longer ago than this (a length: 7d, 36h):
+# their disconnect was never received.
+try:
+    CONNLOGS_STALE_AFTER = parse_length(os.environ.get("CONNLOGS_STALE_AFTER") or "7d")
+except ValueError as error:
+    raise ImproperlyConfigured(f"CONNLOGS_STALE_AFTER: {error}") from None
 # Session tokens made by POST /api/v2/users/login live this long (seconds).
 CONNLOGS_SESSION_TOKEN_LIFETIME = int(
     os.environ.get("CONNLOGS_SESSION_TOKEN_LIFETIME") or 24 * 3600

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from connlogs.models import ConnectionLog
 from connlogs.search.filterset import ConnectionLogFilterSet
@@ -32,7 +33,9 @@ def query_text(params) -> str:
 
 @dataclass(frozen=True)
 class TimeWindow:
-    """The bounds ``q`` puts on ``connect_time`` (inclusive), ``None`` where it sets none."""
+    """The time range ``q`` names (inclusive), ``None`` where it names no bound: the
+    ``connected_after``/``connected_before`` bounds, else the ``active_after``/``active_before``
+    ones (relative times and dates resolved against the search's ``now``)."""
 
     after: dt.datetime | None = None
     before: dt.datetime | None = None
@@ -46,15 +49,24 @@ class LogSearch:
     ``validations`` the contract's errors of ``q`` (value errors, then unknown keys), ``[]``
                   when it is good: read ``matching`` and ``window`` only then;
     ``matching``  the visible rows that ``q`` matches (a lazy queryset);
-    ``terms``     ``{key: value}`` as parsed (lower-cased), for menus and links;
-    ``window``    the ``connected_after``/``connected_before`` bounds, as times.
+    ``terms``     ``{key: value}`` as parsed (lower-cased; a negation's key keeps its ``-``),
+                  for menus and links;
+    ``window``    the time range ``q`` names, as times (``TimeWindow``);
+    ``now``       the one clock of the request: relative times (``-24h``), ``duration``
+                  and ``status:stale`` are measured from it, so a page, its count and its
+                  chart agree;
+    ``notices``   facts about a valid ``q`` that explain an empty answer without being
+                  errors (Coder answers them with no rows and no error), for the pages:
+                  ``No user named "frnak"``. Read after ``matching`` has been evaluated or
+                  ``validations`` read.
     """
 
-    def __init__(self, request, q: str):
+    def __init__(self, request, q: str, now: dt.datetime | None = None):
         self.request = request
         self.q = q
+        self.now = now or timezone.now()
         self.visible: QuerySet = ConnectionLog.objects.visible_to(request.user)
-        self.filterset = ConnectionLogFilterSet.from_query(q, self.visible, request)
+        self.filterset = ConnectionLogFilterSet.from_query(q, self.visible, request, self.now)
 
     @classmethod
     def from_request(cls, request, q: str | None = None) -> LogSearch:
@@ -85,6 +97,14 @@ class LogSearch:
         return self.filterset.qs
 
     @property
+    def notices(self) -> list[str]:
+        if self.is_valid:
+            _ = self.filterset.qs  # the people keys are resolved as the filters are applied
+        return self.filterset.notices
+
+    @property
     def window(self) -> TimeWindow:
         cleaned = self.filterset.form.cleaned_data
-        return TimeWindow(cleaned.get("connected_after"), cleaned.get("connected_before"))
+        after = cleaned.get("connected_after") or cleaned.get("active_after")
+        before = cleaned.get("connected_before") or cleaned.get("active_before")
+        return TimeWindow(after, before)

@@ -109,6 +109,7 @@ class ConnectionLogListView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
             else [],
             show_organization=len(organizations) > 1,
             empty=_empty_state(page, found),
+            notices=found.notices,
             size_urls=[(option, link.sized(option)) for option in links.PAGE_SIZES],
             first_page_url=link.page(),
             export_csv_url=link.export(export.CSV),
