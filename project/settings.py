@@ -60,6 +60,7 @@ MIDDLEWARE = [
     "connlogs.middleware.ContentSecurityPolicyMiddleware",
     "connlogs.middleware.DatabaseUnavailableMiddleware",
     "connlogs.middleware.ChunkedBodyMiddleware",
+    "connlogs.middleware.AdminNulParameterMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
