@@ -107,6 +107,8 @@ def policy_for(request: HttpRequest) -> str:
 # --- request bodies ----------------------------------------------------------------------
 
 BODY_TOO_LARGE = "Request body too large."
+# The contract's not-found sentence (Coder's httpapi.ResourceNotFound), for every API 404.
+NOT_FOUND = "Resource not found or you do not have access to this resource"
 LENGTH_REQUIRED = (
     "The body was sent in chunks (Transfer-Encoding: chunked) and this server passed none "
     "of it on: send it with a Content-Length header."
@@ -262,9 +264,6 @@ def handler403(request: HttpRequest, exception=None) -> HttpResponse:
 
 def handler404(request: HttpRequest, exception=None) -> HttpResponse:
     if is_api(request):
-        # The contract's not-found sentence, as the API's own 404s say it.
-        from connlogs.api.errors import NOT_FOUND
-
         return error_answer(request, 404, NOT_FOUND)
     return error_answer(request, 404, "There is no page at this address.")
 
