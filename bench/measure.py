@@ -705,12 +705,14 @@ def measure_paging(
             " AND ".join(f"({f.as_string(db)})".replace("cl.", "") for f in anchor_case.filters)
             or "true"
         )
-        cursor_id = str(
-            db.execute(
-                f"SELECT id FROM connlogs_connectionlog WHERE {filters_sql} "
-                f"ORDER BY connect_time DESC, id DESC OFFSET {PAGE_500_OFFSET - 1} LIMIT 1"
-            ).fetchone()[0]
-        )
+        last_of_499 = db.execute(
+            f"SELECT id FROM connlogs_connectionlog WHERE {filters_sql} "
+            f"ORDER BY connect_time DESC, id DESC OFFSET {PAGE_500_OFFSET - 1} LIMIT 1"
+        ).fetchone()
+        if last_of_499 is None:  # a small data set: this filter has no page 500
+            log(f"paging {name}: fewer than {PAGE_500_OFFSET + 1:,} rows, no page 500; skipped")
+            continue
+        cursor_id = str(last_of_499[0])
         variants = [
             ("page 1", api_path(q, 100)),
             ("page 500 offset", api_path(q, 100, offset=PAGE_500_OFFSET)),
