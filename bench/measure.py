@@ -859,10 +859,15 @@ def measure_ingest(args, db, server: Server, tokens) -> dict:
 def measure_purge(db: psycopg.Connection, batches: int = 5, size: int = 5000) -> dict:
     """What one retention batch costs: the SQL of ``retention.purge`` (the oldest ids past
     the cutoff, then DELETE them), each batch rolled back so the data stays as loaded."""
-    cutoff = db.execute(
+    past = db.execute(
         "SELECT connect_time FROM connlogs_connectionlog "
         "ORDER BY connect_time, id OFFSET 100000 LIMIT 1"
-    ).fetchone()[0]
+    ).fetchone()
+    if past is None:  # a small data set: every row is past the cutoff
+        past = db.execute(
+            "SELECT max(connect_time) + interval '1 microsecond' FROM connlogs_connectionlog"
+        ).fetchone()
+    cutoff = past[0]
     samples = []
     for _ in range(batches):
         with db.transaction(force_rollback=True):
