@@ -1,7 +1,10 @@
-"""``GET /healthz`` for load balancers: 200 when the database answers, 503 when it does not.
+"""``GET /healthz`` for load balancers: 200 when the primary database answers, 503 when not.
 
 No authentication, no session, no redirect to HTTPS (see ``SECURE_REDIRECT_EXEMPT``): a
-probe only needs to know whether this worker can serve requests.
+probe only needs to know whether this worker can serve requests. With a read replica the
+answer also says how far behind it is and where connection-log reads go
+(``replication.ReplicaState.as_json``); a replica that is down or lagging does not make this
+server unhealthy, since its reads then go to the primary.
 """
 
 from __future__ import annotations
@@ -13,12 +16,17 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from connlogs import replication
+
 logger = logging.getLogger("connlogs.health")
 
 
 @never_cache
 @require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
+    """``{"status": "ok"}`` (200) or ``{"status": "unavailable", "database": "unreachable"}``
+    (503); with a replica, ``"replica": {"status", "reads", "lag_seconds", "lag_bytes",
+    "max_lag_seconds"}``."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -26,4 +34,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
     except DatabaseError as error:
         logger.warning("health check: database unavailable: %s", error)
         return JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
-    return JsonResponse({"status": "ok"})
+    answer: dict = {"status": "ok"}
+    if replication.monitor.measuring():
+        answer["replica"] = replication.monitor.state().as_json()
+    return JsonResponse(answer)

@@ -1,5 +1,8 @@
 """How the service answers at its edges: browser policy, database outages, error pages.
 
+* ``ApiNoStoreMiddleware``: every answer under ``/api/`` (errors and redirects included)
+  says ``Cache-Control: no-store``: it holds audit data for one user, which no browser or
+  proxy cache may keep.
 * ``ContentSecurityPolicyMiddleware``: every response says which sources a browser may load
   (Django 5.2 has no built-in CSP). The pages load only our own files; the interactive API
   docs (Swagger UI) also need inline styles and ``data:`` images.
@@ -7,19 +10,28 @@
   failover, too many connections), a request gets a clear ``503`` with ``Retry-After`` in
   the contract's error shape, not a 500 with a stack trace. Django closes the broken
   connection at the end of the request (``CONN_HEALTH_CHECKS``), so the next one reconnects.
+* ``ChunkedBodyMiddleware``: a body sent with ``Transfer-Encoding: chunked`` (no
+  ``Content-Length``) is read, within the body size limit, instead of reading as empty.
 * ``handler400`` .. ``handler500``: error answers with nothing of the inside (no traceback,
   no SQL): JSON in the contract's shape under ``/api/``, a short plain page elsewhere.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
 from collections.abc import Callable
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.core.handlers.wsgi import LimitedStream
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.cache import patch_cache_control
 from django.utils.html import escape
+
+from connlogs import replication
 
 logger = logging.getLogger("connlogs.errors")
 
@@ -56,6 +68,19 @@ def is_api(request: HttpRequest) -> bool:
     return request.path.startswith(API_PREFIX)
 
 
+class ApiNoStoreMiddleware:
+    """First in ``MIDDLEWARE``, so it also marks the answers of the middleware after it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if is_api(request):
+            patch_cache_control(response, no_store=True)
+        return response
+
+
 class ContentSecurityPolicyMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
@@ -73,6 +98,71 @@ def policy_for(request: HttpRequest) -> str:
     if is_api(request):
         return API_POLICY
     return PAGE_POLICY
+
+
+# --- request bodies ----------------------------------------------------------------------
+
+BODY_TOO_LARGE = "Request body too large."
+LENGTH_REQUIRED = (
+    "The body was sent in chunks (Transfer-Encoding: chunked) and this server passed none "
+    "of it on: send it with a Content-Length header."
+)
+_READ_SIZE = 64 * 1024
+
+
+def body_limit_detail(limit: int | None = None) -> str:
+    """The sentence that says how large a body may be (``CONNLOGS_MAX_BODY_BYTES``)."""
+    if limit is None:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return f"The body may be at most {limit} bytes."
+
+
+def body_too_large(request: HttpRequest) -> HttpResponse:
+    """413 in the contract's shape under /api/, a short page elsewhere."""
+    if is_api(request):
+        body = {"message": BODY_TOO_LARGE, "detail": body_limit_detail()}
+        return JsonResponse(body, status=413)
+    return error_answer(request, 413, f"{BODY_TOO_LARGE} {body_limit_detail()}")
+
+
+class ChunkedBodyMiddleware:
+    """Read a chunked request body, which Django would read as empty.
+
+    Django reads exactly ``Content-Length`` bytes of a body; a chunked one has none. A WSGI
+    server that decodes chunked bodies (gunicorn) passes the decoded body as ``wsgi.input``
+    without a ``CONTENT_LENGTH``: it is read here, one byte past the body size limit at
+    most (413 when over), and handed on with its length. A server that does not (Django's
+    runserver) passes an empty stream: that is a 411, since the body cannot be read.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        meta = request.META
+        chunked = "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if chunked and not meta.get("CONTENT_LENGTH"):
+            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+            body = _read_at_most(meta["wsgi.input"], None if limit is None else limit + 1)
+            if limit is not None and len(body) > limit:
+                return body_too_large(request)
+            if not body:
+                return error_answer(request, 411, LENGTH_REQUIRED)
+            meta["CONTENT_LENGTH"] = str(len(body))
+            # What Django's WSGIRequest reads the body from (it was made with length 0).
+            request._stream = LimitedStream(io.BytesIO(body), len(body))
+        return self.get_response(request)
+
+
+def _read_at_most(stream, size: int | None) -> bytes:
+    pieces, total = [], 0
+    while size is None or total < size:
+        piece = stream.read(_READ_SIZE if size is None else min(_READ_SIZE, size - total))
+        if not piece:
+            break
+        pieces.append(piece)
+        total += len(piece)
+    return b"".join(pieces)
 
 
 # --- error answers -----------------------------------------------------------------------
@@ -121,11 +211,17 @@ class DatabaseUnavailableMiddleware:
             logger.warning(
                 "database unavailable for %s %s: %s", request.method, request.path, exception
             )
+            if replication.monitor.measuring():
+                # Perhaps the replica went away: measure now, so that the next reads go to
+                # the primary instead of failing until the next scheduled check.
+                replication.monitor.refresh()
             return database_unavailable(request)
         return None
 
 
 def handler400(request: HttpRequest, exception=None) -> HttpResponse:
+    if isinstance(exception, RequestDataTooBig):  # a form body over the limit
+        return error_answer(request, 400, f"{BODY_TOO_LARGE} {body_limit_detail()}")
     return error_answer(request, 400, "Bad request.")
 
 

@@ -18,6 +18,8 @@ from django.utils import timezone
 
 from connlogs import roles
 from connlogs.querysets import ConnectionLogQuerySet
+from connlogs.values import format_time
+from connlogs.visible import visible_text
 
 NAME_VALIDATOR = RegexValidator(
     r"^[a-z0-9]+(?:-[a-z0-9]+)*$",
@@ -88,7 +90,7 @@ class User(AbstractBaseUser):
         ]
 
     def __str__(self) -> str:
-        return self.username
+        return visible_text(self.username)
 
     def save(self, *args, **kwargs) -> None:
         # Emails compare case-insensitively (the search language lower-cases everything).
@@ -239,6 +241,9 @@ class ConnectionLog(models.Model):
     connection_id = models.UUIDField(null=True, blank=True)
     disconnect_time = models.DateTimeField(null=True, blank=True)
     disconnect_reason = models.TextField(blank=True, default="")
+    # The free-text fields cut to their limit when recorded (comma-separated field names,
+    # e.g. "user_agent"): the row says so instead of passing a shortened text off as whole.
+    truncated_fields = models.CharField(max_length=64, blank=True, default="", db_default="")
 
     objects = ConnectionLogQuerySet.as_manager()
 
@@ -271,6 +276,12 @@ class ConnectionLog(models.Model):
                 condition=Q(user__isnull=False),
             ),
             models.Index(fields=["type", "-connect_time", "-id"], name="cl_type_time_idx"),
+            # The admin's search by client address (an exact match): without it, a full scan.
+            models.Index(
+                fields=["ip", "-connect_time", "-id"],
+                name="cl_ip_time_idx",
+                condition=Q(ip__isnull=False),
+            ),
             # Open sessions are ~0.3% of rows: "status:ongoing" walks this small index.
             models.Index(
                 fields=["-connect_time", "-id", "type", "organization"],
@@ -280,7 +291,9 @@ class ConnectionLog(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.type} {self.workspace_name}.{self.agent_name} at {self.connect_time}"
+        # Agent-supplied names shown as they read (the admin titles its pages with this).
+        where = visible_text(f"{self.workspace_name}.{self.agent_name}")
+        return f"{self.type} {where} at {format_time(self.connect_time)}"
 
     @property
     def is_web(self) -> bool:
@@ -290,10 +303,23 @@ class ConnectionLog(models.Model):
     def is_ongoing(self) -> bool:
         return not self.is_web and self.disconnect_time is None
 
+    @property
+    def truncated(self) -> list[str]:
+        """The names of the fields whose text was cut to its limit when recorded."""
+        return [name for name in self.truncated_fields.split(",") if name]
 
-# The log table's columns in table order, for the bulk writers (COPY) of events and demo data.
+
+# The columns that name an agent connection (the unique constraint), in the order in which
+# every writer locks log rows: event ingest and the retention purge lock theirs in this order,
+# so neither ever waits for a row the other holds while holding one it wants (a deadlock).
+CONNECTION_KEY: tuple[str, ...] = ("connection_id", "workspace_id", "agent_name")
+
+# The log table's columns in table order, for the bulk writers (COPY) of events and demo
+# data; a column with a database default (``db_default``) is left to it.
 CONNECTION_LOG_COLUMNS: tuple[str, ...] = tuple(
-    field.attname for field in ConnectionLog._meta.concrete_fields
+    field.attname
+    for field in ConnectionLog._meta.concrete_fields
+    if field.db_default is models.NOT_PROVIDED
 )
 
 
@@ -339,3 +365,19 @@ class EventBatch(models.Model):
 
     def __str__(self) -> str:
         return f"batch {self.key} of {self.reporter_id}"
+
+
+class SignInThrottle(models.Model):
+    """Sign-in tries counted in one bucket (an account or a client address) for a while.
+
+    ``connlogs.throttle`` reserves a try here, atomically, before a password is checked; the
+    counter lives in the database so that every worker and server shares it.
+    """
+
+    bucket = models.CharField(primary_key=True, max_length=64)
+    tries = models.IntegerField(default=0)
+    # Seconds since the epoch: compared in SQL the same way on PostgreSQL and SQLite.
+    expires_at = models.FloatField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.bucket}: {self.tries}"

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from django.db import models
 from django.db.models import Q
 
 from connlogs import roles
-
-if TYPE_CHECKING:
-    from connlogs.models import ConnectionLog, User
-
 
 # Related columns that no view, export or JSON entry shows (``with_related`` skips them).
 _UNSHOWN = (
@@ -34,7 +28,7 @@ _UNSHOWN = (
 
 
 class ConnectionLogQuerySet(models.QuerySet):
-    def visible_to(self, user: User) -> ConnectionLogQuerySet:
+    def visible_to(self, user: roles.User) -> ConnectionLogQuerySet:
         """The rows ``user`` may read: the one gate every read of connection logs passes.
 
         Scoping is an ``IN`` list of organization ids, so it combines with the
@@ -71,7 +65,7 @@ class ConnectionLogQuerySet(models.QuerySet):
         shown = self.newest_first().values("id")[offset : offset + limit]
         return self.model._default_manager.filter(id__in=shown).newest_first().with_related()
 
-    def after(self, row: ConnectionLog) -> ConnectionLogQuerySet:
+    def after(self, row: models.Model) -> ConnectionLogQuerySet:
         """Rows strictly after ``row`` in newest-first order (keyset paging).
 
         Written as ``t <= T AND (t < T OR id < I)`` so the planner can walk a
@@ -81,7 +75,7 @@ class ConnectionLogQuerySet(models.QuerySet):
             Q(connect_time__lt=row.connect_time) | Q(id__lt=row.id)
         )
 
-    def before(self, row: ConnectionLog) -> ConnectionLogQuerySet:
+    def before(self, row: models.Model) -> ConnectionLogQuerySet:
         """Rows strictly before ``row`` in newest-first order (for "previous page" links)."""
         return self.filter(connect_time__gte=row.connect_time).filter(
             Q(connect_time__gt=row.connect_time) | Q(id__gt=row.id)

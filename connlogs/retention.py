@@ -9,6 +9,7 @@ purge_connection_logs`` deletes what is older, a few thousand rows per short tra
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,8 @@ from django.db import router, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from connlogs.models import ConnectionLog
+from connlogs import timebounds, transient
+from connlogs.models import CONNECTION_KEY, ConnectionLog
 
 KEEP_FOREVER = ("", "forever")
 _DURATION = re.compile(r"^([0-9]+)\s*([mhdw])$")
@@ -30,6 +32,8 @@ _UNITS = {
     "w": ("week", dt.timedelta(weeks=1)),
 }
 DEFAULT_BATCH_SIZE = 5000
+# About the whole of datetime's range (years 1 to 9999); more does not fit in a timedelta.
+MAX_RETENTION = dt.timedelta(days=3_000_000)
 
 
 def parse_retention(text: str | None) -> dt.timedelta | None:
@@ -46,7 +50,10 @@ def parse_retention(text: str | None) -> dt.timedelta | None:
     amount = int(match.group(1))
     if amount == 0:
         raise ValueError(f"{text!r} would delete every row: use a positive duration")
-    return amount * _UNITS[match.group(2)][1]
+    unit = _UNITS[match.group(2)][1]
+    if amount > MAX_RETENTION // unit:
+        raise ValueError(f"{text!r} is longer than the calendar: use at most 3,000,000 days")
+    return amount * unit
 
 
 def describe(text: str | None) -> str:
@@ -71,7 +78,8 @@ def cutoff(period: dt.timedelta | None, now: dt.datetime | None = None) -> dt.da
     """Rows that connected before this time are past retention (None: nothing is)."""
     if period is None:
         return None
-    return (now or timezone.now()) - period
+    # A retention longer than the time since year 1 keeps every row (the cutoff is year 1).
+    return timebounds.shift(now or timezone.now(), -period)
 
 
 @dataclass(frozen=True)
@@ -116,27 +124,49 @@ def expired(before: dt.datetime) -> QuerySet:
     )
 
 
+def _delete_batch(using: str, span: tuple[dt.datetime, dt.datetime]) -> int:
+    """Delete the rows that connected within ``span`` (oldest, newest; all expired) in one
+    statement, its own transaction; how many were deleted.
+
+    The statement locks the rows in ``CONNECTION_KEY`` order before deleting them, the order
+    in which event ingest locks the rows a disconnect updates: a purge batch and an event
+    batch then never each hold a row the other waits for (PostgreSQL would abort one of them
+    as a deadlock). Both its scans read the batch's stretch of the time index.
+    """
+    rows = ConnectionLog.objects.using(using).filter(connect_time__range=span)
+    locked = rows.select_for_update().order_by(*CONNECTION_KEY).values("id")
+    with transaction.atomic(using=using):
+        count, _ = rows.filter(id__in=locked).delete()
+    return count
+
+
 def purge(
     before: dt.datetime,
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_batch: Callable[[int, int], None] | None = None,
 ) -> PurgeResult:
-    """Delete the rows that connected before ``before``, oldest first, ``batch_size`` ids per
-    DELETE, each batch in its own short transaction: writers and readers never wait on a
-    long-held lock, and an interrupted purge leaves the log contiguous (newest rows kept).
+    """Delete the rows that connected before ``before``, oldest first, a batch of about
+    ``batch_size`` rows per DELETE (the ``batch_size`` oldest, and any that connected at the
+    same time as the newest of them), each batch its own short transaction: writers and
+    readers never wait on a long-held lock, and an interrupted purge leaves the log
+    contiguous (newest rows kept).
+
+    A batch that PostgreSQL aborts as a deadlock or serialization failure is run again
+    (``transient.retried``), as ingest's are; it raises the error after the last attempt.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     using = router.db_for_write(ConnectionLog)
-    oldest_first = expired(before).order_by("connect_time", "id").values_list("id", flat=True)
+    oldest_first = (
+        expired(before).order_by("connect_time", "id").values_list("connect_time", flat=True)
+    )
     deleted = batches = 0
     while True:
-        ids = list(oldest_first[:batch_size])
-        if not ids:
+        times = list(oldest_first[:batch_size])
+        if not times:
             return PurgeResult(deleted, batches)
-        with transaction.atomic(using=using):
-            count, _ = ConnectionLog.objects.using(using).filter(id__in=ids).delete()
+        count = transient.retried(functools.partial(_delete_batch, using, (times[0], times[-1])))
         deleted += count
         batches += 1
         if on_batch is not None:

@@ -1,12 +1,20 @@
-"""Role names and the questions asked of them: the only module that knows what a role may do."""
+"""Role names and the questions asked of them: the only module that knows what a role may do.
+
+The bottom of the house: the rules read only a user's stored site roles and memberships, so
+this module imports no model. ``models`` (Django's staff flags) and ``querysets`` (the scope
+of every read) ask it; nothing here asks them.
+"""
 
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from connlogs.models import User
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db.models import Q
+
+# Whoever asks or is asked about: a ``connlogs.models.User``, or Django's ``AnonymousUser``
+# (every question checks ``is_authenticated`` first).
+User = AbstractBaseUser
 
 OWNER = "owner"
 AUDITOR = "auditor"
@@ -119,33 +127,41 @@ def may_create_organizations(user: User) -> bool:
     return is_owner(user)
 
 
-def may_view_user(viewer: User, target: User) -> bool:
-    """Yourself; site owners and auditors; organization admins and auditors of an
-    organization ``target`` belongs to (they already see its members in the log)."""
+# Each ``visible_*`` answer is a filter (a ``Q``) on that model, or ``None`` for "all of
+# them". Lookups by name or id apply it in the query itself, so an object the caller may not
+# see is not found by the same query, at the same cost, as one that does not exist.
+# ``NO_ID`` stands in for an empty list: ``IN ()`` would skip the query altogether.
+NO_ID = uuid.UUID(int=0)
+
+
+def visible_users(viewer: User) -> Q | None:
+    """Users ``viewer`` may see: themselves; every user for site owners and auditors; the
+    members of organizations whose log ``viewer`` reads (organization admins and auditors
+    already see those members in the log)."""
     if not getattr(viewer, "is_authenticated", False):
-        return False
-    if viewer.pk == target.pk:
-        return True
+        return Q(pk=None)
     readable = readable_organization_ids(viewer)
     if readable is None:
-        return True
-    return bool(readable) and target.memberships.filter(organization_id__in=readable).exists()
+        return None
+    themselves = Q(pk=viewer.pk)
+    return themselves | Q(memberships__organization_id__in=readable) if readable else themselves
 
 
-def may_view_organization(user: User, organization_id: uuid.UUID) -> bool:
-    """Site owners and auditors see every organization; members see their own."""
-    visible = visible_organization_ids(user)
-    return visible is None or organization_id in visible
+def visible_organizations(viewer: User) -> Q | None:
+    """Organizations ``viewer`` may see by name (``visible_organization_ids``)."""
+    visible = visible_organization_ids(viewer)
+    return None if visible is None else Q(pk__in=visible or [NO_ID])
 
 
-def may_view_workspace(user: User, owner_id: uuid.UUID, organization_id: uuid.UUID) -> bool:
-    """The workspace's owner, and whoever reads its organization's connection log."""
-    if not getattr(user, "is_authenticated", False):
-        return False
-    if user.pk == owner_id:
-        return True
-    readable = readable_organization_ids(user)
-    return readable is None or organization_id in readable
+def visible_workspaces(viewer: User) -> Q | None:
+    """Workspaces ``viewer`` may see: their own, and those of organizations whose log they
+    read."""
+    if not getattr(viewer, "is_authenticated", False):
+        return Q(pk=None)
+    readable = readable_organization_ids(viewer)
+    if readable is None:
+        return None
+    return Q(owner_id=viewer.pk) | Q(organization_id__in=readable or [NO_ID])
 
 
 def unknown_site_roles(names: list[str]) -> list[str]:
@@ -154,24 +170,6 @@ def unknown_site_roles(names: list[str]) -> list[str]:
 
 def unknown_organization_roles(names: list[str]) -> list[str]:
     return [name for name in names if name not in ORGANIZATION_ROLES]
-
-
-def removes_last_owner(target: User, new_site_roles: list[str]) -> bool:
-    """True when taking ``owner`` away from ``target`` would leave the site without one."""
-    if not is_owner_record(target) or OWNER in new_site_roles:
-        return False
-    from connlogs.models import User  # models import this module
-
-    others = User.objects.exclude(pk=target.pk).exclude(status=User.Status.SUSPENDED)
-    # JSON "contains" is not available on SQLite; owners are few, the scan is of one column.
-    return not any(
-        OWNER in (site_roles or []) for site_roles in others.values_list("site_roles", flat=True)
-    )
-
-
-def is_owner_record(user: User) -> bool:
-    """``owner`` among the stored site roles (no authentication needed: a target, not a caller)."""
-    return OWNER in (user.site_roles or [])
 
 
 def organization_role_objects(names: list[str], organization_id: uuid.UUID) -> list[dict[str, str]]:

@@ -1,10 +1,12 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from connlogs import views
+from connlogs.web import views
+from connlogs.web.views.base import favicon
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/connectionlog", permanent=False), name="home"),
+    path("favicon.ico", favicon, name="favicon"),
     path("login", views.SignInView.as_view(), name="login"),
     path("logout", views.SignOutView.as_view(), name="logout"),
     path("preferences/timezone", views.SetTimezoneView.as_view(), name="set-timezone"),

@@ -45,20 +45,27 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_prometheus",
     "connlogs",
 ]
 
 MIDDLEWARE = [
+    # Request counts and latencies by view for /metrics (first and last, to time it all).
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "connlogs.middleware.ApiNoStoreMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "connlogs.middleware.ContentSecurityPolicyMiddleware",
     "connlogs.middleware.DatabaseUnavailableMiddleware",
+    "connlogs.middleware.ChunkedBodyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "connlogs.consistency.ReadYourWritesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -100,6 +107,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "connlogs.User"
+# Every sign-in door checks passwords here, behind one shared lockout (connlogs/signin.py).
+AUTHENTICATION_BACKENDS = ["connlogs.signin.ThrottledModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/connectionlog"
 LOGOUT_REDIRECT_URL = "login"
@@ -140,7 +149,12 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "connlogs API",
-    "DESCRIPTION": "Connection logs, compatible with Coder's /api/v2/connectionlog.",
+    "DESCRIPTION": (
+        "Connection logs, compatible with Coder's /api/v2/connectionlog.\n\n"
+        "Authenticate with a token from `POST /api/v2/users/login` (or `manage.py "
+        "create_token`): **Authorize** it as `CoderSessionToken` (the `Coder-Session-Token` "
+        "header) or `BearerToken`, and the curl command shown for each request carries it."
+    ),
     "VERSION": "2",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -159,6 +173,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("CONNLOGS_MAX_BODY_BYTES") or 5
 CONNLOGS_MAX_LIMIT = int(os.environ.get("CONNLOGS_MAX_LIMIT") or 1000)
 CONNLOGS_COUNT_CAP = int(os.environ.get("CONNLOGS_COUNT_CAP") or 2000)
 CONNLOGS_MAX_EVENTS = 1000
+# An event time may be at most this far (seconds) ahead of the server's clock; old times are
+# always accepted (a reporter may send what it buffered while it was offline).
+CONNLOGS_MAX_CLOCK_SKEW = int(os.environ.get("CONNLOGS_MAX_CLOCK_SKEW") or 24 * 3600)
 # Session tokens made by POST /api/v2/users/login live this long (seconds).
 CONNLOGS_SESSION_TOKEN_LIFETIME = int(
     os.environ.get("CONNLOGS_SESSION_TOKEN_LIFETIME") or 24 * 3600
@@ -176,8 +193,9 @@ CONNLOGS_CLIENT_ADDRESS_HEADER = os.environ.get("CONNLOGS_CLIENT_ADDRESS_HEADER"
 # `manage.py check --deploy` is clean with it (tests/test_security.py).
 CONNLOGS_HTTPS = env_bool("CONNLOGS_HTTPS")
 SECURE_SSL_REDIRECT = env_bool("CONNLOGS_SSL_REDIRECT", CONNLOGS_HTTPS)
-# Load balancers probe /healthz over plain HTTP inside the network.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Load balancers probe /healthz, and Prometheus scrapes /metrics, over plain HTTP inside the
+# network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = int(
     os.environ.get("CONNLOGS_HSTS_SECONDS") or (365 * 24 * 3600 if CONNLOGS_HTTPS else 0)
 )
@@ -222,19 +240,29 @@ LOGGING = {
 CONNLOGS_RETENTION = os.environ.get("CONNLOGS_RETENTION") or ""
 # One JSON line per recorded connection event on the logger "connlogs.events.audit".
 CONNLOGS_EVENT_LOG = env_bool("CONNLOGS_EVENT_LOG")
-# A read replica: reads of connection logs go there, everything else to the primary.
+# A read replica: reads of connection logs go there, everything else to the primary
+# (connlogs/routers.py; docs/scaling.md says how reads stay consistent).
 if os.environ.get("DATABASE_REPLICA_URL"):
     DATABASES["replica"] = dj_database_url.parse(
         os.environ["DATABASE_REPLICA_URL"],
         conn_max_age=int(os.environ.get("CONN_MAX_AGE") or 60),
         conn_health_checks=True,
     )
+    # A replica that does not answer must fail fast: its reads then go to the primary.
+    DATABASES["replica"].setdefault("OPTIONS", {})["connect_timeout"] = 3
     # Tests use the primary's test database for both aliases.
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
     DATABASE_ROUTERS = ["connlogs.routers.ReplicaRouter"]
-# Several app servers: the sign-in throttle's counters live in Django's cache, which is
-# per process by default. CONNLOGS_CACHE_TABLE=<name> shares them through the database
-# (create the table once with `manage.py createcachetable`).
+# Reads go to the primary while the replica is further behind than this (seconds) or down.
+CONNLOGS_REPLICA_MAX_LAG = float(os.environ.get("CONNLOGS_REPLICA_MAX_LAG") or 5)
+# How often (seconds) each worker measures the replica's lag; 0: never (always use it).
+CONNLOGS_REPLICA_CHECK_SECONDS = float(os.environ.get("CONNLOGS_REPLICA_CHECK_SECONDS") or 1)
+# How long (seconds) a client's own write is remembered for read-your-writes.
+CONNLOGS_READ_YOUR_WRITES_SECONDS = int(os.environ.get("CONNLOGS_READ_YOUR_WRITES_SECONDS") or 60)
+# Several app servers: Django's cache (the chart's short-lived buckets, read-your-writes
+# positions) is per process by default. CONNLOGS_CACHE_TABLE=<name> shares it through the
+# database (create the table once with `manage.py createcachetable`). The sign-in lockout does
+# not use the cache: its counters are always in the database (connlogs/throttle.py).
 if os.environ.get("CONNLOGS_CACHE_TABLE"):
     CACHES = {
         "default": {
@@ -242,9 +270,29 @@ if os.environ.get("CONNLOGS_CACHE_TABLE"):
             "LOCATION": os.environ["CONNLOGS_CACHE_TABLE"],
         }
     }
-# PostgreSQL's JIT compiles any plan costed above jit_above_cost, adding 10-50 ms to a query
-# that runs in a few: the app's connections turn it off unless CONNLOGS_DB_JIT=on.
-if not env_bool("CONNLOGS_DB_JIT"):
-    for _alias in DATABASES.values():
-        if _alias["ENGINE"] == "django.db.backends.postgresql":
-            _alias.setdefault("OPTIONS", {})["options"] = "-c jit=off"
+# Behind PgBouncer in transaction pooling mode (DATABASE_POOLER=transaction), consecutive
+# transactions of one Django connection may run on different server connections, so nothing
+# may outlive a transaction: no prepared statements (PgBouncer < 1.21 cannot track them), no
+# server-side cursors (WITH HOLD cursors outlive their transaction), no startup options
+# (PgBouncer refuses "options"; set jit with ALTER DATABASE ... SET jit = off instead).
+DATABASE_POOLER = (os.environ.get("DATABASE_POOLER") or "").strip().lower()
+if DATABASE_POOLER not in {"", "session", "transaction"}:
+    raise ImproperlyConfigured("DATABASE_POOLER must be empty, 'session' or 'transaction'.")
+for _alias in DATABASES.values():
+    if _alias["ENGINE"] != "django.db.backends.postgresql":
+        continue
+    if DATABASE_POOLER == "transaction":
+        _alias.setdefault("OPTIONS", {})["prepare_threshold"] = None
+        _alias["DISABLE_SERVER_SIDE_CURSORS"] = True
+    elif not env_bool("CONNLOGS_DB_JIT"):
+        # PostgreSQL's JIT compiles any plan costed above jit_above_cost, adding 10-50 ms to
+        # a query that runs in a few: the app's connections turn it off unless
+        # CONNLOGS_DB_JIT=on.
+        _alias.setdefault("OPTIONS", {})["options"] = "-c jit=off"
+
+# --- metrics (docs/deployment.md) ----------------------------------------------------------
+# GET /metrics (Prometheus) answers a request carrying "Authorization: Bearer <token>" with
+# this token, or one from these networks (comma-separated CIDRs of REMOTE_ADDR); with
+# neither set it answers nobody (404).
+CONNLOGS_METRICS_TOKEN = os.environ.get("CONNLOGS_METRICS_TOKEN") or ""
+CONNLOGS_METRICS_NETWORKS = env_list("CONNLOGS_METRICS_NETWORKS", "")

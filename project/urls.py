@@ -1,10 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from connlogs import health
+from connlogs import health, metrics
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("api/v2/", include("connlogs.api.urls")),
     path("admin/", admin.site.urls),
     path("", include("connlogs.urls")),

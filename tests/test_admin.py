@@ -89,7 +89,7 @@ def test_log_changelist_filters_and_search_also_count_capped(owner_client, logs)
 
 
 def test_log_changelist_says_more_than_the_cap(owner_client, logs, settings, monkeypatch):
-    from connlogs.admin import ConnectionLogAdmin
+    from connlogs.admin.logs import ConnectionLogAdmin
 
     settings.CONNLOGS_ADMIN_COUNT_CAP = 2
     monkeypatch.setattr(ConnectionLogAdmin, "list_per_page", 1)

@@ -8,7 +8,7 @@ import logging
 import pytest
 from django.db import transaction
 
-from connlogs.events import EventValidationError, record_events
+from connlogs.ingest import EventValidationError, record_events
 from tests.factories import WorkspaceFactory
 
 CID = "7a6fafdc-e3d0-43cb-a1b7-1f19802d7908"
@@ -143,3 +143,36 @@ def test_events_posted_to_the_api_are_logged(
     assert response.status_code == 200, response.content
     actions = [json.loads(line)["action"] for line in server_log.getvalue().splitlines()]
     assert actions == ["connect", "disconnect", "connect"]
+
+
+# Every character Python's str.splitlines() splits on; JSON escapes those below U+0020 itself.
+LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+
+
+def test_one_record_is_one_line_whatever_line_breaks_its_text_holds(
+    settings, ws, server_log, django_capture_on_commit_callbacks
+):
+    settings.CONNLOGS_EVENT_LOG = True
+    events = batch(ws)
+    events[1]["reason"] = f"killed{LINE_BREAKS}by the OOM killer"
+    events[2]["user_agent"] = "\u2028".join(["curl/8", "x"])
+    with django_capture_on_commit_callbacks(execute=True):
+        record_events(events)
+    lines = server_log.getvalue().splitlines()  # splits on every Unicode line boundary
+    assert len(lines) == 3
+    records = [json.loads(line) for line in lines]
+    assert records[1]["reason"] == events[1]["reason"]
+    assert records[2]["user_agent"] == "curl/8\u2028x"
+
+
+def test_a_truncated_field_is_named_in_its_record(
+    settings, ws, server_log, django_capture_on_commit_callbacks
+):
+    settings.CONNLOGS_EVENT_LOG = True
+    events = batch(ws)
+    events[2]["user_agent"] = "x" * 5000
+    with django_capture_on_commit_callbacks(execute=True):
+        record_events(events)
+    records = [json.loads(line) for line in server_log.getvalue().splitlines()]
+    assert records[2]["truncated"] == ["user_agent"] and len(records[2]["user_agent"]) == 4096
+    assert "truncated" not in records[0]

@@ -6,7 +6,7 @@ import uuid
 import pytest
 from django.db import connection, connections
 
-from connlogs.events import EventValidationError, RecordResult, record_events
+from connlogs.ingest import EventValidationError, RecordResult, record_events
 from connlogs.models import ConnectionLog, Workspace
 from tests.conftest import requires_postgres
 from tests.factories import WorkspaceFactory
@@ -205,7 +205,7 @@ def test_a_batch_aborted_by_a_deadlock_is_retried_whole(ws, monkeypatch):
     from django.db import OperationalError, transaction
     from psycopg.errors import DeadlockDetected
 
-    from connlogs import events as events_module
+    from connlogs.ingest import merge as events_module
 
     real_apply, calls = events_module._apply, []
 
@@ -226,7 +226,7 @@ def test_a_batch_aborted_by_a_deadlock_is_retried_whole(ws, monkeypatch):
 def test_other_database_errors_are_not_retried(ws, monkeypatch):
     from django.db import OperationalError
 
-    from connlogs import events as events_module
+    from connlogs.ingest import merge as events_module
 
     calls = []
 

@@ -22,10 +22,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from connlogs import export, roles
-from connlogs.api.serializers import connection_log_json
+from connlogs.api.serializers import connection_log_entries
+from connlogs.export import rows as export_rows
 from connlogs.models import ConnectionLog, ConnectionType
 from tests.factories import (
     ConnectionLogFactory,
+    MembershipFactory,
     OrganizationFactory,
     UserFactory,
     WorkspaceFactory,
@@ -64,6 +66,10 @@ def dataset(db):
         UserFactory(username="carol", name="", site_roles=["unknown-role"]),
         UserFactory(username="dave", avatar_url="https://example.com/a.png", status="dormant"),
     ]
+    # Users' organization_ids: none, one, several (each caller sees those it may see).
+    for person, organizations in zip(people[1:], ([orgs[0]], orgs, orgs[1:]), strict=True):
+        for organization in organizations:
+            MembershipFactory(user=person, organization=organization)
     workspaces = [
         WorkspaceFactory(organization=org, owner=owner, name=f"ws-{i}")
         for i, (org, owner) in enumerate((o, p) for o in orgs for p in people[:3])
@@ -101,7 +107,7 @@ def dataset(db):
 @pytest.fixture
 def small_batches(monkeypatch):
     # A batch of 7 puts boundaries inside runs of equal connect times.
-    monkeypatch.setattr(export, "CHUNK_SIZE", 7)
+    monkeypatch.setattr(export_rows, "CHUNK_SIZE", 7)
 
 
 def streamed(response) -> bytes:
@@ -119,26 +125,28 @@ def reference_rows():
     return list(ConnectionLog.objects.newest_first().with_related())
 
 
-def reference_ndjson(rows) -> bytes:
+def reference_ndjson(rows, viewer) -> bytes:
     lines = (
-        json.dumps(connection_log_json(row), ensure_ascii=False, separators=(",", ":")) + "\n"
-        for row in rows
+        json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n"
+        for entry in connection_log_entries(rows, viewer)
     )
     return "".join(lines).encode("utf-8")
 
 
-def reference_csv(rows) -> bytes:
+def reference_csv(rows, viewer) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(export.CSV_COLUMNS)
-    for row in rows:
-        writer.writerow(export.csv_cells(connection_log_json(row)))
+    for entry in connection_log_entries(rows, viewer):
+        writer.writerow(export.csv_cells(entry))
     return out.getvalue().encode("utf-8")
 
 
 def test_ndjson_is_byte_for_byte_the_entry_of_each_row(dataset, small_batches, api):
     api.credentials(**auth_header(dataset))
-    assert streamed(api.get(URL, {"format": "ndjson"})) == reference_ndjson(reference_rows())
+    expected = reference_ndjson(reference_rows(), dataset)
+    assert streamed(api.get(URL, {"format": "ndjson"})) == expected
+    assert b'"organization_ids":["' in expected  # users with organizations are in it
 
 
 def test_every_ndjson_line_equals_the_read_apis_entry_for_that_row(dataset, small_batches, api):
@@ -151,7 +159,7 @@ def test_every_ndjson_line_equals_the_read_apis_entry_for_that_row(dataset, smal
 
 def test_csv_is_byte_for_byte_the_cells_of_each_rows_entry(dataset, small_batches, api):
     api.credentials(**auth_header(dataset))
-    assert streamed(api.get(URL, {"format": "csv"})) == reference_csv(reference_rows())
+    assert streamed(api.get(URL, {"format": "csv"})) == reference_csv(reference_rows(), dataset)
 
 
 @pytest.mark.parametrize(
@@ -189,6 +197,9 @@ def test_rows_come_in_keyset_batches_and_names_are_looked_up_once(dataset, small
     org_reads = [sql for sql in sqls if 'FROM "connlogs_organization"' in sql]
     user_reads = [sql for sql in sqls if 'FROM "connlogs_user"' in sql and "apitoken" not in sql]
     assert 1 <= len(org_reads) <= 3 and len(user_reads) <= 5
+    # The users' organization_ids: one lookup per batch that names new users, at most.
+    membership_reads = [sql for sql in sqls if 'FROM "connlogs_membership"' in sql]
+    assert 1 <= len(membership_reads) <= 4
 
 
 @pytest.mark.django_db(transaction=True)

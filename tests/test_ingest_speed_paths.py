@@ -1,15 +1,16 @@
 """The ingest's fast paths decide exactly what the general paths decide.
 
-* ``_read_good_event`` (one pass over a plainly good event) never accepts what the full
-  reader refuses, and returns the same event when it accepts;
-* ``_normalize_ip`` (IPv6 through the C library) writes every address as
+* ``schema.normalize_ip`` (IPv6 through the C library) writes every address as
   ``values.normalize_ip`` does, and refuses the same text;
+* ``values.parse_rfc3339`` (the C parser for text of RFC 3339's shape) reads every time as
+  its field-by-field reader does, and refuses the same;
 * on PostgreSQL, the COPY-based store writes the same rows and answers the same counts as
   the ORM store (the path SQLite takes), and carries nothing from one batch to the next.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import itertools
 import random
@@ -19,54 +20,14 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from connlogs import events, values
-from connlogs.events import RecordResult, record_events
+from connlogs import values
+from connlogs.ingest import RecordResult, record_events, schema, stores
+from connlogs.ingest.rows import COLUMNS
 from connlogs.models import ConnectionLog
 from tests.conftest import requires_postgres
 from tests.factories import UserFactory, WorkspaceFactory
 
-WS = "05567e23-31e2-4c00-bd05-4d499d437347"
 CID = "7a6fafdc-e3d0-43cb-a1b7-1f19802d7908"
-GOOD = [
-    {
-        "action": "connect",
-        "time": "2025-07-10T10:14:38.942776Z",
-        "type": "ssh",
-        "workspace_id": WS,
-        "agent_name": "main",
-        "connection_id": CID,
-        "ip": "fd7a:115c:a1e0::1a",
-    },
-    {
-        "action": "disconnect",
-        "time": "2025-07-10T10:20:00+02:00",
-        "type": "vscode",
-        "workspace_id": WS,
-        "agent_name": "main",
-        "connection_id": CID,
-        "reason": "client disconnected",
-        "exit_code": 0,
-    },
-    {
-        "action": "connect",
-        "time": "2025-07-10T10:14:38Z",
-        "type": "workspace_app",
-        "workspace_id": WS,
-        "agent_name": "main",
-        "ip": "34.1.0.1",
-        "user_id": CID,
-        "user_agent": "bench/1.0",
-        "slug_or_port": "code-server",
-        "status_code": 200,
-    },
-    {
-        "action": "connect",
-        "time": "2025-07-10T10:14:38.1Z",
-        "type": "tunnel",
-        "workspace_id": WS,
-        "agent_name": "main",
-    },
-]
 ODD_VALUES = [
     None,
     "",
@@ -114,34 +75,6 @@ ODD_VALUES = [
     "\ud800",
     "ünïcode ✓",
 ]
-FIELDS = sorted(events._ALL_FIELDS) + ["colour"]
-
-
-def variants(rng: random.Random, count: int):
-    for _ in range(count):
-        raw = dict(rng.choice(GOOD))
-        for _ in range(rng.choice([0, 0, 1, 1, 2, 3])):
-            name = rng.choice(FIELDS)
-            if rng.random() < 0.15:
-                raw.pop(name, None)
-            else:
-                raw[name] = rng.choice(ODD_VALUES)
-        yield raw
-
-
-def test_the_quick_reader_accepts_only_what_the_full_reader_accepts_and_the_same_event():
-    accepted = 0
-    for raw in itertools.chain(GOOD, variants(random.Random(7), 30_000), [[], "x", None]):
-        quick = events._read_good_event(raw)
-        event, errors = events._read_event(raw, 0)
-        if quick is not None:
-            accepted += 1
-            assert errors == [] and quick == event, raw
-    assert accepted > 3_000  # the quick reader is not a bystander
-
-
-def test_every_good_example_takes_the_quick_path():
-    assert all(events._read_good_event(raw) is not None for raw in GOOD)
 
 
 def plain_ipv6_texts(rng: random.Random, count: int):
@@ -166,7 +99,7 @@ def outcome(normalize, text):
 
 
 def test_ipv6_through_the_c_library_is_written_as_values_normalize_ip_writes_it():
-    fast = events._normalize_ip.__wrapped__
+    fast = schema.normalize_ip.__wrapped__
     checked = 0
     for text in plain_ipv6_texts(random.Random(11), 60_000):
         checked += 1
@@ -232,7 +165,7 @@ def day_of_events(ws, user, cids):
 
 
 def recorded(ws) -> list[tuple]:
-    fields = [f for f in events._COLUMNS if f not in ("id", "workspace_id", "workspace_name")]
+    fields = [f for f in COLUMNS if f not in ("id", "workspace_id", "workspace_name")]
     rows = ConnectionLog.objects.filter(workspace=ws).values_list(*fields)
     return sorted(rows, key=repr)
 
@@ -245,7 +178,7 @@ def test_the_copy_store_records_what_the_orm_store_records(monkeypatch):
     copy_ws = WorkspaceFactory(name="copy")
     orm_ws = WorkspaceFactory(name="orm", organization=copy_ws.organization, owner=copy_ws.owner)
     with_copy = [record_events(batch) for batch in day_of_events(copy_ws, user, cids)]
-    monkeypatch.setattr(events, "_store", events._OrmStore)
+    monkeypatch.setattr(stores, "store", stores.OrmStore)
     with_orm = [record_events(batch) for batch in day_of_events(orm_ws, user, cids)]
     assert (
         with_copy
@@ -277,7 +210,7 @@ def test_batches_in_one_transaction_do_not_see_each_others_staged_rows():
         assert record_events(batch) == RecordResult(created=1)
         assert record_events(batch * 3) == RecordResult(created=3)
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT count(*) FROM {events._PostgresStore.STAGING}")
+            cursor.execute(f"SELECT count(*) FROM {stores.PostgresStore.STAGING}")
             assert cursor.fetchone()[0] == 0
     assert ConnectionLog.objects.count() == 4
 
@@ -308,3 +241,41 @@ def test_a_batch_of_1000_events_is_a_few_statements():
         assert record_events(disconnects) == RecordResult(updated=1000)
     statements = [q["sql"] for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]
     assert len(statements) <= 6, statements
+
+
+# --- RFC 3339 times: the C parser against the field-by-field reader -----------------------
+
+
+def rfc3339_texts(rng: random.Random, count: int):
+    """Times of RFC 3339's shape, valid and not: every field at and past its range."""
+    for _ in range(count):
+        year = rng.choice([0, 1, 2, 1970, 2025, 9998, 9999])
+        month, day = rng.choice([0, 1, 2, 12, 13]), rng.choice([0, 1, 28, 29, 30, 31, 32])
+        hour, minute, second = (
+            rng.choice([0, 23, 24]),
+            rng.choice([0, 59, 60]),
+            rng.choice([0, 59, 60]),
+        )
+        fraction = rng.choice(
+            ["", "." + "".join(rng.choice("0123456789") for _ in range(rng.randrange(1, 10)))]
+        )
+        offset = rng.choice(
+            ["Z", "z", "+00:00", "-00:00", "+01:00", "-12:30", "+23:59", "+24:00", "-05:60"]
+        )
+        t = rng.choice("Tt")
+        clock = f"{hour:02d}:{minute:02d}:{second:02d}{fraction}{offset}"
+        yield f"{year:04d}-{month:02d}-{day:02d}{t}{clock}"
+
+
+def test_the_c_parser_reads_every_rfc3339_time_as_the_field_reader_does():
+    checked = 0
+    for text in rfc3339_texts(random.Random(5), 40_000):
+        match = values._RFC3339.match(text)
+        assert match, text
+        fast, slow = (
+            outcome(values.parse_rfc3339, text),
+            outcome(functools.partial(values._read_rfc3339, match=match), text),
+        )
+        assert fast == slow, text
+        checked += fast is not ValueError
+    assert checked > 2_000  # valid times were among them

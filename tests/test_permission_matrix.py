@@ -288,7 +288,9 @@ DOORS = [
     Door(
         "api-organization-member",
         "POST",
-        acme_managers(200),
+        # The outsider is in no organization: acme's admin cannot see them (404, as for a
+        # made-up name); site owners add anyone.
+        {**acme_managers(200), "acme_admin": 404},
         kwargs=lambda world: {"org": "acme", "user": "outsider"},
     ),
     Door("api-organization-member", "DELETE", acme_managers(204), kwargs=ACME_TARGET),
@@ -322,6 +324,8 @@ DOORS = [
     Door("api-schema", "GET", everyone(200)),
     Door("api-docs", "GET", everyone(200)),
     Door("healthz", "GET", everyone(200)),
+    # The icon browsers ask for on every site: public, like the static files.
+    Door("favicon", "GET", everyone(200)),
     # --- pages ----------------------------------------------------------------------------
     Door("home", "GET", everyone(302)),
     Door("login", "GET", everyone(302, anonymous=200)),
@@ -377,6 +381,10 @@ NOT_IN_TABLE = {
     "admin:*": (
         "every admin view is wrapped by AdminSite.admin_view, the one staff gate that the "
         "admin rows above (index, sign-in, log and user lists, a change page) exercise"
+    ),
+    "metrics": (
+        "not a door for users: no account or role opens it, only the scrape token or an "
+        "allowed network (tests/test_metrics.py: refused without, served with)"
     ),
 }
 

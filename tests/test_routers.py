@@ -7,7 +7,7 @@ from django.db import connections
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from connlogs.events import record_events
+from connlogs.ingest import record_events
 from connlogs.models import ConnectionLog, User
 from connlogs.routers import REPLICA, ReplicaRouter
 from tests.factories import ConnectionLogFactory, UserFactory, WorkspaceFactory, auth_header

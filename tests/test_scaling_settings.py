@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PRIMARY = "postgres://u@db.example:5432/connlogs"
-SWITCHES = ("DATABASE_REPLICA_URL", "CONNLOGS_DB_JIT", "CONNLOGS_CACHE_TABLE")
+SWITCHES = ("DATABASE_REPLICA_URL", "CONNLOGS_DB_JIT", "CONNLOGS_CACHE_TABLE", "DATABASE_POOLER")
 
 
 def settings_with(env: dict) -> dict:
@@ -20,7 +20,11 @@ def settings_with(env: dict) -> dict:
         "'mirror': settings.DATABASES.get('replica', {}).get('TEST', {}).get('MIRROR'), "
         "'options': {a: d.get('OPTIONS', {}).get('options') for a, d in "
         "settings.DATABASES.items()}, "
-        "'cache': settings.CACHES['default']}))"
+        "'cache': settings.CACHES['default'], "
+        "'prepare': {a: d.get('OPTIONS', {}).get('prepare_threshold', 'default') for a, d in "
+        "settings.DATABASES.items()}, "
+        "'server_side_cursors': {a: not d.get('DISABLE_SERVER_SIDE_CURSORS') for a, d in "
+        "settings.DATABASES.items()}}))"
     )
     environment = {
         **{k: v for k, v in os.environ.items() if k not in SWITCHES},
@@ -34,6 +38,22 @@ def settings_with(env: dict) -> dict:
     )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
+
+
+def test_behind_a_transaction_pooler_nothing_outlives_a_transaction():
+    replica = "postgres://u@replica.example:6432/connlogs"
+    found = settings_with({"DATABASE_POOLER": "transaction", "DATABASE_REPLICA_URL": replica})
+    # No prepared statements, no WITH HOLD cursors, no startup options (PgBouncer refuses
+    # "options"; JIT is set per database instead).
+    assert found["prepare"] == {"default": None, "replica": None}
+    assert found["server_side_cursors"] == {"default": False, "replica": False}
+    assert found["options"] == {"default": None, "replica": None}
+
+
+def test_without_a_pooler_the_driver_keeps_its_defaults():
+    found = settings_with({})
+    assert found["prepare"] == {"default": "default"}
+    assert found["server_side_cursors"] == {"default": True}
 
 
 def test_database_replica_url_adds_the_alias_and_the_router():
@@ -56,7 +76,7 @@ def test_jit_can_be_left_on():
     assert settings_with({"CONNLOGS_DB_JIT": "on"})["options"] == {"default": None}
 
 
-def test_a_cache_table_shares_the_sign_in_throttle_between_servers():
+def test_a_cache_table_shares_the_cache_between_servers():
     cache = settings_with({"CONNLOGS_CACHE_TABLE": "connlogs_cache"})["cache"]
     assert cache == {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",

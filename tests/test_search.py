@@ -3,7 +3,7 @@
 import pytest
 
 from connlogs import search
-from connlogs.filtersets import ConnectionLogFilterSet
+from connlogs.search.filterset import ConnectionLogFilterSet
 
 KEYS = ConnectionLogFilterSet.base_filters
 

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.core.cache import cache
 from django.db import OperationalError
 from django.test import Client
 from django.utils import timezone
@@ -35,13 +34,6 @@ from tests.factories import (
 ROOT = Path(__file__).resolve().parent.parent
 LIST = "/api/v2/connectionlog"
 SIGNED_OUT = "You are signed out or your session has expired. Please sign in again to continue."
-
-
-@pytest.fixture(autouse=True)
-def fresh_lockout_counters():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture
@@ -230,8 +222,8 @@ SECRET_DETAIL = "SELECT password FROM connlogs_user -- internal detail"
 @pytest.mark.parametrize(
     "path,target",
     [
-        (LIST, "connlogs.api.views.search_visible"),
-        ("/connectionlog", "connlogs.views.logs.search_visible"),
+        (LIST, "connlogs.api.views.LogSearch.from_request"),
+        ("/connectionlog", "connlogs.web.views.logs.LogSearch.from_request"),
     ],
 )
 def test_a_crash_answers_500_without_traceback_or_sql(reader, monkeypatch, path, target):
@@ -261,9 +253,9 @@ def unreachable(*args, **kwargs):
 @pytest.mark.parametrize(
     "path,target",
     [
-        (LIST, "connlogs.api.views.search_visible"),
-        ("/api/v2/connectionlog/export", "connlogs.api.export_views.search_visible"),
-        ("/connectionlog", "connlogs.views.logs.search_visible"),
+        (LIST, "connlogs.api.views.LogSearch.from_request"),
+        ("/api/v2/connectionlog/export", "connlogs.api.export_views.LogSearch.from_request"),
+        ("/connectionlog", "connlogs.web.views.logs.LogSearch.from_request"),
     ],
 )
 def test_database_outage_is_a_503_with_retry_after(reader, monkeypatch, path, target):

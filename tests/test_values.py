@@ -8,15 +8,57 @@ from connlogs import values
 CANONICAL = "7a6fafdc-e3d0-43cb-a1b7-1f19802d7908"
 
 
+MIXED = "7A6fAfDC-e3D0-43cB-A1b7-1F19802d7908"
+
+
+# Every spelling Go's uuid.Parse (google/uuid, which Coder uses) accepts: 36 bytes canonical,
+# 45 with a urn:uuid: prefix in any case, 38 with any byte either side (Go checks neither
+# brace), 32 hex digits; hex digits in either case.
 @pytest.mark.parametrize(
-    "text", [CANONICAL, CANONICAL.replace("-", ""), "{" + CANONICAL + "}", CANONICAL.upper()]
+    "text",
+    [
+        CANONICAL,
+        CANONICAL.upper(),
+        MIXED,
+        "urn:uuid:" + CANONICAL,
+        "URN:UUID:" + CANONICAL.upper(),
+        "uRn:UuId:" + MIXED,
+        "{" + CANONICAL + "}",
+        "{" + MIXED + "}",
+        "(" + CANONICAL + ")",
+        "x" + CANONICAL + "}",
+        CANONICAL.replace("-", ""),
+        MIXED.replace("-", ""),
+    ],
 )
-def test_uuid_in_all_three_spellings(text):
+def test_uuid_in_every_spelling_go_accepts(text):
     assert values.parse_uuid(text) == uuid.UUID(CANONICAL)
 
 
 @pytest.mark.parametrize(
-    "text", ["", "nope", CANONICAL[:-1], "urn:uuid:" + CANONICAL, "a-" + CANONICAL]
+    "text",
+    [
+        "",
+        "nope",
+        CANONICAL[:-1],
+        "a-" + CANONICAL,
+        " " + CANONICAL,  # Go trims nothing
+        CANONICAL + "\n",
+        "urn:uuid:" + CANONICAL[:-1],
+        "urn:uuid-" + CANONICAL,
+        "uuid:" + CANONICAL.replace("-", ""),
+        "urn:uuid:" + CANONICAL.replace("-", "") + "0000",  # 45 bytes, no dashes
+        "{" + CANONICAL,
+        "{" + CANONICAL + "}}",
+        "{{" + CANONICAL.replace("-", "") + "}}",  # 36 bytes, no dashes where Go wants them
+        CANONICAL.replace("-", "_"),
+        CANONICAL[:-1] + "g",
+        CANONICAL.replace("-", "")[:-1] + "G",
+        "é" + CANONICAL,  # 38 bytes in UTF-8, as Go counts: the dashes are then misplaced
+        # 32 bytes that Python's int(text, 16) would take but that are not 32 hex digits
+        CANONICAL.replace("-", "")[:16] + "_" + CANONICAL.replace("-", "")[17:],
+        " " + CANONICAL.replace("-", "")[1:],
+    ],
 )
 def test_bad_uuids(text):
     with pytest.raises(ValueError):
@@ -72,3 +114,32 @@ def test_normalize_ip(text, stored):
 def test_bad_ip():
     with pytest.raises(ValueError):
         values.normalize_ip("10.0.0.256")
+
+
+@pytest.mark.parametrize(
+    "text", ["٢٠٢٥-01-01T00:00:00Z", "2025-٠1-01T00:00:00Z", "2025-01-01T00:00:00.٥Z"]
+)
+def test_times_take_ascii_digits_only(text):
+    with pytest.raises(ValueError):
+        values.parse_rfc3339(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "stored"),
+    [
+        ("203.0.113.5:22", "203.0.113.5"),
+        ("[::1]:80", "::1"),
+        ("[::1]", "::1"),
+        ("fe80::1%eth0", "fe80::1"),
+        ("::ffff:203.0.113.5", "203.0.113.5"),
+        ("localhost:8080", "127.0.0.1"),
+    ],
+)
+def test_a_reported_address_is_the_address(text, stored):
+    assert values.normalize_ip(text) == stored
+
+
+@pytest.mark.parametrize("text", ["1.2.3.4:99999", "[::1]:x", "1.2.3.4:٢٢", "[]"])
+def test_a_port_or_brackets_around_no_address(text):
+    with pytest.raises(ValueError):
+        values.normalize_ip(text)

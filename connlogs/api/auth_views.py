@@ -7,17 +7,17 @@ import datetime as dt
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from connlogs import roles, throttle, tokens
+from connlogs import roles, signin, throttle, tokens
+from connlogs.api import origin
 from connlogs.api.auth import TOKEN_COOKIE, token_from_request
 from connlogs.api.errors import ApiError
 from connlogs.api.lookups import resolve_user
 from connlogs.api.serializers import ErrorSerializer, JsonBodySerializer
-from connlogs.models import User
 
 
 class LoginSerializer(JsonBodySerializer):
@@ -38,6 +38,7 @@ class LoginView(APIView):
 
     @extend_schema(
         operation_id="login",
+        summary="Sign in with email and password: a session token (also set as a cookie)",
         request=LoginSerializer,
         responses={
             201: inline_serializer("SessionToken", {"session_token": serializers.CharField()}),
@@ -47,25 +48,23 @@ class LoginView(APIView):
         },
     )
     def post(self, request):
+        # A browser's sign-in from another site (login CSRF) is refused; scripts send no
+        # Origin or Referer and need no token.
+        origin.refuse_cross_site(request, proof_required=False)
         body = LoginSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         email, password = body.validated_data["email"], body.validated_data["password"]
-        address = throttle.client_address(request)
-        wait = throttle.retry_after(email, address)
+        # The one password check (connlogs.signin): shared lockout, same cost for every email.
+        user = authenticate(request, email=email, password=password)
+        wait = signin.retry_after(request)
         if wait:
             raise ApiError(
                 throttle.lockout_message(wait),
                 status_code=status.HTTP_429_TOO_MANY_REQUESTS,
                 retry_after=wait,
             )
-        account = User.objects.filter(email=email.lower()).first()
-        user = (
-            authenticate(request, username=account.username, password=password) if account else None
-        )
         if user is None:
-            throttle.record_failure(email, address)
             raise ApiError("Incorrect email or password.", status_code=status.HTTP_401_UNAUTHORIZED)
-        throttle.record_success(email, address)
         key = tokens.issue_session(user)
         response = Response({"session_token": key}, status=status.HTTP_201_CREATED)
         response.set_cookie(
@@ -77,6 +76,7 @@ class LoginView(APIView):
 class LogoutView(APIView):
     @extend_schema(
         operation_id="logout",
+        summary="Sign out: revoke this request's session token and clear its cookie",
         request=None,
         responses={
             200: inline_serializer("LogoutResponse", {"message": serializers.CharField()}),
@@ -95,6 +95,7 @@ class LogoutView(APIView):
 class TokenCreateView(APIView):
     @extend_schema(
         operation_id="createToken",
+        summary="Create an API token for a user (yourself; anyone, for a site owner)",
         request=TokenRequestSerializer,
         responses={
             201: inline_serializer("TokenKey", {"key": serializers.CharField()}),
@@ -105,11 +106,9 @@ class TokenCreateView(APIView):
         },
     )
     def post(self, request, user: str):
+        # As everywhere in the directory: a user you may not see does not exist for you (404).
         target = resolve_user(request, user)
         if target.pk != request.user.pk and not roles.is_owner(request.user):
-            # As everywhere in the directory: a user you may not see does not exist for you.
-            if not roles.may_view_user(request.user, target):
-                raise NotFound()
             raise PermissionDenied()
         body = TokenRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)

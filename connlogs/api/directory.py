@@ -16,11 +16,11 @@ from django.db import IntegrityError, transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from connlogs import roles
+from connlogs import owners, roles
 from connlogs.api.directory_serializers import (
     MemberSerializer,
     OrganizationCreateSerializer,
@@ -35,7 +35,7 @@ from connlogs.api.errors import NOT_FOUND, ApiError, Conflict
 from connlogs.api.lookups import resolve_organization, resolve_user
 from connlogs.api.parsers import BoundedJSONParser
 from connlogs.api.permissions import MayCreateOrganizations, MayManageUsers
-from connlogs.api.serializers import ErrorSerializer, UserSerializer, user_json
+from connlogs.api.serializers import ErrorSerializer, UserSerializer, shown_user_json
 from connlogs.models import Membership, Organization, User
 from connlogs.search import Validation
 
@@ -125,7 +125,7 @@ class UserCreateView(DirectoryView):
                 ),
             ],
         )
-        return Response(user_json(user), status=status.HTTP_201_CREATED)
+        return Response(shown_user_json(user, request.user), status=status.HTTP_201_CREATED)
 
 
 class UserDetailView(DirectoryView):
@@ -136,10 +136,7 @@ class UserDetailView(DirectoryView):
         responses={200: UserSerializer, **error_responses(401, 404)},
     )
     def get(self, request, user: str):
-        target = resolve_user(request, user)
-        if not roles.may_view_user(request.user, target):
-            raise NotFound()
-        return Response(user_json(target))
+        return Response(shown_user_json(resolve_user(request, user), request.user))
 
 
 class UserRolesView(DirectoryView):
@@ -155,14 +152,16 @@ class UserRolesView(DirectoryView):
     def put(self, request, user: str):
         target = resolve_user(request, user)
         new_roles = validated(SiteRolesSerializer, request)["roles"]
-        if roles.removes_last_owner(target, new_roles):
-            raise ApiError(
-                "Validation failed.",
-                validations=[Validation("roles", "The site must keep at least one owner.")],
-            )
-        target.site_roles = new_roles
-        target.save(update_fields=["site_roles", "updated_at"])
-        return Response(user_json(target))
+        with transaction.atomic():
+            try:
+                owners.keep_an_owner({target.pk: {"site_roles": new_roles}})
+            except owners.LastOwnerError as error:
+                raise ApiError(
+                    "Validation failed.", validations=[Validation("roles", str(error))]
+                ) from None
+            target.site_roles = new_roles
+            target.save(update_fields=["site_roles", "updated_at"])
+        return Response(shown_user_json(target, request.user))
 
 
 # --- organizations ----------------------------------------------------------------------
@@ -200,17 +199,12 @@ class OrganizationDetailView(DirectoryView):
         responses={200: OrganizationSerializer, **error_responses(401, 404)},
     )
     def get(self, request, org: str):
-        organization = resolve_organization(org)
-        if not roles.may_view_organization(request.user, organization.id):
-            raise NotFound()
-        return Response(organization_detail_json(organization))
+        return Response(organization_detail_json(resolve_organization(request, org)))
 
 
 def managed_organization(request, ref: str) -> Organization:
     """The organization, if the caller may manage its members and workspaces."""
-    organization = resolve_organization(ref)
-    if not roles.may_view_organization(request.user, organization.id):
-        raise NotFound()
+    organization = resolve_organization(request, ref)
     if not roles.may_manage_organization(request.user, organization.id):
         raise PermissionDenied(
             "Only site owners and this organization's admins may manage its members and workspaces."
@@ -235,7 +229,8 @@ def membership_of(organization: Organization, target: User) -> Membership:
 class MemberView(DirectoryView):
     @extend_schema(
         operation_id="addOrganizationMember",
-        summary="Add a user to an organization (site owner, organization admin)",
+        summary="Add a user to an organization (site owner: anyone; organization admin: a "
+        "user they can already see, as any other name answers 404)",
         parameters=[ORG_PARAM, USER_PARAM],
         request=None,
         responses={200: MemberSerializer, **error_responses(401, 403, 404, 409)},

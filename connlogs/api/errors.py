@@ -10,6 +10,7 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from connlogs.middleware import BODY_TOO_LARGE, body_limit_detail
 from connlogs.search import Validation
 
 SIGNED_OUT = "You are signed out or your session has expired. Please sign in again to continue."
@@ -95,10 +96,11 @@ def exception_handler(exc, context) -> Response | None:
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, RequestDataTooBig):
+        # Django's own message names its setting; the client is told the limit.
         exc = ApiError(
-            "Request body too large.",
+            BODY_TOO_LARGE,
             status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-            detail=str(exc),
+            detail=body_limit_detail(),
         )
     if isinstance(exc, ApiError):
         response = Response(exc.body, status=exc.status_code)

@@ -1,7 +1,7 @@
 """``POST /api/v2/connectionlog/events``: agents and gateways report connection events.
 
 The view only checks who is calling and the envelope of the body; validation and the
-merging rules live in ``connlogs.events.record_events``, the single writer of log rows.
+merging rules live in ``connlogs.ingest.record_events``, the single writer of log rows.
 """
 
 from __future__ import annotations
@@ -15,40 +15,64 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from connlogs import events, idempotency
+from connlogs import idempotency, ingest, metrics
 from connlogs.api.errors import ApiError
 from connlogs.api.parsers import BoundedJSONParser
 from connlogs.api.permissions import MayReportEvents
-from connlogs.api.serializers import ErrorSerializer
+from connlogs.api.serializers import ErrorSerializer, ValidationSerializer
 from connlogs.models import ConnectionType
 from connlogs.search import Validation
 
 INVALID_EVENTS = "Invalid connection events."
 
 
+def _cut_note(limit: int) -> str:
+    return (
+        f"At most {limit} characters are kept: longer text is cut to {limit}, the row is "
+        "marked as truncated and the answer warns."
+    )
+
+
 class EventSerializer(serializers.Serializer):
     """The schema of one event; ``record_events`` does the validating."""
 
-    action = serializers.ChoiceField(choices=[events.CONNECT, events.DISCONNECT])
-    time = serializers.DateTimeField(help_text="RFC 3339.")
+    action = serializers.ChoiceField(choices=[ingest.CONNECT, ingest.DISCONNECT])
+    time = serializers.DateTimeField(
+        help_text=(
+            "RFC 3339, ASCII digits. At most CONNLOGS_MAX_CLOCK_SKEW (default 24 hours) "
+            "ahead of the server's clock; any past time is accepted."
+        )
+    )
     type = serializers.ChoiceField(choices=ConnectionType.values)
     workspace_id = serializers.UUIDField()
-    agent_name = serializers.CharField(min_length=1, max_length=events.MAX_AGENT_NAME)
+    agent_name = serializers.CharField(min_length=1, max_length=ingest.MAX_AGENT_NAME)
     connection_id = serializers.UUIDField(
         required=False, help_text="Required for the four agent types; refused for web types."
     )
     ip = serializers.CharField(
-        required=False, help_text='IPv4 or IPv6; "localhost" is stored as 127.0.0.1.'
+        required=False,
+        help_text=(
+            'IPv4 or IPv6; "localhost" is stored as 127.0.0.1. A port, brackets and a zone '
+            "are dropped (`[::1]:80` is ::1), an IPv4-mapped address is stored as IPv4. "
+            "Text that is no address is stored as unknown, with a warning."
+        ),
     )
-    reason = serializers.CharField(required=False, help_text="Agent types, disconnect only.")
+    reason = serializers.CharField(
+        required=False,
+        help_text=f"Agent types, disconnect only. {_cut_note(ingest.MAX_TEXT)}",
+    )
     exit_code = serializers.IntegerField(
         required=False, help_text="Agent types, disconnect only; 0 is a real value."
     )
     user_id = serializers.UUIDField(
         required=False, help_text="Web types: the requesting user; missing = unauthenticated."
     )
-    user_agent = serializers.CharField(required=False, help_text="Web types.")
-    slug_or_port = serializers.CharField(required=False, help_text="Web types.")
+    user_agent = serializers.CharField(
+        required=False, help_text=f"Web types. {_cut_note(ingest.MAX_TEXT)}"
+    )
+    slug_or_port = serializers.CharField(
+        required=False, help_text=f"Web types. {_cut_note(ingest.MAX_SLUG_OR_PORT)}"
+    )
     status_code = serializers.IntegerField(
         required=False, min_value=100, max_value=599, help_text="Web types; missing = 200."
     )
@@ -67,6 +91,15 @@ class RecordResultSerializer(serializers.Serializer):
     created = serializers.IntegerField(help_text="Events that created a row.")
     updated = serializers.IntegerField(help_text="Events that filled a row's disconnect.")
     unchanged = serializers.IntegerField(help_text="Events that changed nothing (repeats).")
+    warnings = ValidationSerializer(
+        many=True,
+        required=False,
+        help_text=(
+            "Only when a cosmetic field was recorded otherwise than sent (an `ip` that is no "
+            "address, stored as unknown; text cut to its limit): `events[i].field` and what "
+            "was done. The events were recorded."
+        ),
+    )
 
 
 _EXAMPLE = {
@@ -103,6 +136,7 @@ class ConnectionEventsView(APIView):
             401: ErrorSerializer,
             403: ErrorSerializer,
             409: ErrorSerializer,
+            411: ErrorSerializer,
             413: ErrorSerializer,
         },
         parameters=[
@@ -120,6 +154,7 @@ class ConnectionEventsView(APIView):
         ],
         examples=[OpenApiExample("One SSH connect", value=_EXAMPLE, request_only=True)],
     )
+    @metrics.observe_ingest
     def post(self, request):
         body = request.data
         if not isinstance(body, Mapping):
@@ -135,7 +170,7 @@ class ConnectionEventsView(APIView):
             )
 
         def record() -> dict:
-            return events.record_events(
+            return ingest.record_events(
                 body.get("events"), max_events=settings.CONNLOGS_MAX_EVENTS
             ).as_dict()
 
@@ -154,7 +189,7 @@ class ConnectionEventsView(APIView):
                     ],
                 )
             answer, replayed = idempotency.apply_once(request.user, key, body, record)
-        except events.EventValidationError as error:
+        except ingest.EventValidationError as error:
             raise ApiError(INVALID_EVENTS, validations=error.validations) from None
         except idempotency.KeyReused:
             raise ApiError(

@@ -12,8 +12,8 @@ from connlogs.api.errors import ApiError
 from connlogs.api.pagination import single_param
 from connlogs.api.serializers import ErrorSerializer
 from connlogs.api.views import Q_PARAMETER
-from connlogs.filtersets import search_visible
-from connlogs.search import Validation
+from connlogs.search import Validation, quote
+from connlogs.search.request import LogSearch
 
 
 class AnyAcceptNegotiation(BaseContentNegotiation):
@@ -47,6 +47,30 @@ def parse_format(params) -> tuple[str, list[Validation]]:
     return fmt, errors
 
 
+# Go's strconv.ParseBool, which Coder's query parameters use for booleans.
+_TRUE = ("1", "t", "T", "TRUE", "true", "True")
+_FALSE = ("0", "f", "F", "FALSE", "false", "False")
+
+
+def parse_bom(params) -> tuple[bool, list[Validation]]:
+    """``bom``: a boolean as Go's ``strconv.ParseBool`` reads it; absent or empty is false."""
+    errors: list[Validation] = []
+    given = single_param(params, "bom", errors)
+    if errors or given == "" or given in _FALSE:
+        return False, errors
+    if given in _TRUE:
+        return True, errors
+    detail = f'Query param "bom" must be a valid boolean: strconv.ParseBool: parsing {quote(given)}'
+    return False, [Validation("bom", detail + ": invalid syntax")]
+
+
+def parse_options(params) -> tuple[str, bool, list[Validation]]:
+    """``format`` and ``bom`` of an export request, and their validations (``[]``: good)."""
+    fmt, errors = parse_format(params)
+    bom, bom_errors = parse_bom(params)
+    return fmt, bom, errors + bom_errors
+
+
 DOWNLOAD = (
     "An attachment named connection-log-<UTC time of the export>.csv or .ndjson: `format=csv` "
     "gives text/csv (RFC 4180, a header row), `format=ndjson` gives application/x-ndjson "
@@ -66,8 +90,10 @@ class ConnectionLogExportView(APIView):
             "id, connect_time, disconnect_time, type, organization, workspace_owner, "
             "workspace_name, agent_name, ip, username, user_email, user_agent, slug_or_port, "
             "status_code, exit_code, disconnect_reason, connection_id, workspace_id; cells "
-            "starting with = + - @ that are not numbers are prefixed with `'`. A bad `q` or "
-            "`format` is a 400 before any byte is streamed. Any `Accept` header is answered."
+            "starting with = + - @ (or their full-width forms), tab, carriage return or line "
+            "feed that are not numbers are prefixed with `'`. `bom=1` starts a CSV file with "
+            "a UTF-8 byte-order mark, so that Excel reads it as UTF-8. A bad `q`, `format` or "
+            "`bom` is a 400 before any byte is streamed. Any `Accept` header is answered."
         ),
         parameters=[
             Q_PARAMETER,
@@ -78,6 +104,16 @@ class ConnectionLogExportView(APIView):
                 default=export.CSV,
                 description="`csv` (default) or `ndjson`.",
             ),
+            OpenApiParameter(
+                "bom",
+                OpenApiTypes.BOOL,
+                default=False,
+                description=(
+                    "`1`/`true`: start a CSV file with a UTF-8 byte-order mark (U+FEFF), which "
+                    "Excel needs to read UTF-8. Default off; ignored for NDJSON. Read as Go's "
+                    "strconv.ParseBool: 1, t, T, TRUE, true, True, 0, f, F, FALSE, false, False."
+                ),
+            ),
         ],
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description=DOWNLOAD),
@@ -87,10 +123,10 @@ class ConnectionLogExportView(APIView):
         },
     )
     def get(self, request):
-        fmt, errors = parse_format(request.query_params)
+        fmt, bom, errors = parse_options(request.query_params)
         if errors:
             raise ApiError("Query parameters have invalid values.", validations=errors)
-        filterset = search_visible(request, request.query_params.get("q"))
-        if filterset.validations:
-            raise ApiError("Invalid connection search query.", validations=filterset.validations)
-        return export.export_response(filterset.qs, fmt)
+        search = LogSearch.from_request(request)
+        if search.validations:
+            raise ApiError("Invalid connection search query.", validations=search.validations)
+        return export.export_response(search.matching, fmt, request.user, bom=bom)

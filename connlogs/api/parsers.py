@@ -15,13 +15,14 @@ from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
 from connlogs.api.errors import ApiError
+from connlogs.middleware import BODY_TOO_LARGE, body_limit_detail
 
 
 def _too_large(limit: int) -> ApiError:
     return ApiError(
-        "Request body too large.",
+        BODY_TOO_LARGE,
         status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-        detail=f"The body may be at most {limit} bytes.",
+        detail=body_limit_detail(limit),
     )
 
 

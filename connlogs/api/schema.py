@@ -9,6 +9,12 @@ class SessionTokenScheme(OpenApiAuthenticationExtension):
     target_class = "connlogs.api.auth.SessionTokenAuthentication"
     name = ["CoderSessionToken", "CoderSessionCookie", "BearerToken"]
 
+    def get_security_requirement(self, auto_schema):
+        # Alternatives, one scheme each: any one of them authenticates. (One requirement
+        # naming all three would mean "all three at once", and Swagger UI would then send
+        # none of them, so its "curl" lacked the token.)
+        return [{name: []} for name in self.name]
+
     def get_security_definition(self, auto_schema):
         return [
             {"type": "apiKey", "in": "header", "name": "Coder-Session-Token"},

@@ -1,37 +1,85 @@
 """The JSON contract of a connection log and a user: the only module that shapes them.
 
-The declared fields describe the shape for the OpenAPI schema; ``to_representation`` builds
-it directly, because keys are omitted (not null) in the contract's specific cases and
-because exports stream millions of rows through the same function.
+The declared fields describe the shape for the OpenAPI schema; the ``*_json`` functions
+build it directly, because keys are omitted (not null) in the contract's specific cases,
+because a user object depends on who asks (``organization_ids``), and because exports
+stream millions of rows through the same function.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterable, Mapping
 
 from rest_framework import serializers
 
 from connlogs import roles
-from connlogs.models import WEB_TYPES, ConnectionLog, ConnectionType, Organization, User
+from connlogs.models import (
+    WEB_TYPES,
+    ConnectionLog,
+    ConnectionType,
+    Membership,
+    Organization,
+    User,
+)
 from connlogs.values import format_time
 
 
-def user_json(user: User) -> dict:
-    return {
-        "id": str(user.id),
-        "username": user.username,
-        "name": user.name,
-        "email": user.email,
-        "avatar_url": user.avatar_url,
-        "created_at": format_time(user.created_at),
-        "updated_at": format_time(user.updated_at),
-        "last_seen_at": format_time(user.last_seen_at),
-        "status": user.status,
-        "login_type": user.login_type,
-        "organization_ids": [],
-        "roles": roles.role_objects(user.site_roles or []),
-    }
+def user_json(user: User, organization_ids: list[str]) -> dict:
+    """Coder's ``codersdk.User`` object for ``user``.
+
+    ``name`` and ``avatar_url`` are omitted when empty, as Coder's ``omitempty`` tags do (its
+    schema gives ``avatar_url`` ``format: uri``, which ``""`` is not). ``has_ai_seat`` is
+    always present and false: connlogs has no AI seats. ``organization_ids`` are canonical
+    UUID texts: the user's organizations the caller may see (``organization_ids_by_user``).
+    """
+    shown = {"id": str(user.id), "username": user.username}
+    if user.name:
+        shown["name"] = user.name
+    shown["email"] = user.email
+    if user.avatar_url:
+        shown["avatar_url"] = user.avatar_url
+    shown.update(
+        {
+            "created_at": format_time(user.created_at),
+            "updated_at": format_time(user.updated_at),
+            "last_seen_at": format_time(user.last_seen_at),
+            "status": user.status,
+            "login_type": user.login_type,
+            "has_ai_seat": False,
+            "organization_ids": organization_ids,
+            "roles": roles.role_objects(user.site_roles or []),
+        }
+    )
+    return shown
+
+
+def organization_ids_by_user(user_ids: Iterable[uuid.UUID], viewer: User) -> dict:
+    """``{user id: [organization id text, ...]}``: each user's organizations that ``viewer``
+    may see (``roles.visible_organization_ids``), sorted; users without any are left out.
+
+    One query for all the users (none when there are none or the viewer sees no
+    organization), so a page or an export batch never asks once per user.
+    """
+    user_ids = set(user_ids)
+    visible = roles.visible_organization_ids(viewer)
+    if not user_ids or visible == []:
+        return {}
+    memberships = Membership.objects.filter(user_id__in=user_ids)
+    if visible is not None:
+        memberships = memberships.filter(organization_id__in=visible)
+    found: dict = {}
+    for user_id, organization_id in memberships.values_list("user_id", "organization_id"):
+        found.setdefault(user_id, []).append(str(organization_id))
+    for ids in found.values():
+        ids.sort()
+    return found
+
+
+def shown_user_json(user: User, viewer: User) -> dict:
+    """``user_json`` of one user as ``viewer`` sees it (the directory API's answers)."""
+    return user_json(user, organization_ids_by_user([user.id], viewer).get(user.id, []))
 
 
 def organization_json(organization: Organization) -> dict:
@@ -43,8 +91,24 @@ def organization_json(organization: Organization) -> dict:
     }
 
 
-def connection_log_json(row: ConnectionLog) -> dict:
-    """The read contract's entry of a log row loaded with ``with_related()``."""
+def _shows_user(row: ConnectionLog) -> bool:
+    # Only web rows show their user: an agent row's is never loaded.
+    return bool(row.user_id) and row.type in WEB_TYPES
+
+
+def connection_log_entries(rows: Iterable[ConnectionLog], viewer: User) -> list[dict]:
+    """The read contract's entries of rows loaded with ``with_related()``, as ``viewer``
+    sees them: one query for the organizations of all the users they show."""
+    rows = list(rows)
+    organization_ids = organization_ids_by_user(
+        {row.user_id for row in rows if _shows_user(row)}, viewer
+    )
+    return [connection_log_json(row, organization_ids) for row in rows]
+
+
+def connection_log_json(row: ConnectionLog, organization_ids: Mapping) -> dict:
+    """The read contract's entry of a log row loaded with ``with_related()``;
+    ``organization_ids`` is ``organization_ids_by_user`` of (at least) the row's user."""
     return connection_log_entry(
         row.id,
         row.connect_time,
@@ -57,8 +121,7 @@ def connection_log_json(row: ConnectionLog) -> dict:
         row.ip,
         row.type,
         row.user_agent,
-        # Only web rows show their user: an agent row's is never loaded.
-        user_json(row.user) if row.user_id and row.type in WEB_TYPES else None,
+        user_json(row.user, organization_ids.get(row.user_id, [])) if _shows_user(row) else None,
         row.slug_or_port,
         row.code,
         row.connection_id,
@@ -132,21 +195,24 @@ class RoleSerializer(serializers.Serializer):
 
 
 class UserSerializer(serializers.Serializer):
+    """The schema of ``user_json`` (which builds the JSON)."""
+
     id = serializers.UUIDField()
     username = serializers.CharField()
-    name = serializers.CharField()
+    name = serializers.CharField(required=False, help_text="Omitted when empty.")
     email = serializers.EmailField()
-    avatar_url = serializers.CharField()
+    avatar_url = serializers.URLField(required=False, help_text="Omitted when empty.")
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     last_seen_at = serializers.DateTimeField()
     status = serializers.ChoiceField(choices=User.Status.choices)
     login_type = serializers.ChoiceField(choices=User.LoginType.choices)
-    organization_ids = serializers.ListField(child=serializers.UUIDField())
+    has_ai_seat = serializers.BooleanField(help_text="Always false: connlogs has no AI seats.")
+    organization_ids = serializers.ListField(
+        child=serializers.UUIDField(),
+        help_text="The user's organizations that the caller may see.",
+    )
     roles = RoleSerializer(many=True)
-
-    def to_representation(self, instance: User) -> dict:
-        return user_json(instance)
 
 
 class OrganizationRefSerializer(serializers.Serializer):
@@ -187,9 +253,6 @@ class ConnectionLogSerializer(serializers.Serializer):
     ssh_info = SshInfoSerializer(
         required=False, help_text="Only for ssh, vscode, jetbrains and reconnecting_pty rows."
     )
-
-    def to_representation(self, instance: ConnectionLog) -> dict:
-        return connection_log_json(instance)
 
 
 class ConnectionLogPageSerializer(serializers.Serializer):

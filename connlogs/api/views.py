@@ -13,10 +13,10 @@ from connlogs.api.pagination import INT32_MAX, parse_page_params
 from connlogs.api.serializers import (
     ConnectionLogPageSerializer,
     ErrorSerializer,
-    connection_log_json,
+    connection_log_entries,
 )
-from connlogs.filtersets import search_visible
 from connlogs.search import Validation
+from connlogs.search.request import LogSearch
 
 Q_PARAMETER = OpenApiParameter(
     "q",
@@ -61,12 +61,12 @@ class ConnectionLogListView(APIView):
         if page_errors:
             raise ApiError("Query parameters have invalid values.", validations=page_errors)
 
-        filterset = search_visible(request, request.query_params.get("q"))
-        if filterset.validations:
-            raise ApiError("Invalid connection search query.", validations=filterset.validations)
-        matching = filterset.qs
+        search = LogSearch.from_request(request)
+        if search.validations:
+            raise ApiError("Invalid connection search query.", validations=search.validations)
+        matching = search.matching
         if page.after_id is not None:
-            cursor = filterset.queryset.filter(id=page.after_id).only("id", "connect_time").first()
+            cursor = search.visible.filter(id=page.after_id).only("id", "connect_time").first()
             if cursor is None:
                 raise ApiError(
                     "Query parameters have invalid values.",
@@ -84,7 +84,7 @@ class ConnectionLogListView(APIView):
         cap = settings.CONNLOGS_COUNT_CAP
         return Response(
             {
-                "connection_logs": [connection_log_json(row) for row in rows],
+                "connection_logs": connection_log_entries(rows, request.user),
                 "count": matching.capped_count(cap),
                 "count_cap": cap,
             }

@@ -8,7 +8,7 @@ from __future__ import annotations
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from connlogs import roles
@@ -60,14 +60,6 @@ class WorkspaceCreateView(DirectoryView):
 
 
 class WorkspaceDetailView(DirectoryView):
-    def _visible(self, request, ref: str) -> Workspace:
-        workspace = resolve_workspace(ref)
-        if not roles.may_view_workspace(
-            request.user, workspace.owner_id, workspace.organization_id
-        ):
-            raise NotFound()
-        return workspace
-
     @extend_schema(
         operation_id="getWorkspace",
         summary="A workspace, deleted or not (its owner; readers of its organization's log)",
@@ -75,7 +67,7 @@ class WorkspaceDetailView(DirectoryView):
         responses={200: WorkspaceSerializer, **error_responses(401, 404)},
     )
     def get(self, request, workspace: str):
-        return Response(workspace_json(self._visible(request, workspace)))
+        return Response(workspace_json(resolve_workspace(request, workspace)))
 
     @extend_schema(
         operation_id="deleteWorkspace",
@@ -85,7 +77,7 @@ class WorkspaceDetailView(DirectoryView):
         responses={200: WorkspaceSerializer, **error_responses(401, 403, 404)},
     )
     def delete(self, request, workspace: str):
-        found = self._visible(request, workspace)
+        found = resolve_workspace(request, workspace)
         if not roles.may_manage_organization(request.user, found.organization_id):
             raise PermissionDenied(
                 "Only site owners and the organization's admins may delete workspaces."

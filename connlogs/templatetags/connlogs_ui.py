@@ -7,8 +7,9 @@ import datetime as dt
 from django import template
 from django.utils.html import format_html
 
-from connlogs import roles
+from connlogs import roles, timebounds
 from connlogs.values import format_time
+from connlogs.visible import visible_text
 
 register = template.Library()
 
@@ -22,7 +23,9 @@ def account_roles(user) -> list[str]:
     for membership in user.memberships.select_related("organization").order_by(
         "organization__name"
     ):
-        organization = membership.organization.display_name or membership.organization.name
+        organization = visible_text(
+            membership.organization.display_name or membership.organization.name
+        )
         if membership.roles:
             names += [
                 f"{roles.ORGANIZATION_ROLES.get(name, name)} · {organization}"
@@ -58,7 +61,25 @@ def icon(name: str, label: str = ""):
 
 @register.filter
 def rfc3339(value: dt.datetime | None) -> str:
+    """The API's form of a time (``0001-01-01T00:00:00Z``), for ``datetime`` attributes."""
     return format_time(value) or ""
+
+
+@register.filter(expects_localtime=False)
+def local(value: dt.datetime | None, layout: str = "j M Y, H:i:s T") -> str:
+    """A time in the display zone in Django's date ``layout``; ``T`` is never empty.
+
+    Use this, not ``date``: ``date`` raises for a year-1 time in New York and leaves ``T``
+    empty in the repeated hour of a daylight-saving change (``timebounds.format_local``).
+    """
+    return timebounds.format_local(value, layout)
+
+
+@register.filter
+def visible(value) -> str:
+    """Agent- or browser-supplied text with its invisible characters written as code points
+    (``⟨U+202E⟩``): ``connlogs.visible``. Escaped by the template as usual."""
+    return visible_text(value)
 
 
 @register.filter

@@ -3,7 +3,6 @@
 import datetime as dt
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -12,13 +11,6 @@ from tests.factories import PASSWORD, UserFactory
 
 LIST = "/api/v2/connectionlog"
 SIGNED_OUT = "You are signed out or your session has expired. Please sign in again to continue."
-
-
-@pytest.fixture(autouse=True)
-def clean_throttle():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import uuid
 import pytest
 from rest_framework.test import APIClient
 
-from connlogs.events import record_events
+from connlogs.ingest import record_events
 from tests.factories import (
     ConnectionLogFactory,
     UserFactory,
@@ -123,21 +123,22 @@ def test_web_row_with_a_user_carries_the_full_user_object(owner_api, workspace):
         "status_code": 404,
     }
     assert user["id"] == str(carol.id) and user["username"] == "carol"
+    # No avatar: the key is omitted (Coder's omitempty), never "".
     assert set(user) == {
         "id",
         "username",
         "name",
         "email",
-        "avatar_url",
         "created_at",
         "updated_at",
         "last_seen_at",
         "status",
         "login_type",
+        "has_ai_seat",
         "organization_ids",
         "roles",
     }
-    assert user["organization_ids"] == []
+    assert user["organization_ids"] == [] and user["has_ai_seat"] is False
     assert user["roles"] == [{"name": "auditor", "display_name": "Auditor"}]
     assert user["created_at"].endswith("Z")
 
@@ -222,6 +223,16 @@ def test_keyset_paging_across_equal_timestamps_loses_and_repeats_nothing(owner_a
 def test_after_id_wins_over_offset(owner_api, forty_rows):
     full = ids(owner_api.get(URL))
     assert ids(owner_api.get(URL, {"after_id": full[9], "offset": 30, "limit": 2})) == full[10:12]
+
+
+@pytest.mark.parametrize(
+    "spell",
+    [lambda u: f"urn:uuid:{u}", lambda u: "{" + u.upper() + "}", lambda u: u.replace("-", "")],
+    ids=["urn", "braces upper", "32 hex"],
+)
+def test_after_id_in_go_spellings(owner_api, forty_rows, spell):
+    full = ids(owner_api.get(URL))
+    assert ids(owner_api.get(URL, {"after_id": spell(full[9]), "limit": 2})) == full[10:12]
 
 
 def test_limit_zero_or_missing_means_one_hundred(owner_api, workspace):

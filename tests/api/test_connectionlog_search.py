@@ -127,6 +127,26 @@ def test_organization_by_uuid_in_every_spelling(owner_api, rows, org):
         assert names(rows, search(owner_api, f"organization:{spelling}")) == ACME
 
 
+@pytest.mark.parametrize(
+    "spell",
+    [
+        lambda u: f'"urn:uuid:{u}"',  # Go's URN spelling: quoted, for its colons
+        lambda u: f'"URN:UUID:{str(u).upper()}"',
+        lambda u: "{" + str(u).upper() + "}",
+        lambda u: u.hex.upper(),
+    ],
+    ids=["urn", "URN upper", "braces upper", "32 hex upper"],
+)
+def test_uuid_values_in_go_spellings(owner_api, rows, spell):
+    api = rows["workspaces"]["api"]
+    cid = rows["ssh_done"].connection_id
+    assert names(rows, search(owner_api, f"workspace_id:{spell(api.id)}")) == {
+        "pf_anon",
+        "vscode_done",
+    }
+    assert names(rows, search(owner_api, f"connection_id:{spell(cid)}")) == {"ssh_done"}
+
+
 def test_workspace_id_and_connection_id(owner_api, rows):
     api = rows["workspaces"]["api"]
     assert names(rows, search(owner_api, f"workspace_id:{api.id.hex}")) == {

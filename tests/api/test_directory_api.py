@@ -6,7 +6,8 @@ Who may see what (decided here, asked of connlogs.roles):
 - an organization: site owners and auditors, its members;
 - a workspace: its owner, site owners and auditors, its organization's admins and auditors;
 - managing members and workspaces: site owners and the organization's admins. Someone who
-  can see the organization but not manage it gets 403; someone who cannot see it, 404.
+  can see the organization but not manage it gets 403; someone who cannot see it, 404;
+  an organization admin naming a user they cannot see gets the 404 of an unknown name.
 """
 
 import json
@@ -19,17 +20,18 @@ from connlogs.models import ConnectionLog, Membership, Organization, User, Works
 from tests.conftest import as_user
 from tests.factories import PASSWORD, UserFactory, WorkspaceFactory, member
 
+# A user object without an avatar (the key is omitted when empty, as in Coder).
 USER_KEYS = {
     "id",
     "username",
     "name",
     "email",
-    "avatar_url",
     "created_at",
     "updated_at",
     "last_seen_at",
     "status",
     "login_type",
+    "has_ai_seat",
     "organization_ids",
     "roles",
 }
@@ -104,7 +106,8 @@ MATRIX = [
      (200, 403, 403, 403, 403, 403, 403, 401)),
     ("POST", "/organizations", {"name": "initech"}, (201, 403, 403, 403, 403, 403, 403, 401)),
     ("GET", "/organizations/acme", None, (200, 200, 200, 404, 200, 200, 404, 401)),
-    ("POST", "/organizations/acme/members/bob", None, (200, 403, 200, 404, 403, 403, 404, 401)),
+    # bob is in no organization: ada (acme's admin) cannot see him, so he is not there for her.
+    ("POST", "/organizations/acme/members/bob", None, (200, 403, 404, 404, 403, 403, 404, 401)),
     ("PUT", "/organizations/acme/members/alice/roles", {"roles": ["organization-auditor"]},
      (200, 403, 200, 404, 403, 403, 404, 401)),
     ("DELETE", "/organizations/acme/members/alice", None,
@@ -409,9 +412,12 @@ def test_bad_organization_roles_are_a_400_naming_roles(owner_api, org, roles):
     assert Membership.objects.get(user__username="bob").roles == []
 
 
-def test_an_admin_removed_from_the_organization_loses_its_powers(client_for, org, owner_api):
+def test_an_admin_removed_from_the_organization_loses_its_powers(
+    client_for, org, other_org, owner_api
+):
     ada = member(org, "organization-admin", username="ada")
-    UserFactory(username="bob")
+    Membership.objects.create(organization=other_org, user=ada, roles=["organization-admin"])
+    member(other_org, username="bob")  # ada sees bob through globex
     ada_api = client_for(ada)
     assert ada_api.post("/api/v2/organizations/acme/members/bob").status_code == 200
     assert owner_api.delete("/api/v2/organizations/acme/members/ada").status_code == 204

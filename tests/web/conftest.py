@@ -24,8 +24,8 @@ ROW_LINK = re.compile(r'data-href="/connectionlog/([0-9a-f-]{36})"')
 
 
 @pytest.fixture(autouse=True)
-def fresh_lockout_counters():
-    # Sign-in counters live in the cache and count per address (127.0.0.1 for every test).
+def fresh_cache():
+    # The chart keeps its buckets in the cache for a while: each test starts without them.
     cache.clear()
     yield
     cache.clear()

@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from connlogs import charts
 from connlogs.models import ConnectionLog
+from connlogs.web import charts
 from tests.factories import ConnectionLogFactory, WorkspaceFactory
 from tests.web.conftest import row_ids, signed_in
 

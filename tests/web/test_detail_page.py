@@ -7,9 +7,10 @@ import json
 import re
 from urllib.parse import parse_qs, urlsplit
 
-from connlogs.api.serializers import connection_log_json
+from rest_framework.test import APIClient
+
 from connlogs.values import format_time
-from tests.factories import ConnectionLogFactory
+from tests.factories import ConnectionLogFactory, auth_header
 from tests.web.conftest import row_ids, signed_in
 
 
@@ -98,8 +99,13 @@ def test_nearby_link_is_the_workspace_around_that_time(world):
 
 def test_api_json_is_shown_as_the_api_returns_it(world):
     row = world.globex_rows[1]
-    response = signed_in(world.people["owner"]).get(f"/connectionlog/{row.id}")
-    assert json.loads(response.context["api_json"]) == connection_log_json(row)
+    owner = world.people["owner"]
+    response = signed_in(owner).get(f"/connectionlog/{row.id}")
+    api = APIClient()
+    api.credentials(**auth_header(owner))
+    listed = api.get("/api/v2/connectionlog").json()["connection_logs"]
+    [entry] = [entry for entry in listed if entry["id"] == str(row.id)]
+    assert json.loads(response.context["api_json"]) == entry
 
 
 def test_unknown_or_malformed_ids_are_404(world):

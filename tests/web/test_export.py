@@ -14,6 +14,8 @@ from django.test.utils import CaptureQueriesContext
 
 from connlogs import export
 from connlogs.api.serializers import connection_log_json
+from connlogs.export import formats as export_formats
+from connlogs.export import rows as export_rows
 from tests.factories import ConnectionLogFactory, auth_header
 from tests.web.conftest import row_ids, signed_in
 
@@ -74,8 +76,8 @@ def test_csv_rows_carry_the_contract_values(world, owner_api):
     source = world.acme_rows[0]
     assert ssh == {
         "id": str(source.id),
-        "connect_time": connection_log_json(source)["connect_time"],
-        "disconnect_time": connection_log_json(source)["ssh_info"]["disconnect_time"],
+        "connect_time": connection_log_json(source, {})["connect_time"],
+        "disconnect_time": connection_log_json(source, {})["ssh_info"]["disconnect_time"],
         "type": "ssh",
         "organization": "acme",
         "workspace_owner": "alice",
@@ -187,7 +189,7 @@ def test_bad_format_is_a_400(owner_api, params):
 def test_export_reads_nothing_before_the_body_then_reads_keyset_batches(
     world, owner_api, monkeypatch
 ):
-    monkeypatch.setattr(export, "CHUNK_SIZE", 2)
+    monkeypatch.setattr(export_rows, "CHUNK_SIZE", 2)
     with CaptureQueriesContext(connection) as captured:
         response = owner_api.get(URL, {"format": "ndjson"})
         reads_before_body = [
@@ -206,7 +208,7 @@ def test_export_reads_nothing_before_the_body_then_reads_keyset_batches(
 
 
 def test_body_comes_in_batches_not_one_piece(world, owner_api, monkeypatch):
-    monkeypatch.setattr(export, "FLUSH_AT", 10)
+    monkeypatch.setattr(export_formats, "FLUSH_AT", 10)
     response = owner_api.get(URL, {"format": "csv"})
     pieces = list(response.streaming_content)
     assert len(pieces) > 1

@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.utils import timezone
 
-from connlogs import forms
 from connlogs.values import format_time, parse_rfc3339
+from connlogs.web import menus
 from tests.factories import ConnectionLogFactory, OrganizationFactory, WorkspaceFactory, member
 from tests.web.conftest import row_ids, signed_in
 
@@ -38,7 +38,7 @@ def owner_client(world):
 
 
 def test_a_menu_writes_its_term_into_q(owner_client):
-    location = submit(owner_client, q="", shown=forms.encode_shown({"type": ""}), type="ssh")
+    location = submit(owner_client, q="", shown=menus.encode_shown({"type": ""}), type="ssh")
     assert q_of(location) == "type:ssh"
     page = owner_client.get(location)
     assert 'value="type:ssh"' in page.content.decode()
@@ -46,18 +46,18 @@ def test_a_menu_writes_its_term_into_q(owner_client):
 
 
 def test_a_menu_keeps_the_other_terms_and_clearing_it_removes_its_own(owner_client):
-    shown = forms.encode_shown({"type": "ssh", "status": ""})
+    shown = menus.encode_shown({"type": "ssh", "status": ""})
     location = submit(
         owner_client, q="workspace_owner:alice type:ssh", shown=shown, status="ongoing"
     )
     assert q_of(location) == "workspace_owner:alice type:ssh status:ongoing"
-    shown = forms.encode_shown({"type": "ssh", "status": "ongoing"})
+    shown = menus.encode_shown({"type": "ssh", "status": "ongoing"})
     location = submit(owner_client, q=q_of(location), shown=shown, type="", status="ongoing")
     assert q_of(location) == "workspace_owner:alice status:ongoing"
 
 
 def test_menus_left_alone_never_rewrite_what_was_typed(owner_client):
-    shown = forms.encode_shown({"type": "", "status": ""})
+    shown = menus.encode_shown({"type": "", "status": ""})
     location = submit(
         owner_client,
         q='type:VSCode  connected_after:"2025-01-01T00:00:00Z"',
@@ -74,7 +74,7 @@ def test_a_hand_written_menu_address_becomes_q(owner_client):
 
 
 def test_time_range_preset_writes_connected_after_and_reads_back(owner_client, world):
-    shown = forms.encode_shown({"range": ""})
+    shown = menus.encode_shown({"range": ""})
     location = submit(
         owner_client, q='connected_before:"2020-01-01T00:00:00Z"', shown=shown, range="24h"
     )
@@ -83,39 +83,68 @@ def test_time_range_preset_writes_connected_after_and_reads_back(owner_client, w
     after = parse_rfc3339(q.split('"')[1])
     assert abs((timezone.now() - after) - dt.timedelta(hours=24)) < dt.timedelta(minutes=2)
     page = owner_client.get(location)
-    assert page.context["shown"]["range"] == "24h"
+    assert page.context["menus"].shown["range"] == "24h"
     # The last 24 hours hold the five rows.
     assert len(row_ids(page)) == 5
 
 
 def test_any_time_removes_both_bounds(owner_client):
-    shown = forms.encode_shown({"range": "custom"})
+    shown = menus.encode_shown({"range": "custom"})
     q = 'type:ssh connected_after:"2025-01-01T00:00:00Z" connected_before:"2025-02-01T00:00:00Z"'
     assert q_of(submit(owner_client, q=q, shown=shown, range="")) == "type:ssh"
 
 
 def test_custom_from_and_to_write_utc_times(owner_client):
-    shown = forms.encode_shown({"from": "", "to": ""})
+    shown = menus.encode_shown({"from": "", "to": ""})
     location = submit(
         owner_client, shown=shown, **{"from": "2025-07-10T10:00", "to": "2025-07-10T11:30:15"}
     )
+    # "To 11:30:15" includes that whole second.
     assert q_of(location) == (
-        'connected_after:"2025-07-10T10:00:00Z" connected_before:"2025-07-10T11:30:15Z"'
+        'connected_after:"2025-07-10T10:00:00Z" connected_before:"2025-07-10T11:30:15.999999Z"'
     )
+
+
+@pytest.mark.parametrize(
+    "zone, typed, before",
+    [
+        ("UTC", "2025-07-10T15:31", "2025-07-10T15:31:59.999999Z"),
+        ("Europe/Berlin", "2025-07-10T15:31", "2025-07-10T13:31:59.999999Z"),
+        # The repeated hour of New York's autumn change: the first 01:59 (EDT).
+        ("America/New_York", "2024-11-03T01:59", "2024-11-03T05:59:59.999999Z"),
+    ],
+)
+def test_a_minute_precision_end_includes_its_whole_minute(owner_client, zone, typed, before):
+    owner_client.cookies["connlogs_tz"] = zone
+    location = submit(owner_client, shown=menus.encode_shown({"to": ""}), to=typed)
+    assert q_of(location) == f'connected_before:"{before}"'
+    # The start of a range is the start of its minute.
+    location = submit(owner_client, shown=menus.encode_shown({"from": ""}), **{"from": typed})
+    assert q_of(location).endswith(':00Z"')
+
+
+def test_a_row_late_in_the_end_minute_is_in_the_range(owner_client):
+    late = ConnectionLogFactory(connect_time=dt.datetime(2025, 7, 10, 15, 31, 42, tzinfo=dt.UTC))
+    location = submit(
+        owner_client,
+        shown=menus.encode_shown({"from": "", "to": ""}),
+        **{"from": "2025-07-10T15:31", "to": "2025-07-10T15:31"},
+    )
+    assert row_ids(owner_client.get(location)) == [str(late.id)]
 
 
 def test_custom_times_are_read_in_the_chosen_time_zone(owner_client):
     owner_client.cookies["connlogs_tz"] = "Europe/Berlin"
     location = submit(
-        owner_client, shown=forms.encode_shown({"from": ""}), **{"from": "2025-07-10T12:00"}
+        owner_client, shown=menus.encode_shown({"from": ""}), **{"from": "2025-07-10T12:00"}
     )
     assert q_of(location) == 'connected_after:"2025-07-10T10:00:00Z"'
     page = owner_client.get(location)
-    assert page.context["shown"]["from"] == "2025-07-10T12:00:00"
+    assert page.context["menus"].shown["from"] == "2025-07-10T12:00:00"
 
 
 def test_a_browser_dropping_zero_seconds_is_not_a_change(owner_client):
-    shown = forms.encode_shown({"from": "2025-07-10T10:00:00", "type": ""})
+    shown = menus.encode_shown({"from": "2025-07-10T10:00:00", "type": ""})
     location = submit(
         owner_client,
         q='connected_after:"2025-07-10T10:00:00Z"',
@@ -127,7 +156,7 @@ def test_a_browser_dropping_zero_seconds_is_not_a_change(owner_client):
 
 
 def test_a_bad_custom_time_is_reported_with_the_api_sentence(owner_client):
-    location = submit(owner_client, shown=forms.encode_shown({"from": ""}), **{"from": "yesterday"})
+    location = submit(owner_client, shown=menus.encode_shown({"from": ""}), **{"from": "yesterday"})
     response = owner_client.get(location)
     assert response.status_code == 400
     assert (
@@ -138,11 +167,11 @@ def test_a_bad_custom_time_is_reported_with_the_api_sentence(owner_client):
 
 def test_menus_do_not_touch_a_query_that_does_not_parse(owner_client):
     location = submit(
-        owner_client, q="type:ssh:x", shown=forms.encode_shown({"status": ""}), status="ongoing"
+        owner_client, q="type:ssh:x", shown=menus.encode_shown({"status": ""}), status="ongoing"
     )
     assert q_of(location) == "type:ssh:x"
     response = owner_client.get(location)
-    assert response.context["menus_disabled"] is True
+    assert response.context["menus"].disabled is True
     assert '<fieldset class="menus" disabled>' in response.content.decode()
 
 
@@ -174,7 +203,7 @@ def test_organization_menu_only_for_users_who_read_several(world):
 
 def test_organization_menu_filters_by_name(owner_client, world):
     location = submit(
-        owner_client, shown=forms.encode_shown({"organization": ""}), organization="globex"
+        owner_client, shown=menus.encode_shown({"organization": ""}), organization="globex"
     )
     assert q_of(location) == "organization:globex"
     assert set(row_ids(owner_client.get(location))) == {str(r.id) for r in world.globex_rows}

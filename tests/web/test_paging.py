@@ -177,7 +177,7 @@ def test_next_page_query_is_a_keyset_walk_without_offset(many):
 
 
 def test_numbered_pages_stop_at_the_offset_limit(many, monkeypatch):
-    from connlogs.views import paging
+    from connlogs.web.views import paging
 
     monkeypatch.setattr(paging, "MAX_OFFSET", 25)
     client = signed_in(many)

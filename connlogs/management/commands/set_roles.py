@@ -15,7 +15,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from connlogs import roles, values
+from connlogs import owners, roles, values
 from connlogs.models import Membership, Organization, User
 
 
@@ -52,8 +52,6 @@ class Command(BaseCommand):
         organization = self._organization(org) if org else None
         if site is not None:
             self._check(roles.unknown_site_roles(site), roles.SITE_ROLES, "site")
-            if roles.removes_last_owner(user, site):
-                raise CommandError("The site must keep at least one owner.")
         if org_roles:
             self._check(
                 roles.unknown_organization_roles(org_roles),
@@ -63,6 +61,10 @@ class Command(BaseCommand):
 
         with transaction.atomic():
             if site is not None:
+                try:
+                    owners.keep_an_owner({user.pk: {"site_roles": site}})
+                except owners.LastOwnerError as error:
+                    raise CommandError(str(error)) from None
                 self._set_site_roles(user, site)
             if organization is not None:
                 self._set_organization_roles(user, organization, org_roles or [])

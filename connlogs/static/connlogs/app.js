@@ -64,7 +64,18 @@
       });
     });
 
-    // Auto-refresh of the first page during an incident (remembered in this browser).
+    // Auto-refresh of the first page during an incident (remembered in this browser). It
+    // waits while someone is typing or choosing (a reload would lose that), not while a
+    // checkbox, button or link merely has the focus (the auto-refresh box itself, after a
+    // click or the space bar, keeps it).
+    var NOT_TYPED = ["checkbox", "radio", "button", "submit", "reset", "image", "range", "color", "file"];
+    var isEditing = function (element) {
+      if (!element) return false;
+      if (element.isContentEditable) return true;
+      var tag = element.tagName;
+      if (tag === "TEXTAREA" || tag === "SELECT") return true;
+      return tag === "INPUT" && NOT_TYPED.indexOf((element.type || "").toLowerCase()) === -1;
+    };
     var refresh = document.querySelector("[data-autorefresh]");
     if (refresh && !refresh.disabled) {
       var key = "connlogs.autorefresh";
@@ -73,10 +84,11 @@
         clearTimeout(timer);
         if (!refresh.checked) return;
         timer = setTimeout(function () {
-          var active = document.activeElement;
-          var typing = active && (active.tagName === "INPUT" || active.tagName === "SELECT");
-          if (document.visibilityState === "visible" && !typing) window.location.reload();
-          else schedule();
+          if (document.visibilityState === "visible" && !isEditing(document.activeElement)) {
+            window.location.reload();
+          } else {
+            schedule();
+          }
         }, 30000);
       };
       try { refresh.checked = localStorage.getItem(key) === "1"; } catch (e) { /* private mode */ }

@@ -1,0 +1,209 @@
+"""The connection-log pages: the list (search, menus, chart, table, paging), one log, download.
+
+Every page starts where the API starts: ``LogSearch.from_request(request)`` scopes the rows
+to what the user may read and applies ``q`` through the one FilterSet. The pages only add
+presentation: paging, the chart, the menus and the links, each read from that one value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from django.conf import settings
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views import View
+
+from connlogs import export, retention, roles, timebounds
+from connlogs.api.export_views import parse_options
+from connlogs.api.serializers import connection_log_entries
+from connlogs.models import ConnectionLog, Organization, User, Workspace
+from connlogs.search.request import LogSearch
+from connlogs.values import format_time
+from connlogs.web import charts, links, menus
+from connlogs.web.tables import LogRow, group_by_day, parsed_user_agent
+from connlogs.web.views.base import DisplayTimezoneMixin, ReaderRequiredMixin, display_zone_name
+from connlogs.web.views.paging import PageRequest, paginate
+
+# The detail page's "nearby" link: this much either side of the connection.
+NEARBY = dt.timedelta(minutes=30)
+# Menus list at most this many choices; beyond that, type into the search box.
+MENU_LIMIT = 500
+
+
+def readable_organizations(user: User):
+    readable = roles.readable_organization_ids(user)
+    organizations = Organization.objects.order_by("name")
+    if readable is not None:
+        organizations = organizations.filter(id__in=readable)
+    return list(organizations[:MENU_LIMIT])
+
+
+def owner_usernames(user: User) -> list[str]:
+    """Owners of workspaces in the organizations ``user`` reads: the owner menu's hints."""
+    readable = roles.readable_organization_ids(user)
+    owners = Workspace.objects.all()
+    if readable is not None:
+        owners = owners.filter(organization_id__in=readable)
+    return list(
+        owners.order_by("owner__username")
+        .values_list("owner__username", flat=True)
+        .distinct()[:MENU_LIMIT]
+    )
+
+
+class ConnectionLogListView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
+    template_name = "connlogs/list.html"
+
+    def get(self, request):
+        now = timezone.now()
+        size = links.page_size(request.GET.get("per_page"))
+        if menus.is_submission(request.GET):
+            # A filter form: write the menus into q, then show the clean address of it.
+            return redirect(links.list_url(menus.submitted_q(request.GET, now), size))
+
+        found = LogSearch.from_request(request)
+        q = found.q.strip()
+        link = links.ListLinks(q, size)
+        organizations = readable_organizations(request.user)
+        context = {
+            "q": q,
+            "size": size,
+            "validations": found.validations,
+            "menus": menus.SearchMenus.for_search(
+                found, organizations, owner_usernames(request.user), now
+            ),
+            "clear_url": links.list_url("", size),
+            "zone_name": display_zone_name(request),
+            "is_filtered": bool(q),
+        }
+        if found.validations:
+            return render(request, self.template_name, context, status=400)
+
+        page = paginate(
+            found,
+            PageRequest.from_params(request.GET),
+            size=size,
+            cap=settings.CONNLOGS_COUNT_CAP,
+            url=link.page,
+        )
+        chart = charts.build_chart(
+            found.matching,
+            after=found.window.after,
+            before=found.window.before,
+            now=now,
+            link=lambda start, end: link.narrowed(
+                connected_after=format_time(start), connected_before=format_time(end)
+            ),
+        )
+        context.update(
+            page=page,
+            days=group_by_day(LogRow(row, now) for row in page.rows),
+            chart=chart,
+            chart_legend=[(item, link.narrowed(type=item.type)) for item in chart.legend]
+            if chart
+            else [],
+            show_organization=len(organizations) > 1,
+            empty=_empty_state(page, found),
+            size_urls=[(option, link.sized(option)) for option in links.PAGE_SIZES],
+            first_page_url=link.page(),
+            export_csv_url=link.export(export.CSV),
+            export_excel_url=link.export(export.CSV, bom=True),
+            export_ndjson_url=link.export(export.NDJSON),
+            retention=retention.summary(found.visible),
+        )
+        return render(request, self.template_name, context)
+
+
+def _empty_state(page, found: LogSearch) -> str:
+    """Why the table is empty, in the words the page uses: "" when it is not."""
+    if page.rows:
+        return ""
+    if page.count:
+        return "page"  # rows exist, but not this far
+    if not found.q.strip() or not found.visible.exists():
+        return "none"  # nothing recorded that this user may read
+    return "filter"
+
+
+class ConnectionLogDetailView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
+    template_name = "connlogs/detail.html"
+
+    def get(self, request, pk):
+        row = (
+            ConnectionLog.objects.visible_to(request.user)
+            .with_related()
+            .select_related("workspace")
+            .filter(pk=pk)
+            .first()
+        )
+        if row is None:
+            raise Http404("No connection log with that id that you may read.")
+        log = LogRow(row)
+        only = _show_only_links(row)
+        context = {
+            "log": log,
+            "user_agent": parsed_user_agent(row.user_agent) if log.is_web else None,
+            "only": only,
+            "api_json": json.dumps(connection_log_entries([row], request.user)[0], indent=2),
+            "back_url": _back_url(request),
+            "zone_name": display_zone_name(request),
+        }
+        return render(request, self.template_name, context)
+
+
+def _show_only_links(row: ConnectionLog) -> dict[str, str]:
+    """Addresses of the list narrowed to what this row shares with others."""
+
+    def only(**terms: str) -> str:
+        return links.list_url(links.with_terms("", **terms))
+
+    found = {
+        "workspace": only(workspace_id=str(row.workspace_id)),
+        "owner": only(workspace_owner=row.workspace_owner.username),
+        "organization": only(organization=row.organization.name),
+        "type": only(type=row.type),
+        "around": only(
+            workspace_id=str(row.workspace_id),
+            connected_after=format_time(timebounds.shift(row.connect_time, -NEARBY)),
+            connected_before=format_time(timebounds.shift(row.connect_time, NEARBY)),
+        ),
+    }
+    if row.user_id:
+        found["user"] = only(username=row.user.username)
+    if row.connection_id:
+        found["connection"] = only(connection_id=str(row.connection_id))
+    return found
+
+
+def _back_url(request) -> str:
+    """Back to the list the user came from (its search and page), else the plain list."""
+    referer = request.META.get("HTTP_REFERER", "")
+    list_path = reverse("connectionlog-list")
+    if referer and url_has_allowed_host_and_scheme(referer, allowed_hosts={request.get_host()}):
+        path = referer.split(request.get_host(), 1)[-1]
+        if path.startswith(list_path) and not path.startswith(list_path + "/"):
+            return path
+    return list_path
+
+
+class ConnectionLogDownloadView(ReaderRequiredMixin, View):
+    """The list's download button: the API's export for the same ``q``, via the session."""
+
+    def get(self, request):
+        fmt, bom, errors = parse_options(request.GET)
+        if errors:
+            return HttpResponse(
+                "\n".join(error.detail for error in errors),
+                status=400,
+                content_type="text/plain; charset=utf-8",
+            )
+        found = LogSearch.from_request(request)
+        if found.validations:
+            # The list page shows the search's errors under the box.
+            return redirect(links.list_url(found.q.strip()))
+        return export.export_response(found.matching, fmt, request.user, bom=bom)
