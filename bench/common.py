@@ -90,6 +90,23 @@ def free_port() -> int:
             return port
 
 
+# How every bench client opens a connection to ``HOST``: plain HTTP, unless a caller swaps
+# in another constructor (the lab's failure drill speaks HTTPS to its nginx).
+_open_connection: Callable[..., http.client.HTTPConnection] = http.client.HTTPConnection
+
+
+def use_connection(factory: Callable[..., http.client.HTTPConnection]) -> None:
+    """Make every bench client open its connections with ``factory(host, port, timeout=…)``
+    (an ``http.client.HTTPConnection`` or subclass, e.g. ``HTTPSConnection``)."""
+    global _open_connection
+    _open_connection = factory
+
+
+def connect(port: int, timeout: float) -> http.client.HTTPConnection:
+    """A new connection to ``HOST``:``port`` (not yet opened), ``timeout`` seconds per read."""
+    return _open_connection(HOST, port, timeout=timeout)
+
+
 def auth(token: str) -> dict[str, str]:
     """The headers of a request made with an API token."""
     return {"Coder-Session-Token": token}
@@ -120,7 +137,7 @@ class Http:
             self.reset()
             self.closing = False
         if self.conn is None:
-            self.conn = http.client.HTTPConnection(HOST, self.port, timeout=self.timeout)
+            self.conn = connect(self.port, self.timeout)
         return self.conn
 
     def request(self, method, path, body=None, headers=None, read=True):

@@ -13,7 +13,7 @@ import time
 import urllib.parse
 from collections import defaultdict
 
-from common import HOST, Http
+from common import Http, connect
 from fault_record import check_503, timed
 
 # The run plays a reverse proxy: it passes each client's address in X-Forwarded-For.
@@ -174,7 +174,7 @@ class Exporter(threading.Thread):
             headers = {"Coder-Session-Token": self.seed["tokens"]["auditor"]}
 
             def call(path=path, headers=headers, abandon=abandon):
-                conn = http.client.HTTPConnection(HOST, self.port, timeout=60)
+                conn = connect(self.port, 60)
                 try:
                     conn.request("GET", path, headers=headers)
                     response = conn.getresponse()
