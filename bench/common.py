@@ -225,7 +225,8 @@ class Server:
 
     Its error log goes to ``log_path``; with ``app_output`` the app's own output (Django's
     log) is appended there too, else it is dropped. ``worker_class``/``threads`` are
-    gunicorn's (``sync`` serves one request per worker at a time, ``gthread`` ``threads``).
+    gunicorn's (``sync`` serves one request per worker at a time, ``gthread`` ``threads``);
+    ``nice`` runs it at that lower CPU priority (``nice -n``).
     """
 
     def __init__(
@@ -238,10 +239,11 @@ class Server:
         worker_class: str = "sync",
         threads: int = 1,
         app_output: bool = True,
+        nice: int = 0,
     ):
         self.env, self.log_path, self.workers = env, log_path, workers
         self.timeout, self.worker_class, self.threads = timeout, worker_class, threads
-        self.app_output = app_output
+        self.app_output, self.nice = app_output, nice
         self.proc: subprocess.Popen | None = None
         self.port = 0
 
@@ -249,7 +251,8 @@ class Server:
         self.port = free_port()
         output = open(self.log_path, "a") if self.app_output else subprocess.DEVNULL
         self.proc = subprocess.Popen(
-            [GUNICORN, "project.wsgi:application", "--bind", f"{HOST}:{self.port}",
+            [*(["nice", "-n", str(self.nice)] if self.nice else []),
+             GUNICORN, "project.wsgi:application", "--bind", f"{HOST}:{self.port}",
              "--workers", str(self.workers), "--worker-class", self.worker_class,
              "--threads", str(self.threads), "--timeout", str(self.timeout),
              "--graceful-timeout", "10", "--chdir", str(ROOT),
@@ -261,6 +264,13 @@ class Server:
             self.stop()
             raise RuntimeError(f"gunicorn did not become healthy; see {self.log_path}")
         time.sleep(1.0)  # let every worker finish booting
+
+    def describe(self) -> str:
+        """``4 workers`` (sync), ``4 gthread workers × 8 threads``, `` at nice 10``."""
+        text = f"{self.workers} workers"
+        if self.worker_class != "sync":
+            text = f"{self.workers} {self.worker_class} workers × {self.threads} threads"
+        return text + (f" at nice {self.nice}" if self.nice else "")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -286,8 +296,20 @@ class Server:
         return pids
 
 
+def describe_pools(main: Server, exports: Server) -> str:
+    """The main gunicorn pool, and the exports pool when it is another one."""
+    if exports is main:
+        return main.describe()
+    return f"{main.describe()}; exports pool {exports.describe()}"
+
+
 class Cluster:
-    """A throwaway PostgreSQL cluster (fsync on) in a temporary folder, run as ``postgres``."""
+    """A throwaway PostgreSQL cluster (fsync on) in a temporary folder, run as ``postgres``.
+
+    The folder is made under ``$BENCH_PGROOT`` and the cluster listens on ``$BENCH_PORT``
+    when they are set (so that several people's runs on one machine keep apart), else under
+    the system's temporary folder on a free port.
+    """
 
     def __init__(self, shared_buffers: str = "256MB") -> None:
         found = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[4]))
@@ -295,9 +317,12 @@ class Cluster:
             raise SystemExit("PostgreSQL is not installed (apt-get install -y postgresql)")
         self.bin = found[-1]
         self.version = self.bin.split("/")[4]
-        self.root = Path(tempfile.mkdtemp(prefix="connlogs-loadfault-"))
+        parent = os.environ.get("BENCH_PGROOT") or None
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        self.root = Path(tempfile.mkdtemp(prefix="connlogs-loadfault-", dir=parent))
         self.data = self.root / "data"
-        self.port = free_port()
+        self.port = int(os.environ.get("BENCH_PORT") or 0) or free_port()
         self.shared_buffers = shared_buffers
         shutil.chown(self.root, "postgres")
 

@@ -14,6 +14,7 @@ import urllib.parse
 from collections import defaultdict
 
 from common import Http, connect
+from fault_ledger import Clock, Writer
 from fault_record import check_503, timed
 
 # The run plays a reverse proxy: it passes each client's address in X-Forwarded-For.
@@ -219,3 +220,22 @@ class Prober(threading.Thread):
 
             timed(self.recorder, "GET /healthz", call)
             time.sleep(0.25)
+
+
+def make_clients(args, port: int, seed: dict, recorder, ledger, stop, timeout=None) -> dict:
+    """The run's writers, API readers, page reader and health prober (not started):
+    ``{"writers": [...], "others": [...]}``; ``timeout`` (seconds) replaces each client's
+    own (30, the prober's 5) when given."""
+    clock = Clock()
+    writers = [
+        Writer(i, port, seed, ledger, recorder, stop, clock, args.seed * 100 + i)
+        for i in range(args.writers)
+    ]
+    readers = [
+        Reader(i, port, seed, recorder, stop, args.seed * 200 + i) for i in range(args.readers)
+    ]
+    others = [*readers, PageReader(port, seed, recorder, stop, args.seed * 300)]
+    others.append(Prober(port, recorder, stop))
+    for client in [*writers, *others]:
+        client.http.timeout = timeout or client.http.timeout
+    return {"writers": writers, "others": others}

@@ -18,6 +18,8 @@ DB_UNAVAILABLE = "The database is unavailable; try again shortly."
 
 @dataclass
 class Sample:
+    """One request as its client saw it."""
+
     endpoint: str
     started: float  # seconds since the load started
     seconds: float
@@ -26,6 +28,8 @@ class Sample:
 
 
 class Recorder:
+    """Every client's samples (``started`` counts from ``origin``) and contract problems."""
+
     def __init__(self, origin: float):
         self.origin = origin
         self.samples: list[Sample] = []
@@ -71,10 +75,11 @@ def check_503(recorder: Recorder, endpoint: str, response, data: bytes) -> None:
             recorder.problem(f"{endpoint}: unexpected 503 body {body}")
 
 
-def endpoint_table(recorder: Recorder, duration: float) -> tuple[str, dict]:
-    """The per-endpoint table (requests, req/s, p50/p95/p99 ms, answers by kind) and its rows."""
+def endpoint_table(samples: list[Sample], duration: float) -> tuple[str, dict]:
+    """The per-endpoint table (requests, req/s, p50/p95/p99 ms, answers by kind) of
+    ``samples`` taken over ``duration`` seconds, and its rows."""
     by_endpoint: dict[str, list[Sample]] = defaultdict(list)
-    for sample in recorder.samples:
+    for sample in samples:
         by_endpoint[sample.endpoint].append(sample)
     lines = [
         f"{'endpoint':44} {'requests':>8} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
