@@ -1,6 +1,5 @@
 """How many exports one server process streams at once (``CONNLOGS_MAX_EXPORTS_PER_PROCESS``).
 
-
 An export holds the thread that streams it for as long as the download lasts: minutes for
 millions of rows. Under gunicorn's threaded workers (docs/deployment.md) each worker process
 serves requests from ``--threads`` threads and queues what it accepted for them, so exports
