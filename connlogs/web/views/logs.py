@@ -207,4 +207,7 @@ class ConnectionLogDownloadView(ReaderRequiredMixin, View):
         if found.validations:
             # The list page shows the search's errors under the box.
             return redirect(links.list_url(found.q.strip()))
-        return export.export_response(found.matching, fmt, request.user, bom=bom)
+        try:
+            return export.export_response(found.matching, fmt, request.user, bom=bom)
+        except export.ExportsBusy:
+            return export.busy_answer(request)
