@@ -2,7 +2,7 @@
 retention leaves when it trims the oldest entries.
 
 An entry holds no copy of the row: a reader joins it to the row by id and shows the row as it
-is when read (``connlogs.feed.read``). The link is a foreign key without a database
+is when read (``connlogs.feed.reading``). The link is a foreign key without a database
 constraint: retention deletes rows and trims entries on its own schedule, and an entry whose
 row is gone is simply not shown.
 """

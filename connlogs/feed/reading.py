@@ -29,7 +29,7 @@ from connlogs.search.request import LogSearch
 DEFAULT_LIMIT = 100
 # Entries one read examines at most, matching or not: a rare ``q`` over a long backlog costs
 # a bounded walk per request (``next`` moves on by up to this much), never a scan of the feed.
-SCAN_WINDOW = 10_000
+SCAN_WINDOW = 5_000
 
 
 @dataclass(frozen=True)
