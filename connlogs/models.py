@@ -412,3 +412,9 @@ class SignInThrottle(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bucket}: {self.tries}"
+
+
+# The change feed's and the saved views' tables are declared with their packages; importing
+# them here registers them with the app. Those modules import nothing of this one.
+from connlogs.feed.models import FeedEntry, FeedState  # noqa: E402, F401
+from connlogs.savedviews.models import SavedView, StartView  # noqa: E402, F401

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 from connlogs import export
 from connlogs.api.errors import ApiError
 from connlogs.api.pagination import single_param
+from connlogs.api.saved_views import VIEW_PARAMETER
 from connlogs.api.serializers import ErrorSerializer
 from connlogs.api.views import Q_PARAMETER
 from connlogs.search import Validation, quote
@@ -98,6 +99,7 @@ class ConnectionLogExportView(APIView):
         ),
         parameters=[
             Q_PARAMETER,
+            VIEW_PARAMETER,
             OpenApiParameter(
                 "format",
                 OpenApiTypes.STR,

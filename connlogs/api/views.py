@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from connlogs.api.errors import ApiError
 from connlogs.api.pagination import INT32_MAX, parse_page_params
+from connlogs.api.saved_views import VIEW_PARAMETER
 from connlogs.api.serializers import (
     ConnectionLogPageSerializer,
     ErrorSerializer,
@@ -41,6 +42,7 @@ class ConnectionLogListView(APIView):
         summary="Search connection logs, newest first",
         parameters=[
             Q_PARAMETER,
+            VIEW_PARAMETER,
             OpenApiParameter(
                 "limit",
                 {"type": "integer", "minimum": 0, "maximum": settings.CONNLOGS_MAX_LIMIT},

@@ -12,11 +12,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from functools import cached_property
+from types import SimpleNamespace
 
 from django.db.models import QuerySet
+from django.http import QueryDict
 from django.utils import timezone
 
 from connlogs.models import ConnectionLog
+from connlogs.savedviews.resolve import search_query
 from connlogs.search.filterset import ConnectionLogFilterSet
 from connlogs.search.grammar import Validation
 
@@ -61,6 +64,9 @@ class LogSearch:
                   ``validations`` read.
     """
 
+    # A ``view=`` that could not be opened (``savedviews.resolve.search_query``).
+    view_errors: tuple[Validation, ...] = ()
+
     def __init__(self, request, q: str, now: dt.datetime | None = None):
         self.request = request
         self.q = q
@@ -70,14 +76,25 @@ class LogSearch:
 
     @classmethod
     def from_request(cls, request, q: str | None = None) -> LogSearch:
-        """The search a request asks for: ``q`` from its query string unless given."""
+        """The search a request asks for: ``q`` from its query string unless given, or the
+        ``q`` of the saved view its ``view`` parameter names (resolved here, for every door)."""
+        view_errors: list[Validation] = []
         if q is None:
-            q = query_text(getattr(request, "query_params", request.GET))
-        return cls(request, q)
+            params = getattr(request, "query_params", request.GET)
+            q, view_errors = search_query(params, query_text(params), request.user)
+        search = cls(request, q)
+        search.view_errors = tuple(view_errors)
+        return search
+
+    @classmethod
+    def for_user(cls, user, q: str) -> LogSearch:
+        """``user``'s search for ``q`` without a request (a stream worker acting for the
+        user it stores): the same scope and filters as the user's own requests."""
+        return cls(SimpleNamespace(user=user, GET=QueryDict(), query_params=QueryDict()), q)
 
     @cached_property
     def validations(self) -> list[Validation]:
-        return self.filterset.validations
+        return list(self.view_errors) or self.filterset.validations
 
     @property
     def is_valid(self) -> bool:
