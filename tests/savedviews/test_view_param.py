@@ -87,7 +87,6 @@ def test_a_view_shared_with_an_organization_is_no_view_to_outsiders(world, views
     assert made_up.json() == shared.json()
 
 
-@pytest.mark.xfail(strict=True, reason="needs the incident-search keys")
 @pytest.mark.parametrize("key", PRESETS)
 def test_every_built_in_view_answers(world, key):
     response = client(world, "owner").get(LIST, {"view": key})
