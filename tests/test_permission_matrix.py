@@ -133,6 +133,10 @@ def ids_from_changes(response) -> set[str]:
     return {change["connection_log"]["id"] for change in response.json()["changes"]}
 
 
+def ids_from_followed_rows(response) -> set[str]:
+    return {row["id"] for row in response.json()["rows"]}
+
+
 def ids_from_page(response) -> set[str]:
     return set(ROW_LINK.findall(response.content.decode()))
 
@@ -394,6 +398,13 @@ DOORS = [
     Door("set-timezone", "POST", everyone(302), body=lambda world: {"tz": "Europe/Paris"}),
     # Signed in without a readable organization: a 403 page that says why, not an empty table.
     Door("connectionlog-list", "GET", log_readers(302, 403), shows=ids_from_page),
+    Door(
+        "connectionlog-changes",
+        "GET",
+        log_readers(302, 403),
+        query={"after": "0"},
+        shows=ids_from_followed_rows,
+    ),
     Door(
         "connectionlog-export",
         "GET",
