@@ -115,6 +115,13 @@ def result(items: tuple[str, ...]) -> Q:
     return either(meanings[item]() for item in items)
 
 
+def authenticated(items: tuple[str, ...]) -> Q:
+    """Web rows by whether the request carried a signed-in user (``yes``) or none (``no``).
+    Agent sessions never name who connected, so they are neither."""
+    meanings = {"yes": False, "no": True}
+    return either(Q(type__in=WEB, user_id__isnull=meanings[item]) for item in items)
+
+
 def active_after(start: dt.datetime) -> Q:
     """Active at or after ``start``: connected then or later, disconnected then or later, or
     still ongoing. Web rows (no disconnect) are points: their connect time only.
