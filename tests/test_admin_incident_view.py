@@ -99,3 +99,13 @@ def test_only_the_connection_time_is_sortable(client, rows):
             response = client.get(reverse(LOG_LIST), {"o": order})
             assert response.status_code == 200
             assert shown_ids(response) == expected, order
+
+
+def test_a_stale_session_does_not_read_as_ongoing(client, rows, settings):
+    # rows[1] has been open since January 2025: far past CONNLOGS_STALE_AFTER.
+    html = client.get(reverse(LOG_LIST)).content.decode()
+    assert re.search(r"no disconnect received · \d+ d", html)
+    settings.CONNLOGS_STALE_AFTER = dt.timedelta(days=365 * 100)
+    html = client.get(reverse(LOG_LIST)).content.decode()
+    assert "no disconnect received" not in html
+    assert ">ongoing<" in html

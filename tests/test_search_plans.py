@@ -91,7 +91,7 @@ def plans(request, q: str) -> str:
         ("duration:>8h", "cl_long_session_idx"),
         ("status:stale", "cl_ongoing_cover_idx"),
         ("zebra-unique", "cl_text_trgm_idx"),
-        ("agent:zebra-unique", "cl_text_trgm_idx"),
+        ("agent:zebra-unique", "cl_agent_time_idx"),
     ],
 )
 def test_each_key_can_use_its_index(haystack, q, index):

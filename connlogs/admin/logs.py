@@ -13,7 +13,7 @@ from connlogs.models import ConnectionLog
 from connlogs.paginators import CappedCountPaginator
 from connlogs.search.filterset import STATUS_VALUES, ConnectionLogFilterSet
 from connlogs.visible import visible_text
-from connlogs.web.tables import type_label
+from connlogs.web.tables import LogRow, type_label
 from connlogs.web.views.base import display_zone
 
 # --- connection logs: read-only, large-table safe -------------------------------------
@@ -155,7 +155,10 @@ class ConnectionLogAdmin(admin.ModelAdmin):
     def status(self, obj: ConnectionLog) -> str:
         if obj.is_web:
             return "—"
-        return "ongoing" if obj.is_ongoing else "completed"
+        if not obj.is_ongoing:
+            return "completed"
+        shown = LogRow(obj)  # the pages' wording: a stale session is not shown as live
+        return shown.stale_text if shown.is_stale else "ongoing"
 
     reason = _shown_text("disconnect_reason", "Disconnect reason")
     recorded_workspace_name = _shown_text("workspace_name", "Workspace name (as recorded)")

@@ -81,10 +81,10 @@ def workspace_name(item: WorkspaceName) -> Q:
 
 
 def agent(items: tuple[str, ...]) -> Q:
-    """The agent's name, ignoring case. The name is also in the row's text, which the
-    trigram index of free text answers on PostgreSQL: that narrows a name of three letters
-    or more without an index of its own (the planner skips it when it does not help)."""
-    return either(Q(Exact(FoldCase("agent_name"), item)) & row_text(item) for item in items)
+    """The agent's name, ignoring case: ``LOWER(agent_name) = name``, the leading column of
+    ``cl_agent_time_idx`` on PostgreSQL (migration 0009), so a page walks the agent's rows in
+    time order and a capped count reads the index alone."""
+    return either(Q(Exact(FoldCase("agent_name"), item)) for item in items)
 
 
 def _code(item: CodeRange) -> Q:
@@ -113,6 +113,13 @@ def result(items: tuple[str, ...]) -> Q:
         "ok": lambda: Q(type__in=WEB, code__lt=400) | Q(type__in=AGENT, code=0),
     }
     return either(meanings[item]() for item in items)
+
+
+def authenticated(items: tuple[str, ...]) -> Q:
+    """Web rows by whether the request carried a signed-in user (``yes``) or none (``no``).
+    Agent sessions never name who connected, so they are neither."""
+    meanings = {"yes": False, "no": True}
+    return either(Q(type__in=WEB, user_id__isnull=meanings[item]) for item in items)
 
 
 def active_after(start: dt.datetime) -> Q:

@@ -41,6 +41,7 @@ from connlogs.search.fields import (
 
 STATUS_VALUES = ("ongoing", "completed", "stale")
 RESULT_VALUES = ("ok", "failed")
+AUTHENTICATED_VALUES = ("yes", "no")
 NEGATION = "-"
 
 
@@ -100,6 +101,7 @@ class ConnectionLogFilterSet(django_filters.FilterSet):
         DurationValueField,
         hint="a comparison and a length such as >8h or <1m, in s, m, h, d or w",
     )
+    authenticated = KeyFilter(ChoiceValueField, allowed=AUTHENTICATED_VALUES, hint="yes or no")
     search = KeyFilter(FreeTextField)
 
     def __init__(self, data=None, queryset=None, *, request=None, prefix=None, now=None):
@@ -266,6 +268,9 @@ class ConnectionLogFilterSet(django_filters.FilterSet):
 
     def q_duration(self, items):
         return conditions.duration(items, self.now)
+
+    def q_authenticated(self, items):
+        return conditions.authenticated(items)
 
     def q_search(self, words: tuple[tuple[str, ...], ...]):
         """Every word matches (one of its ``a,b`` alternatives) some column of the row, the

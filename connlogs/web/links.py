@@ -1,14 +1,16 @@
 """Addresses of the list page: a search, a page size and a page as a URL, and narrowed searches.
 
-Every link that narrows the list (chart bars, legend entries, "show only this", the menus'
-redirect) is written here, from ``q`` text and terms, so they all quote and order terms the
-same way (``search.build``).
+Every link that narrows the list (chart bars, legend entries, "show only this", the values of
+the table and the detail page, the chips of the current search, the menus' redirect) is
+written here, from ``q`` text and terms, so they all quote and order terms the same way
+(``search.build``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from functools import cached_property
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from django.urls import reverse
 
@@ -17,7 +19,8 @@ from connlogs.search.filterset import ConnectionLogFilterSet
 
 PAGE_SIZES: tuple[int, ...] = (25, 50, 100)
 DEFAULT_PAGE_SIZE = PAGE_SIZES[0]
-TIME_KEYS = ("connected_after", "connected_before")
+TIME_KEYS = ("connected_after", "connected_before", "active_after", "active_before")
+NEGATION = "-"
 
 
 def page_size(text: str | None) -> int:
@@ -72,12 +75,82 @@ def replace_terms(terms: dict[str, str], changes: dict[str, str]) -> str:
     return search.build(result)
 
 
+def parsed_terms(q: str) -> dict[str, str] | None:
+    """The terms of ``q``, or ``None`` when it does not parse (no term can be written into it)."""
+    parsed = search.parse(q, ConnectionLogFilterSet.base_filters)
+    return None if parsed.errors else parsed.terms
+
+
 def with_terms(q: str, **changes: str) -> str:
     """``q`` with some terms set (``""`` removes one), or ``q`` unchanged if it does not parse."""
-    parsed = search.parse(q, ConnectionLogFilterSet.base_filters)
-    if parsed.errors:
-        return q
-    return replace_terms(parsed.terms, changes)
+    terms = parsed_terms(q)
+    return q if terms is None else replace_terms(terms, changes)
+
+
+def including(terms: dict[str, str], key: str, value: str) -> dict[str, str]:
+    """The changes that make ``terms`` keep only rows with ``key:value``: the term set, and
+    the same value's exclusion (``-key:value``) dropped, since both cannot hold."""
+    changes = {key: value}
+    if terms.get(NEGATION + key) == value:
+        changes[NEGATION + key] = ""
+    return changes
+
+
+def excluding(terms: dict[str, str], key: str, value: str) -> dict[str, str]:
+    """The changes that make ``terms`` leave out rows with ``key:value`` (``-key:value``),
+    dropping ``key:value`` itself if the search asked for it."""
+    changes = {NEGATION + key: value}
+    if terms.get(key) == value:
+        changes[key] = ""
+    return changes
+
+
+def q_of_url(url: str) -> str:
+    """The ``q`` of a list page's address (``""`` when it has none): the first, as read."""
+    found = parse_qs(urlsplit(url).query).get("q")
+    return found[0] if found else ""
+
+
+@dataclass(frozen=True)
+class Chip:
+    """One term of the current search as the page shows it above the table, with the
+    address of the same search without it."""
+
+    key: str
+    value: str
+    remove_url: str
+
+    @property
+    def text(self) -> str:
+        if self.key == search.FREE_TEXT_KEY:
+            return self.value
+        return search.build({self.key: self.value})
+
+
+def _round_trips(value: str) -> bool:
+    """A value that reads back as itself in ``q``: a comma would make it a list, and a
+    double quote cannot be written (``search.build`` drops it)."""
+    return bool(value) and "," not in value and '"' not in value
+
+
+def row_terms(log) -> dict[str, tuple[str, str]]:
+    """What a row shown on a page (a ``tables.LogRow``) offers to filter by, as
+    ``{part: (key, value)}`` for its owner, workspace, agent, IP, user (or its absence),
+    type and result: the term that matches the row (and others alike). Values that cannot
+    be written into ``q`` unchanged are left out."""
+    row = log.row
+    owner = row.workspace_owner.username
+    found = {
+        "owner": ("workspace_owner", owner),
+        "workspace": ("workspace", f"{owner}/{row.workspace_name}"),
+        "agent": ("agent", row.agent_name),
+        "type": ("type", row.type),
+        "ip": ("ip", str(row.ip) if row.ip else ""),
+        "user": ("username", row.user.username if log.is_web and row.user_id else ""),
+        "unauthenticated": ("authenticated", "no" if log.is_web and not row.user_id else ""),
+        "result": ("result", log.result),
+    }
+    return {part: term for part, term in found.items() if _round_trips(term[1])}
 
 
 @dataclass(frozen=True)
@@ -91,9 +164,40 @@ class ListLinks:
         """This search at another page (``page=``, ``after=``, ``before=``)."""
         return list_url(self.q, self.size, **extra)
 
+    @cached_property
+    def terms(self) -> dict[str, str] | None:
+        """The terms of ``q`` (parsed once per page), ``None`` when it does not parse."""
+        return parsed_terms(self.q)
+
     def narrowed(self, **terms: str) -> str:
         """This search with some terms set or removed."""
-        return list_url(with_terms(self.q, **terms), self.size)
+        if self.terms is None:
+            return list_url(self.q, self.size)
+        return list_url(replace_terms(self.terms, terms), self.size)
+
+    def adding(self, key: str, value: str) -> str:
+        """This search keeping only rows with ``key:value`` (a value of the table clicked)."""
+        return self.narrowed(**including(self.terms or {}, key, value))
+
+    def leaving_out(self, key: str, value: str) -> str:
+        """This search leaving out rows with ``key:value`` (the detail page's "exclude")."""
+        return self.narrowed(**excluding(self.terms or {}, key, value))
+
+    def row_links(self, log) -> dict[str, str]:
+        """``{part: address}`` of this search narrowed to each value of a row (``row_terms``)."""
+        return {part: self.adding(*term) for part, term in row_terms(log).items()}
+
+    def row_exclusions(self, log) -> dict[str, str]:
+        """``{part: address}`` of this search leaving out each value of a row."""
+        return {part: self.leaving_out(*term) for part, term in row_terms(log).items()}
+
+    def chips(self) -> list[Chip]:
+        """Each term of the search, removable: none when ``q`` does not parse."""
+        return [
+            Chip(key, value, self.narrowed(**{key: ""}))
+            for key, value in normalise_time_terms(self.terms or {}).items()
+            if value
+        ]
 
     def sized(self, size: int) -> str:
         return list_url(self.q, size)

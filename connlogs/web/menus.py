@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from connlogs import search, timebounds, values
 from connlogs.models import ConnectionType
-from connlogs.search.filterset import STATUS_VALUES, ConnectionLogFilterSet
+from connlogs.search.filterset import RESULT_VALUES, STATUS_VALUES, ConnectionLogFilterSet
 from connlogs.search.request import LogSearch, query_text
 from connlogs.web import links
 from connlogs.web.tables import TYPE_DESCRIPTIONS
@@ -29,6 +29,13 @@ RANGE_PRESETS: dict[str, tuple[str, dt.timedelta]] = {
     "30d": ("Last 30 days", dt.timedelta(days=30)),
 }
 CUSTOM_RANGE = "custom"
+# The time control's two readings of a range: rows that started in it (Coder's
+# connected_after/before) or rows active at some moment of it (overlap: active_after/before).
+STARTED, ACTIVE = "started", "active"
+TIME_TERMS: dict[str, tuple[str, str]] = {
+    STARTED: ("connected_after", "connected_before"),
+    ACTIVE: ("active_after", "active_before"),
+}
 LOCAL_INPUT_FORMAT = "%Y-%m-%dT%H:%M:%S"
 
 # The menus a submitted form may carry, and the hidden field that says what they showed.
@@ -37,6 +44,9 @@ MENU_FIELDS: tuple[str, ...] = (
     "type",
     "status",
     "workspace_owner",
+    "workspace",
+    "result",
+    "during",
     "range",
     "from",
     "to",
@@ -91,13 +101,22 @@ def input_to_time(text: str, *, end: bool = False) -> str:
     return text
 
 
-def detect_range(terms: dict[str, str], now: dt.datetime) -> str:
-    """The preset a time range still matches (within 2%), ``custom``, or ``""`` for none."""
-    after, before = terms.get("connected_after", ""), terms.get("connected_before", "")
+def time_reading(terms: dict[str, str]) -> str:
+    """``active`` when ``q`` names only an overlap window, else ``started``."""
+    started = any(terms.get(key) for key in TIME_TERMS[STARTED])
+    active = any(terms.get(key) for key in TIME_TERMS[ACTIVE])
+    return ACTIVE if active and not started else STARTED
+
+
+def detect_range(after: str, before: str, now: dt.datetime) -> str:
+    """The preset a time range (``q`` values of its two bounds) still matches (within 2%, or
+    written as the preset's relative time, ``-24h``), ``custom``, or ``""`` for none."""
     if not after and not before:
         return ""
     if before or not after:
         return CUSTOM_RANGE
+    if after.startswith("-") and after[1:] in RANGE_PRESETS:
+        return after[1:]
     try:
         since = now - values.parse_rfc3339(after)
     except ValueError:
@@ -110,14 +129,20 @@ def detect_range(terms: dict[str, str], now: dt.datetime) -> str:
 
 def menu_values(terms: dict[str, str], now: dt.datetime) -> dict[str, str]:
     """What each menu shows for these terms of ``q``."""
+    during = time_reading(terms)
+    after_key, before_key = TIME_TERMS[during]
+    after, before = terms.get(after_key, ""), terms.get(before_key, "")
     return {
         "organization": terms.get("organization", ""),
         "type": terms.get("type", ""),
         "status": terms.get("status", ""),
         "workspace_owner": terms.get("workspace_owner", ""),
-        "range": detect_range(terms, now),
-        "from": time_to_input(terms.get("connected_after", "")),
-        "to": time_to_input(terms.get("connected_before", "")),
+        "workspace": terms.get("workspace", ""),
+        "result": terms.get("result", ""),
+        "during": during,
+        "range": detect_range(after, before, now),
+        "from": time_to_input(after),
+        "to": time_to_input(before),
     }
 
 
@@ -157,22 +182,39 @@ def submitted_q(params: QueryDict, now: dt.datetime) -> str:
         return q.strip()
 
     updates: dict[str, str] = {}
-    for name in ("organization", "type", "status", "workspace_owner"):
+    for name in ("organization", "type", "status", "workspace_owner", "workspace", "result"):
         if name in changed:
             updates[name] = changed[name]
+    updates.update(_time_updates(parsed.terms, changed, now))
+    return links.replace_terms(parsed.terms, updates)
+
+
+def _time_updates(terms: dict[str, str], changed: dict[str, str], now: dt.datetime) -> dict:
+    """The time terms a submission writes: a new reading (``during``) moves the window to its
+    keys; a new range, "from" or "to" is written into the keys of the reading chosen."""
+    during = changed.get("during") or time_reading(terms)
+    if during not in TIME_TERMS:
+        during = STARTED
+    after_key, before_key = TIME_TERMS[during]
+    updates: dict[str, str] = {}
+    if "during" in changed:
+        other = ACTIVE if during == STARTED else STARTED
+        written = links.normalise_time_terms(terms)
+        for old, new in zip(TIME_TERMS[other], TIME_TERMS[during], strict=True):
+            updates[new] = written.get(old, "") or written.get(new, "")
+            updates[old] = ""
     if "range" in changed and changed["range"] != CUSTOM_RANGE:
         preset = RANGE_PRESETS.get(changed["range"])
         since = ""
         if preset:
             since = values.format_time((now - preset[1]).replace(second=0, microsecond=0))
-        updates["connected_after"] = since
-        updates["connected_before"] = ""
+        updates[after_key] = since
+        updates[before_key] = ""
     if "from" in changed:
-        updates["connected_after"] = input_to_time(changed["from"])
+        updates[after_key] = input_to_time(changed["from"])
     if "to" in changed:
-        updates["connected_before"] = input_to_time(changed["to"], end=True)
-
-    return links.replace_terms(parsed.terms, updates)
+        updates[before_key] = input_to_time(changed["to"], end=True)
+    return updates
 
 
 # --- what the menus offer -----------------------------------------------------------------
@@ -213,6 +255,16 @@ def organization_options(organizations, current: str) -> list[Option]:
     return with_current(options, current)
 
 
+def result_options(current: str) -> list[Option]:
+    labels = {"failed": "Failed (status ≥ 400, exit code ≠ 0)", "ok": "OK"}
+    options = [Option("", "Any result")] + [Option(value, labels[value]) for value in RESULT_VALUES]
+    return with_current(options, current)
+
+
+def during_options() -> list[Option]:
+    return [Option(STARTED, "Started during"), Option(ACTIVE, "Active during")]
+
+
 def range_options() -> list[Option]:
     options = [Option("", "Any time")]
     options += [Option(key, label) for key, (label, _) in RANGE_PRESETS.items()]
@@ -230,6 +282,8 @@ class SearchMenus:
     organization_options: list[Option] | None
     type_options: list[Option]
     status_options: list[Option]
+    result_options: list[Option]
+    during_options: list[Option]
     range_options: list[Option]
     owner_hints: list[str]
 
@@ -249,6 +303,8 @@ class SearchMenus:
             ),
             type_options=type_options(shown["type"]),
             status_options=status_options(shown["status"]),
+            result_options=result_options(shown["result"]),
+            during_options=during_options(),
             range_options=range_options(),
             owner_hints=owner_hints,
         )

@@ -12,6 +12,7 @@ import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.utils import timezone
 from user_agents import parse as parse_user_agent
 
@@ -103,6 +104,8 @@ class LogRow:
     def __init__(self, row: ConnectionLog, now: dt.datetime | None = None):
         self.row = row
         self.now = now or timezone.now()
+        # ``{part: address}`` of the list narrowed to this row's values (set by the page).
+        self.filters: dict[str, str] = {}
 
     def __getattr__(self, name):
         # Everything not worded here is the model's own field.
@@ -135,6 +138,45 @@ class LogRow:
     @property
     def is_ongoing(self) -> bool:
         return not self.is_web and self.row.disconnect_time is None
+
+    @property
+    def is_stale(self) -> bool:
+        """Ongoing for longer than ``CONNLOGS_STALE_AFTER``: no disconnect was ever received
+        (the agent may have died), as ``status:stale`` finds."""
+        return self.is_ongoing and self.row.connect_time < self.now - settings.CONNLOGS_STALE_AFTER
+
+    @property
+    def stale_text(self) -> str:
+        """``no disconnect received · 28 d``: a stale session's state, in whole days when
+        it is a day old or more."""
+        age = self.now - self.row.connect_time
+        return (
+            f"no disconnect received · {age.days} d"
+            if age.days
+            else (f"no disconnect received · {duration_text(age)}")
+        )
+
+    @property
+    def ends_another_day(self) -> bool:
+        """The disconnect falls on another calendar day (display zone) than the connect."""
+        end = self.row.disconnect_time
+        if end is None:
+            return False
+        return (
+            timebounds.localtime(end).date() != timebounds.localtime(self.row.connect_time).date()
+        )
+
+    @property
+    def result(self) -> str:
+        """``failed``, ``ok`` or ``""`` as ``result:`` of the search language reads the row:
+        web rows by status (≥ 400 failed), agent rows by exit code (non-zero failed); rows
+        without one (ongoing, none reported, web rows recorded without a status) neither."""
+        code = self.row.code
+        if code is None:
+            return ""
+        if self.is_web:
+            return "failed" if code >= 400 else "ok"
+        return "failed" if code != 0 else "ok"
 
     @property
     def duration(self) -> dt.timedelta | None:

@@ -65,6 +65,10 @@ from tests.api.conftest import ALL, found, iso, validations
         ("duration:<1h", {"vscode_30s", "ssh_45m", "ssh_open"}),
         ("duration:<=1h", {"vscode_30s", "ssh_45m", "ssh_open", "jetbrains_no_code"}),
         ("duration:<1m,>1d", {"vscode_30s", "ssh_stale"}),
+        ("authenticated:no", {"app_200"}),  # web rows without a signed-in user
+        ("authenticated:yes", {"app_404", "pf_502", "tunnel_101"}),
+        ("authenticated:yes,no", {"app_404", "pf_502", "tunnel_101", "app_200"}),
+        ("-authenticated:no", ALL - {"app_200"}),  # agent sessions are neither
     ],
 )
 def test_each_key_matches_exactly_these_rows(incident, owner_api, q, expected):
@@ -159,6 +163,12 @@ def test_stale_follows_the_setting(incident, owner_api, settings):
         ("status_code:=>400", "status_code", None),
         ("exit_code:4xx", "exit_code", None),
         ("result:broken", "result", None),
+        (
+            "authenticated:maybe",
+            "authenticated",
+            'Query param "authenticated" has invalid value: "maybe" is not a valid value '
+            "(yes or no)",
+        ),
         ("duration:8h", "duration", None),
         ("duration:>8x", "duration", None),
         ("duration:>-8h", "duration", None),

@@ -30,6 +30,7 @@ from connlogs.feed.reading import AfterPastEnd, FeedTrimmed, read_changes
 from connlogs.models import Organization
 from connlogs.search.request import LogSearch
 from connlogs.timebounds import localtime
+from connlogs.web import links
 from connlogs.web.tables import LogRow
 from connlogs.web.views.base import DisplayTimezoneMixin, ReaderRequiredMixin
 
@@ -78,9 +79,11 @@ class FollowChangesView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
             )
         now = timezone.now()
         context = {"show_organization": shows_organization(request.user)}
+        link = links.ListLinks(search.q)
         rows = []
         for change in page.changes:
             log = LogRow(change.row, now)
+            log.filters = link.row_links(log)  # its values link as the page's own rows do
             day = localtime(change.row.connect_time).date()
             rows.append(
                 {

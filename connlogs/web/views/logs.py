@@ -27,7 +27,7 @@ from connlogs.models import ConnectionLog, Organization, User, Workspace
 from connlogs.savedviews.resolve import start_view
 from connlogs.search.request import LogSearch
 from connlogs.values import format_time
-from connlogs.web import charts, links, menus, viewsmenu
+from connlogs.web import charts, links, menus, presets, viewsmenu
 from connlogs.web.tables import LogRow, group_by_day, parsed_user_agent
 from connlogs.web.views.base import DisplayTimezoneMixin, ReaderRequiredMixin, display_zone_name
 from connlogs.web.views.paging import PageRequest, paginate
@@ -97,6 +97,8 @@ class ConnectionLogListView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
                 found, organizations, owner_usernames(request.user), now
             ),
             "clear_url": clear_url,
+            "chips": link.chips(),
+            "presets": presets.preset_links(q, size),
             "zone_name": display_zone_name(request),
             "is_filtered": bool(q),
             "saved": saved,
@@ -131,7 +133,7 @@ class ConnectionLogListView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
         )
         context.update(
             page=page,
-            days=group_by_day(LogRow(row, now) for row in page.rows),
+            days=group_by_day(_linked_rows(page.rows, link, now)),
             chart=chart,
             chart_legend=[(item, link.narrowed(type=item.type)) for item in chart.legend]
             if chart
@@ -147,6 +149,17 @@ class ConnectionLogListView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
             retention=retention.summary(found.visible),
         )
         return render(request, self.template_name, context)
+
+
+def _linked_rows(rows, link: links.ListLinks, now: dt.datetime) -> list[LogRow]:
+    """The page's rows as shown, each with ``filters``: ``{part: address}`` of this search
+    narrowed to its owner, workspace, agent, IP, user, type and result."""
+    shown = []
+    for row in rows:
+        log = LogRow(row, now)
+        log.filters = link.row_links(log)
+        shown.append(log)
+    return shown
 
 
 def _empty_state(page, found: LogSearch) -> str:
@@ -175,12 +188,17 @@ class ConnectionLogDetailView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
             raise Http404("No connection log with that id that you may read.")
         log = LogRow(row)
         only = _show_only_links(row)
+        back_url = _back_url(request)
+        # The values link to the list the user came from, narrowed to them or leaving them out.
+        came_from = links.ListLinks(links.q_of_url(back_url))
         context = {
             "log": log,
+            "filters": came_from.row_links(log),
+            "excludes": came_from.row_exclusions(log),
             "user_agent": parsed_user_agent(row.user_agent) if log.is_web else None,
             "only": only,
             "api_json": json.dumps(connection_log_entries([row], request.user)[0], indent=2),
-            "back_url": _back_url(request),
+            "back_url": back_url,
             "zone_name": display_zone_name(request),
         }
         return render(request, self.template_name, context)
