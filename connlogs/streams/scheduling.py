@@ -71,9 +71,12 @@ def dispatch_due() -> int:
 
 
 def prune() -> None:
-    """Delete finished task results, old delivered batches and long-silent heartbeats."""
+    """Delete finished task results, old delivered batches and long-silent heartbeats; and
+    tasks left running by a worker that died (a round lasts seconds, so one started this long
+    ago is no longer running: its stream was taken over when its lease expired)."""
     now = timezone.now()
     DBTaskResult.objects.finished().filter(finished_at__lt=now - KEEP_TASK_RESULTS).delete()
+    DBTaskResult.objects.running().filter(started_at__lt=now - KEEP_TASK_RESULTS).delete()
     StreamBatch.objects.filter(delivered_at__lt=now - KEEP_BATCHES).delete()
     WorkerHeartbeat.objects.filter(last_seen__lt=now - KEEP_HEARTBEATS).delete()
 

@@ -61,14 +61,14 @@ def test_healthz_reports_the_workers_last_heartbeat(db):
     assert workers["last_heartbeat"] == seen.isoformat().replace("+00:00", "Z")
 
 
-def test_prune_removes_old_finished_results_and_keeps_queued_ones(world, make_stream):
-    make_stream(url="http://127.0.0.1:9/")
-    make_stream(url="http://127.0.0.1:9/")
+def test_prune_removes_old_finished_and_abandoned_results_and_keeps_queued_ones(world, make_stream):
+    for _ in range(3):
+        make_stream(url="http://127.0.0.1:9/")
     scheduling.dispatch_due()
-    old, queued = DBTaskResult.objects.all()
-    DBTaskResult.objects.filter(pk=old.pk).update(
-        status="SUCCESSFUL", finished_at=timezone.now() - dt.timedelta(hours=2)
-    )
+    old, abandoned, queued = DBTaskResult.objects.all()
+    long_ago = timezone.now() - dt.timedelta(hours=2)
+    DBTaskResult.objects.filter(pk=old.pk).update(status="SUCCESSFUL", finished_at=long_ago)
+    DBTaskResult.objects.filter(pk=abandoned.pk).update(status="RUNNING", started_at=long_ago)
 
     scheduling.prune()
 

@@ -145,3 +145,37 @@ def test_a_worker_killed_mid_batch_is_taken_over_by_another(org_world, workers):
     assert len(seqs) - len(set(seqs)) <= 10  # at most the batch that was in flight
     second = WorkerHeartbeat.objects.get(worker_id="second-worker")
     assert second.last_seen > killed_at
+
+
+def drop_other_connections() -> int:
+    """What a database restart does to the workers: every other session of the test
+    database is cut."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0]
+
+
+def test_the_worker_survives_lost_database_connections_mid_delivery(org_world, workers):
+    ws, owner = org_world
+    receiver = HttpReceiver()
+    receiver.delay = 0.2
+    try:
+        ingest(ws, batches=10)
+        Stream.objects.create(
+            name="siem", kind="http", url=receiver.url, created_by=owner, batch_size=10
+        )
+        worker = workers("steady-worker")
+        wait_for(lambda: len(receiver.records) >= 20, what="the first batches")
+        for _ in range(3):
+            assert drop_other_connections() >= 1
+            time.sleep(0.5)
+        wait_for(lambda: set(received_seqs(receiver)) == all_seqs(), what="every record")
+    finally:
+        receiver.stop()
+    assert worker.poll() is None  # the same process went on
+    assert sorted(set(received_seqs(receiver))) == sorted(all_seqs())

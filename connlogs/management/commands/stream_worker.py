@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
@@ -46,15 +47,26 @@ class Command(db_worker.Command):
     def handle(self, *args, **options):
         # The autoreloader would start a second heartbeat in its watching parent.
         options["reload"] = False
+        worker = options["worker_id"]
         stop = threading.Event()
         beater = threading.Thread(
             target=_heartbeat_loop,
-            args=(options["worker_id"], stop),
+            args=(worker, stop),
             name="connlogs-heartbeat",
             daemon=True,
         )
         beater.start()
         try:
-            super().handle(*args, **options)
+            while True:
+                try:
+                    super().handle(*args, **options)
+                    return
+                except DatabaseError as error:
+                    # The database restarted or dropped us (the engine's loop gives up on
+                    # that): reconnect and go on. A stream held when it happened is ours
+                    # again on the next round (the same worker id renews its lease).
+                    logger.warning("worker %s: database lost (%s); reconnecting", worker, error)
+                    connection.close()
+                    time.sleep(settings.CONNLOGS_WORKER_HEARTBEAT_SECONDS)
         finally:
             stop.set()
