@@ -130,30 +130,32 @@ def _release(stream: Stream, worker_id: str, caught_up: bool) -> None:
     )
 
 
-def _skip_trimmed(stream: Stream, worker_id: str, trimmed: FeedTrimmed) -> str:
+def _skip_trimmed(stream: Stream, worker_id: str, trimmed: FeedTrimmed) -> str | None:
     # Retention removed entries this stream had not sent: they are gone for every reader.
     # Say so (the stream's last error) and go on from the oldest entry kept.
     error = (
         f"retention removed feed entries {stream.cursor + 1}..{trimmed.oldest_seq - 1} "
         "before they were delivered"
     )
-    _advance(stream, worker_id, trimmed.oldest_seq - 1, 0)
+    if not _advance(stream, worker_id, trimmed.oldest_seq - 1, 0):
+        return None  # no longer ours
     Stream.objects.filter(pk=stream.pk).update(last_error=error, last_error_at=timezone.now())
     logger.error("stream %s: %s", stream.pk, error)
     return error
 
 
-def deliver_round(stream_id, worker_id: str, budget: float = ROUND_SECONDS) -> RoundResult:
-    """Deliver ``stream_id`` for up to ``budget`` seconds as ``worker_id``: batches of its
-    ``batch_size`` until it is caught up, the budget is spent, a send fails (backoff), or the
-    lease is lost. Raises nothing a stream could cause: failures land in the stream."""
+def deliver_round(stream_id, worker_id: str, budget: float | None = None) -> RoundResult:
+    """Deliver ``stream_id`` as ``worker_id``: batches of its ``batch_size`` until it is
+    caught up, ``budget`` seconds (``ROUND_SECONDS``) are spent (at least one batch is
+    sent), a send fails (backoff), or the lease is lost. Raises nothing a stream could
+    cause: failures land in the stream."""
     if not claim(stream_id, worker_id):
         return RoundResult(claimed=False)
     stream = Stream.objects.select_related("created_by").get(pk=stream_id)
     result = RoundResult(claimed=True)
-    deadline = time.monotonic() + budget
+    deadline = time.monotonic() + (ROUND_SECONDS if budget is None else budget)
     with requests.Session() as session:
-        while time.monotonic() < deadline:
+        while True:
             try:
                 page = changes_for(
                     stream.created_by,
@@ -164,7 +166,10 @@ def deliver_round(stream_id, worker_id: str, budget: float = ROUND_SECONDS) -> R
                 if page.changes:
                     send(stream, _records(page, stream), session)
             except FeedTrimmed as trimmed:
-                result.error = _skip_trimmed(stream, worker_id, trimmed)
+                skipped = _skip_trimmed(stream, worker_id, trimmed)
+                if skipped is None:
+                    return result
+                result.error = skipped
                 continue
             except (DeliveryFailed, FeedError, ViewNotFound) as error:
                 result.error = str(error) or type(error).__name__
@@ -176,5 +181,7 @@ def deliver_round(stream_id, worker_id: str, budget: float = ROUND_SECONDS) -> R
             if not _advance(stream, worker_id, page.next, len(page.changes)):
                 return result
             result.records += len(page.changes)
+            if time.monotonic() >= deadline:
+                break
     _release(stream, worker_id, result.caught_up)
     return result

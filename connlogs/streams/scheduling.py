@@ -14,14 +14,12 @@ import logging
 import os
 import socket
 
-from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from connlogs.streams import delivery
 from connlogs.streams.models import Stream, StreamBatch, WorkerHeartbeat
-from connlogs.streams.tasks import deliver_stream
+from connlogs.streams.tasks import queue_round
 
 logger = logging.getLogger("connlogs.streams")
 
@@ -54,20 +52,10 @@ def due_streams(now: dt.datetime):
 
 
 def dispatch_due() -> int:
-    """Queue one ``deliver_stream`` task per due stream that this call wins; the number
-    queued. A won stream is not due again for a lease's length, unless its round says so."""
-    now = timezone.now()
-    queued = 0
-    for stream_id, due_at in due_streams(now).values_list("pk", "next_attempt_at"):
-        later = now + delivery.lease()
-        with transaction.atomic():
-            won = Stream.objects.filter(pk=stream_id, next_attempt_at=due_at).update(
-                next_attempt_at=later
-            )
-            if won:
-                deliver_stream.enqueue(str(stream_id))
-                queued += 1
-    return queued
+    """Queue one ``deliver_stream`` task per due stream that this call wins (``queue_round``);
+    the number queued."""
+    due = due_streams(timezone.now()).values_list("pk", "next_attempt_at")
+    return sum(queue_round(stream_id, due_at) for stream_id, due_at in due)
 
 
 def prune() -> None:

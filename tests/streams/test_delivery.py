@@ -13,6 +13,8 @@ import uuid
 import pytest
 from django.utils import timezone
 
+from connlogs.feed.models import FeedEntry
+from connlogs.feed.trimming import trim
 from connlogs.models import ConnectionLog
 from connlogs.streams import delivery
 from connlogs.streams.destinations import SIGNATURE_HEADER
@@ -163,3 +165,18 @@ def test_a_paused_stream_is_not_delivered(world, receiver, make_stream):
 
     assert not deliver(stream).claimed
     assert receiver.records == []
+
+
+def test_entries_trimmed_before_delivery_are_reported_and_skipped(world, receiver, make_stream):
+    record(connect(world.acme_ws), connect(world.acme_ws))
+    first = min(FeedEntry.objects.values_list("seq", flat=True))
+    stream = make_stream(url=receiver.url, cursor=first)  # the first one was delivered
+    trim(timezone.now() + dt.timedelta(seconds=1))  # retention removes both entries
+    record(connect(world.acme_ws))
+
+    deliver(stream)
+
+    stream.refresh_from_db()
+    assert "retention removed feed entries" in stream.last_error
+    newest = max(FeedEntry.objects.values_list("seq", flat=True))
+    assert [r["seq"] for r in receiver.records] == [newest]

@@ -11,7 +11,7 @@ from django.test import Client
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from connlogs.streams import scheduling
+from connlogs.streams import delivery, scheduling
 from connlogs.streams.models import Stream, WorkerHeartbeat
 from tests.feed.conftest import connect, record
 
@@ -34,6 +34,21 @@ def test_a_due_stream_is_queued_once_and_the_worker_delivers_it(world, receiver,
     task = DBTaskResult.objects.get()
     assert task.status == "SUCCESSFUL" and task.return_value["records"] == 2
     assert Stream.objects.get(pk=paused.pk).cursor == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_round_that_runs_out_of_time_queues_the_next_at_once(
+    world, receiver, make_stream, monkeypatch
+):
+    record(connect(world.acme_ws), connect(world.acme_ws), connect(world.acme_ws))
+    make_stream(url=receiver.url, batch_size=1)
+    monkeypatch.setattr(delivery, "ROUND_SECONDS", 0.000001)  # one batch a round
+
+    scheduling.dispatch_due()
+    call_command("db_worker", batch=True, startup_delay=False, reload=False, verbosity=0)
+
+    assert len(receiver.records) == 3
+    assert DBTaskResult.objects.count() >= 3
 
 
 def test_a_stream_whose_worker_died_is_due_again_when_its_lease_expires(world, make_stream):
