@@ -437,6 +437,11 @@ DOORS = [
     Door("logout", "POST", everyone(302)),
     Door("set-timezone", "POST", everyone(302), body=lambda world: {"tz": "Europe/Paris"}),
     # Signed in without a readable organization: a 403 page that says why, not an empty table.
+    Door(
+        "streams-page",
+        "GET",
+        everyone(403, anonymous=302, acme_admin=200, globex_admin=200, owner=200),
+    ),
     Door("connectionlog-list", "GET", log_readers(302, 403), shows=ids_from_page),
     Door(
         "connectionlog-export",

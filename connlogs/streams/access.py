@@ -16,28 +16,15 @@ from connlogs import roles
 from connlogs.streams.models import Stream
 
 
-def administered_organization_ids(user: roles.User) -> list[uuid.UUID] | None:
-    """Organizations whose streams ``user`` manages; ``None`` means all (site owners)."""
-    if roles.is_owner(user):
-        return None
-    if not getattr(user, "is_authenticated", False):
-        return []
-    return [
-        membership.organization_id
-        for membership in user.memberships.all()
-        if roles.ORGANIZATION_ADMIN in (membership.roles or [])
-    ]
-
-
 def may_manage_streams(user: roles.User) -> bool:
     """Site owners and organization admins (of at least one organization)."""
-    administered = administered_organization_ids(user)
+    administered = roles.administered_organization_ids(user)
     return administered is None or bool(administered)
 
 
 def visible_streams(user: roles.User) -> QuerySet:
     """The streams ``user`` may see, change, pause and delete."""
-    administered = administered_organization_ids(user)
+    administered = roles.administered_organization_ids(user)
     streams = Stream.objects.select_related("organization", "created_by")
     if administered is None:
         return streams
