@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import socket
 import socketserver
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -97,7 +98,7 @@ def parse_octet_counted(data: bytes) -> list[bytes]:
 class SyslogReceiver:
     """Collects syslog messages over TCP (octet-counting) or UDP."""
 
-    def __init__(self, udp: bool = False):
+    def __init__(self, udp: bool = False, tls: ssl.SSLContext | None = None):
         self.messages: list[bytes] = []
         self.lock = threading.Lock()
         receiver = self
@@ -118,6 +119,8 @@ class SyslogReceiver:
                         receiver.messages.extend(parse_octet_counted(data))
 
             self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+            if tls is not None:
+                self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

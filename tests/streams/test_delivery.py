@@ -7,6 +7,8 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import ssl
+import subprocess
 import time
 import uuid
 
@@ -180,3 +182,39 @@ def test_entries_trimmed_before_delivery_are_reported_and_skipped(world, receive
     assert "retention removed feed entries" in stream.last_error
     newest = max(FeedEntry.objects.values_list("seq", flat=True))
     assert [r["seq"] for r in receiver.records] == [newest]
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """A self-signed certificate for 127.0.0.1 (openssl): the server's context and the PEM."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return context, cert.read_text()
+
+
+def test_syslog_over_tls_checks_the_certificate(world, make_stream, tls_server):
+    context, pem = tls_server
+    record(connect(world.acme_ws), connect(world.acme_ws))
+    syslog = SyslogReceiver(tls=context)
+    try:
+        untrusted = make_stream(kind=StreamKind.SYSLOG_TLS, host="127.0.0.1", port=syslog.port)
+        refused = deliver(untrusted)
+        trusted = make_stream(
+            kind=StreamKind.SYSLOG_TLS, host="127.0.0.1", port=syslog.port, tls_ca=pem
+        )
+        deliver(trusted)
+        deadline = time.monotonic() + 5
+        while len(syslog.messages) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        syslog.stop()
+    assert "CERTIFICATE_VERIFY_FAILED" in refused.error
+    assert len(syslog.messages) == 2 and syslog.messages[0].startswith(b"<110>1 ")
