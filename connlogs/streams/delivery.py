@@ -168,7 +168,7 @@ def deliver_round(stream_id, worker_id: str, budget: float | None = None) -> Rou
             except FeedTrimmed as trimmed:
                 skipped = _skip_trimmed(stream, worker_id, trimmed)
                 if skipped is None:
-                    return result
+                    break
                 result.error = skipped
                 continue
             except (DeliveryFailed, FeedError, ViewNotFound) as error:
@@ -179,7 +179,7 @@ def deliver_round(stream_id, worker_id: str, budget: float | None = None) -> Rou
                 result.caught_up = True
                 break
             if not _advance(stream, worker_id, page.next, len(page.changes)):
-                return result
+                break  # paused, or no longer ours: the lease goes back if we still hold it
             result.records += len(page.changes)
             if time.monotonic() >= deadline:
                 break

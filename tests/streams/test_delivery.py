@@ -218,3 +218,21 @@ def test_syslog_over_tls_checks_the_certificate(world, make_stream, tls_server):
         syslog.stop()
     assert "CERTIFICATE_VERIFY_FAILED" in refused.error
     assert len(syslog.messages) == 2 and syslog.messages[0].startswith(b"<110>1 ")
+
+
+def test_a_stream_paused_mid_round_gives_its_lease_back(world, receiver, make_stream, monkeypatch):
+    record(connect(world.acme_ws), connect(world.acme_ws))
+    stream = make_stream(url=receiver.url, batch_size=1)
+    sent = delivery.send
+
+    def send_then_pause(*args):
+        sent(*args)  # while the batch is out, someone pauses the stream
+        Stream.objects.filter(pk=stream.pk).update(paused=True)
+
+    monkeypatch.setattr(delivery, "send", send_then_pause)
+
+    deliver(stream)
+
+    stream.refresh_from_db()
+    assert len(receiver.records) == 1 and stream.cursor == 0  # the batch will be sent again
+    assert stream.lease_owner == ""
