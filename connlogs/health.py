@@ -17,6 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from connlogs import replication
+from connlogs.streams.scheduling import last_heartbeat
 
 logger = logging.getLogger("connlogs.health")
 
@@ -24,9 +25,11 @@ logger = logging.getLogger("connlogs.health")
 @never_cache
 @require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
-    """``{"status": "ok"}`` (200) or ``{"status": "unavailable", "database": "unreachable"}``
-    (503); with a replica, ``"replica": {"status", "reads", "lag_seconds", "lag_bytes",
-    "max_lag_seconds"}``."""
+    """``{"status": "ok", "workers": {"last_heartbeat", "seconds_since", "alive"}}`` (200) or
+    ``{"status": "unavailable", "database": "unreachable"}`` (503); with a replica,
+    ``"replica": {"status", "reads", "lag_seconds", "lag_bytes", "max_lag_seconds"}``.
+    ``workers``: the background workers' latest heartbeat (ISO time, seconds ago; ``None``
+    before any) and how many beat in the last minute."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -34,7 +37,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
     except DatabaseError as error:
         logger.warning("health check: database unavailable: %s", error)
         return JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
-    answer: dict = {"status": "ok"}
+    # The background workers' last heartbeat: a server without workers is still healthy (it
+    # serves reads and takes events), but a stream would not be delivered.
+    answer: dict = {"status": "ok", "workers": last_heartbeat()}
     if replication.monitor.measuring():
         answer["replica"] = replication.monitor.state().as_json()
     return JsonResponse(answer)

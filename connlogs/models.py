@@ -418,3 +418,4 @@ class SignInThrottle(models.Model):
 # them here registers them with the app. Those modules import nothing of this one.
 from connlogs.feed.models import FeedEntry, FeedState  # noqa: E402, F401
 from connlogs.savedviews.models import SavedView, StartView  # noqa: E402, F401
+from connlogs.streams.models import Stream, StreamBatch, WorkerHeartbeat  # noqa: E402, F401

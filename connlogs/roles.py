@@ -108,6 +108,19 @@ def may_manage_organization(user: User, organization_id: uuid.UUID) -> bool:
     )
 
 
+def administered_organization_ids(user: User) -> list[uuid.UUID] | None:
+    """The organizations ``user`` administers; ``None`` means all (site owners)."""
+    if is_owner(user):
+        return None
+    if not getattr(user, "is_authenticated", False):
+        return []
+    return [
+        membership.organization_id
+        for membership in _memberships(user)
+        if ORGANIZATION_ADMIN in (membership.roles or [])
+    ]
+
+
 def role_objects(names: list[str]) -> list[dict[str, str]]:
     """Site roles as the contract shows them: ``[{"name", "display_name"}]``."""
     return [{"name": name, "display_name": SITE_ROLES.get(name, name)} for name in names]

@@ -3,6 +3,7 @@ from django.views.generic import RedirectView
 
 from connlogs.web import views
 from connlogs.web.views.base import favicon
+from connlogs.web.views.streams import StreamsPageView
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/connectionlog", permanent=False), name="home"),
@@ -16,6 +17,7 @@ urlpatterns = [
         views.ConnectionLogDownloadView.as_view(),
         name="connectionlog-export",
     ),
+    path("connectionlog/streams", StreamsPageView.as_view(), name="streams-page"),
     path(
         "connectionlog/changes",
         views.FollowChangesView.as_view(),

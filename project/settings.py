@@ -48,6 +48,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_prometheus",
+    "django_tasks",
+    "django_tasks_db",
     "connlogs",
 ]
 
@@ -107,6 +109,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+# Background work (stream delivery): django-tasks with its database backend, so there is no
+# broker to run; `manage.py stream_worker` runs the tasks (docs/deployment.md).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# Seconds a worker's claim on a stream lasts without renewal: how long a crashed worker's
+# streams wait before another worker takes them over.
+CONNLOGS_STREAM_LEASE_SECONDS = float(os.environ.get("CONNLOGS_STREAM_LEASE_SECONDS") or 30)
+# Seconds between a worker's heartbeats (each also queues the streams that are due).
+CONNLOGS_WORKER_HEARTBEAT_SECONDS = float(os.environ.get("CONNLOGS_WORKER_HEARTBEAT_SECONDS") or 1)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "connlogs.User"

@@ -207,14 +207,26 @@ def runserver_calls(monkeypatch):
             return None
         return call_command(name, *args, **kwargs)
 
+    class FakeWorker:
+        def __init__(self, stdout):
+            calls.append("worker started")
+
+        def stop(self):
+            calls.append("worker stopped")
+
     monkeypatch.setattr(serve, "call_command", fake_call_command)
+    monkeypatch.setattr(serve, "BackgroundWorker", FakeWorker)
     return calls
 
 
 def test_serve_loads_the_demo_into_an_empty_database_and_starts(runserver_calls):
     output = run("serve")
     assert ConnectionLog.objects.count() == demo.DEFAULT_ROWS
-    assert runserver_calls == [(("127.0.0.1:8000",), {"use_reloader": False})]
+    assert runserver_calls == [
+        "worker started",
+        (("127.0.0.1:8000",), {"use_reloader": False}),
+        "worker stopped",
+    ]
     assert "http://127.0.0.1:8000/" in output
     assert f"{demo.DEMO_OWNER} / {demo.DEMO_PASSWORD}" in output
 
@@ -223,8 +235,13 @@ def test_serve_keeps_existing_data_and_takes_an_address(runserver_calls):
     run("demo", "--rows", "5")
     output = run("serve", "0.0.0.0:9000")
     assert ConnectionLog.objects.count() == 5
-    assert runserver_calls == [(("0.0.0.0:9000",), {"use_reloader": False})]
+    assert (("0.0.0.0:9000",), {"use_reloader": False}) in runserver_calls
     assert "http://127.0.0.1:9000/" in output
+
+
+def test_serve_without_a_worker_starts_none(runserver_calls):
+    run("serve", "--no-worker", "--no-demo")
+    assert runserver_calls == [(("127.0.0.1:8000",), {"use_reloader": False})]
 
 
 def test_serve_without_demo_leaves_the_database_empty(runserver_calls):

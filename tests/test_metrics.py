@@ -92,5 +92,8 @@ def test_export_streams_in_progress(token, client_for):
 
 
 @pytest.mark.django_db
-def test_healthz_without_a_replica_says_only_ok():
-    assert Client().get("/healthz").json() == {"status": "ok"}
+def test_healthz_without_a_replica_says_ok_and_the_workers_heartbeat():
+    assert Client().get("/healthz").json() == {
+        "status": "ok",
+        "workers": {"last_heartbeat": None, "seconds_since": None, "alive": 0},
+    }

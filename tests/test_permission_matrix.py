@@ -33,6 +33,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from connlogs import feed, roles
 from connlogs.savedviews.models import SavedView, Sharing
+from connlogs.streams.models import Stream
 from tests.factories import (
     PASSWORD,
     ConnectionLogFactory,
@@ -239,6 +240,24 @@ def acme_view(world) -> dict:
     return {"view": str(view.id)}
 
 
+def acme_stream(world) -> dict:
+    """A stream of acme's rows made by acme's admin (in the role's rolled-back transaction)."""
+    stream = Stream.objects.create(
+        name="acme-siem",
+        kind="http",
+        url="http://127.0.0.1:9/",
+        organization=world.acme,
+        created_by=world.people["acme_admin"],
+    )
+    return {"stream": str(stream.id)}
+
+
+def acme_stream_managers(status: int) -> dict[str, int]:
+    """Streams: site owners and organization admins only (403 for the rest); globex's admin
+    manages streams but may not see acme's (404)."""
+    return signed_in(403, acme_admin=status, owner=status, globex_admin=404)
+
+
 def targets_view(world) -> dict:
     return {"view": str(SavedView.objects.create(name="mine", owner=world.target).id)}
 
@@ -291,6 +310,31 @@ DOORS = [
     Door("api-start-view", "GET", signed_in(200)),
     Door("api-start-view", "PUT", signed_in(200), body=lambda world: {"view": "stale-sessions"}),
     Door("api-start-view", "DELETE", signed_in(204)),
+    # --- streams: site owners and organization admins, each their organizations' -------
+    Door("api-streams", "GET", signed_in(403, acme_admin=200, globex_admin=200, owner=200)),
+    Door(
+        "api-streams",
+        "POST",
+        # globex's admin cannot see acme: the organization they name is not one (400).
+        signed_in(403, acme_admin=201, globex_admin=400, owner=201),
+        body=lambda world: {
+            "name": "siem",
+            "kind": "http",
+            "url": "http://127.0.0.1:9/",
+            "organization": "acme",
+        },
+    ),
+    Door("api-stream", "GET", acme_stream_managers(200), kwargs=acme_stream),
+    Door(
+        "api-stream",
+        "PATCH",
+        acme_stream_managers(200),
+        kwargs=acme_stream,
+        body=lambda world: {"name": "renamed"},
+    ),
+    Door("api-stream", "DELETE", acme_stream_managers(204), kwargs=acme_stream),
+    Door("api-stream-pause", "POST", acme_stream_managers(200), kwargs=acme_stream),
+    Door("api-stream-resume", "POST", acme_stream_managers(200), kwargs=acme_stream),
     # --- writes (write-api.md) ----------------------------------------------------------
     Door(
         "api-connectionlog-events",
@@ -397,6 +441,11 @@ DOORS = [
     Door("logout", "POST", everyone(302)),
     Door("set-timezone", "POST", everyone(302), body=lambda world: {"tz": "Europe/Paris"}),
     # Signed in without a readable organization: a 403 page that says why, not an empty table.
+    Door(
+        "streams-page",
+        "GET",
+        everyone(403, anonymous=302, acme_admin=200, globex_admin=200, owner=200),
+    ),
     Door("connectionlog-list", "GET", log_readers(302, 403), shows=ids_from_page),
     Door(
         "connectionlog-changes",

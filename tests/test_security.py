@@ -299,7 +299,7 @@ def test_database_outage_outside_a_view_is_a_503_too(settings, db):
 def test_health_check_answers_ok_without_credentials(db):
     response = Client().get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json()["status"] == "ok"
     assert "no-cache" in response["Cache-Control"]
     assert Client().head("/healthz").status_code == 200
     assert Client().post("/healthz").status_code == 405

@@ -8,6 +8,7 @@ from connlogs.api import (
     export_views,
     feed_views,
     saved_views,
+    stream_views,
     views,
     workspace_views,
 )
@@ -35,6 +36,23 @@ urlpatterns = [
         "connectionlog/start-view",
         saved_views.StartViewView.as_view(),
         name="api-start-view",
+    ),
+    # Streams to a SIEM (docs/api.md, "Streams").
+    path("connectionlog/streams", stream_views.StreamListView.as_view(), name="api-streams"),
+    path(
+        "connectionlog/streams/<str:stream>",
+        stream_views.StreamDetailView.as_view(),
+        name="api-stream",
+    ),
+    path(
+        "connectionlog/streams/<str:stream>/pause",
+        stream_views.StreamPauseView.as_view(),
+        name="api-stream-pause",
+    ),
+    path(
+        "connectionlog/streams/<str:stream>/resume",
+        stream_views.StreamResumeView.as_view(),
+        name="api-stream-resume",
     ),
     path("users/login", auth_views.LoginView.as_view(), name="api-login"),
     path("users/logout", auth_views.LogoutView.as_view(), name="api-logout"),

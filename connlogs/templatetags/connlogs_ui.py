@@ -8,6 +8,7 @@ from django import template
 from django.utils.html import format_html
 
 from connlogs import roles, timebounds
+from connlogs.streams import access
 from connlogs.values import format_time
 from connlogs.visible import visible_text
 
@@ -39,6 +40,11 @@ def account_roles(user) -> list[str]:
 @register.simple_tag
 def may_read_logs(user) -> bool:
     return bool(getattr(user, "is_authenticated", False)) and roles.may_read_connection_logs(user)
+
+
+@register.simple_tag
+def may_manage_streams(user) -> bool:
+    return access.may_manage_streams(user)
 
 
 @register.simple_tag

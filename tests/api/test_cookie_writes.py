@@ -19,6 +19,7 @@ from connlogs import tokens
 from connlogs.api import urls as api_urls
 from connlogs.api.origin import CROSS_SITE
 from connlogs.models import Membership, User
+from connlogs.streams.models import Stream
 from tests.factories import OrganizationFactory, UserFactory, WorkspaceFactory, member
 
 UNSAFE = ("post", "put", "patch", "delete")
@@ -49,6 +50,7 @@ BODIES = {
     "api-connectionlog-events": {"events": []},
     "api-saved-views": {"name": "mine", "q": "type:ssh"},
     "api-start-view": {"view": "stale-sessions"},
+    "api-streams": {"name": "siem", "kind": "http", "url": "http://127.0.0.1:9/"},
 }
 
 
@@ -59,7 +61,10 @@ def world(db):
     UserFactory(username="outsider")
     workspace = WorkspaceFactory(organization=acme, owner=target, name="dev")
     owner = UserFactory(username="root", email="root@example.com", site_roles=["owner"])
-    return {"owner": owner, "workspace": workspace}
+    stream = Stream.objects.create(
+        name="siem", kind="http", url="http://127.0.0.1:9/", created_by=owner
+    )
+    return {"owner": owner, "workspace": workspace, "stream": stream}
 
 
 def url_for(name: str, world) -> str:
@@ -68,6 +73,7 @@ def url_for(name: str, world) -> str:
         "org": "acme",
         "workspace": str(world["workspace"].id),
         "view": "stale-sessions",  # a built-in view: changing it is a 403 of its own
+        "stream": str(world["stream"].id),
     }
     pattern = next(p for p in api_urls.urlpatterns if p.name == name)
     wanted = {key: value for key, value in kwargs.items() if key in pattern.pattern.converters}

@@ -31,6 +31,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from connlogs import roles
 from connlogs.savedviews.models import SavedView
+from connlogs.streams.models import Stream
 from tests.factories import (
     ConnectionLogFactory,
     OrganizationFactory,
@@ -76,6 +77,9 @@ def known(db):
     ConnectionLogFactory(workspace=workspace, type="ssh")
     ConnectionLogFactory(workspace=workspace, type="workspace_app", user=alice, code=200)
     view = SavedView.objects.create(name="ssh", q="type:ssh", owner=owner)
+    stream = Stream.objects.create(
+        name="siem", kind="http", url="http://127.0.0.1:9/", created_by=owner
+    )
     return {
         "token": token_for(owner),
         "path": {
@@ -83,6 +87,7 @@ def known(db):
             "user": "alice",
             "workspace": str(workspace.id),
             "view": str(view.id),
+            "stream": str(stream.id),
         },
     }
 

@@ -1,6 +1,12 @@
-"""``manage.py serve``: the one-command start (migrate, demo data if empty, dev server)."""
+"""``manage.py serve``: the one-command start (migrate, demo data if empty, one background
+worker, dev server)."""
 
 from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
@@ -27,8 +33,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-demo", action="store_true", help="Do not load demo data into an empty database."
         )
+        parser.add_argument(
+            "--no-worker",
+            action="store_true",
+            help="Do not start a background worker (streams are then not delivered).",
+        )
 
-    def handle(self, *args, addrport, no_demo, **options):
+    def handle(self, *args, addrport, no_demo, no_worker, **options):
         verbosity = options.get("verbosity", 1)
         call_command("migrate", interactive=False, verbosity=max(verbosity - 1, 0))
         if not no_demo and not ConnectionLog.objects.exists():
@@ -42,7 +53,15 @@ class Command(BaseCommand):
                 f"Sign in as {demo.DEMO_OWNER} / {demo.DEMO_PASSWORD} "
                 f"(or {demo.DEMO_OWNER_EMAIL}); the admin is at {self._url(addrport)}admin/"
             )
-        call_command("runserver", addrport, use_reloader=False)
+        worker = None if no_worker else BackgroundWorker(self.stdout)
+        # A SIGTERM ends the server through the ``finally`` below, so the worker goes too.
+        previous = signal.signal(signal.SIGTERM, _exit_on_signal)
+        try:
+            call_command("runserver", addrport, use_reloader=False)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            if worker is not None:
+                worker.stop()
 
     @staticmethod
     def _url(addrport: str) -> str:
@@ -52,3 +71,38 @@ class Command(BaseCommand):
         if host in ("0.0.0.0", "::", "[::]"):
             host = "127.0.0.1"  # listening everywhere; this machine's own address works
         return f"http://{host}:{port or '8000'}/"
+
+
+def _exit_on_signal(signum, frame):
+    raise SystemExit(0)
+
+
+class BackgroundWorker:
+    """One ``stream_worker`` process beside the development server, started again when it
+    exits (the worker stops on a lost database connection; a service manager restarts it in
+    production, docs/deployment.md)."""
+
+    RESTART_SECONDS = 2.0
+
+    def __init__(self, stdout):
+        self.stdout = stdout
+        self.stopping = threading.Event()
+        self.process: subprocess.Popen | None = None
+        threading.Thread(target=self._supervise, name="serve-worker", daemon=True).start()
+
+    def _supervise(self) -> None:
+        command = [sys.executable, "-m", "django", "stream_worker", "--interval", "0.2"]
+        while not self.stopping.is_set():
+            self.process = subprocess.Popen(command)
+            self.stdout.write(f"Background worker started (pid {self.process.pid})")
+            self.process.wait()
+            self.stopping.wait(self.RESTART_SECONDS)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()

@@ -1,0 +1,125 @@
+"""Streams over the API: the request body, and the JSON of a stream (secrets never shown)."""
+
+from __future__ import annotations
+
+from django.core.validators import URLValidator
+from rest_framework import serializers
+
+from connlogs.api.saved_view_serializers import ViewOwnerSerializer
+from connlogs.api.serializers import JsonBodySerializer, OrganizationRefSerializer
+from connlogs.savedviews.models import MAX_Q
+from connlogs.streams.models import MAX_NAME, Stream, StreamKind
+
+MAX_BATCH = 5000
+START_NOW, START_OLDEST = "now", "oldest"
+HTTP_KINDS = {StreamKind.HTTP, StreamKind.SPLUNK_HEC}
+
+
+class StreamBodySerializer(JsonBodySerializer):
+    """A stream to create (``name`` and ``kind`` required) or the fields to change."""
+
+    name = serializers.CharField(max_length=MAX_NAME)
+    kind = serializers.ChoiceField(choices=StreamKind.values)
+    url = serializers.CharField(
+        max_length=2000,
+        allow_blank=True,
+        required=False,
+        validators=[URLValidator(schemes=["http", "https"])],
+        help_text="http and splunk_hec: where batches are POSTed "
+        "(HEC: …/services/collector/event).",
+    )
+    host = serializers.CharField(
+        max_length=255, allow_blank=True, required=False, help_text="syslog: the receiver."
+    )
+    port = serializers.IntegerField(
+        min_value=1, max_value=65535, allow_null=True, required=False, help_text="syslog."
+    )
+    secret = serializers.CharField(
+        max_length=1000,
+        allow_blank=True,
+        required=False,
+        write_only=True,
+        help_text="splunk_hec: the HEC token (required); http: the HMAC-SHA256 key of the "
+        "X-Connlogs-Signature header (optional). Write-only: never shown again.",
+    )
+    tls_ca = serializers.CharField(
+        max_length=100_000,
+        allow_blank=True,
+        required=False,
+        help_text="syslog_tls: PEM certificates to trust ('' = the system's).",
+    )
+    q = serializers.CharField(
+        max_length=MAX_Q, allow_blank=True, required=False, help_text="The search; '' is all rows."
+    )
+    view = serializers.CharField(
+        max_length=64,
+        allow_blank=True,
+        required=False,
+        help_text="A saved view's id or a built-in view's key, in place of q.",
+    )
+    organization = serializers.CharField(
+        allow_null=True,
+        required=False,
+        help_text="Only this organization's rows (UUID or name). Required for organization "
+        "admins; null (every organization): site owners only.",
+    )
+    batch_size = serializers.IntegerField(min_value=1, max_value=MAX_BATCH, required=False)
+    paused = serializers.BooleanField(required=False)
+    start = serializers.ChoiceField(
+        choices=[START_NOW, START_OLDEST],
+        required=False,
+        help_text="On create: deliver changes from now on (default) or from the oldest kept.",
+    )
+
+
+def destination_errors(stream: Stream) -> dict[str, str]:
+    """What ``stream``'s destination lacks, by field: empty when it can be delivered."""
+    errors = {}
+    if stream.kind in HTTP_KINDS and not stream.url:
+        errors["url"] = f'A "{stream.kind}" stream needs a URL.'
+    if stream.kind not in HTTP_KINDS and not (stream.host and stream.port):
+        errors["host" if not stream.host else "port"] = "A syslog stream needs a host and port."
+    if stream.kind == StreamKind.SPLUNK_HEC and not stream.secret:
+        errors["secret"] = "A Splunk HEC stream needs its token."
+    return errors
+
+
+# --- schema only (``stream_json`` builds the JSON) ------------------------------------------
+
+
+class StreamHealthSerializer(serializers.Serializer):
+    cursor = serializers.IntegerField(help_text="The last feed seq the receiver took.")
+    latest_seq = serializers.IntegerField()
+    lag_records = serializers.IntegerField(help_text="Feed entries after the cursor.")
+    lag_seconds = serializers.FloatField(help_text="Age of the oldest of them.")
+    last_success_at = serializers.DateTimeField(allow_null=True)
+    last_error = serializers.CharField(allow_null=True)
+    last_error_at = serializers.DateTimeField(allow_null=True)
+    failures = serializers.IntegerField(help_text="Failed attempts since the last success.")
+    next_attempt_at = serializers.DateTimeField(allow_null=True)
+    delivered_last_hour = serializers.IntegerField()
+    delivering = serializers.BooleanField(help_text="A worker holds the stream now.")
+
+
+class StreamSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=StreamKind.values)
+    url = serializers.CharField()
+    host = serializers.CharField()
+    port = serializers.IntegerField(allow_null=True)
+    secret_set = serializers.BooleanField(help_text="A secret is stored (it is never shown).")
+    tls_ca = serializers.CharField()
+    q = serializers.CharField()
+    view = serializers.CharField()
+    organization = OrganizationRefSerializer(allow_null=True)
+    created_by = ViewOwnerSerializer()
+    batch_size = serializers.IntegerField()
+    paused = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    health = StreamHealthSerializer()
+
+
+class StreamListSerializer(serializers.Serializer):
+    streams = StreamSerializer(many=True)

@@ -1,0 +1,187 @@
+"""One stream's delivery round: take the stream's lease, send the changes after its cursor in
+batches, move the cursor after each acknowledged batch, then give the lease back and say when
+the next round is due.
+
+At least once, in feed order: the cursor moves only after the receiver took the batch, so a
+crash or an outage between the two re-sends that batch (receivers de-duplicate by ``seq`` or
+``connection_log.id``). The lease fences the cursor: every move is conditional on still
+holding it, so a worker that stalled past its lease cannot move a cursor another worker now
+owns. Failures back off exponentially with jitter and retry forever (AWS Architecture Blog,
+"Exponential Backoff And Jitter", the "equal jitter" variant).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import time
+from dataclasses import dataclass
+
+import requests
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from connlogs.feed.reading import ChangePage, FeedError, FeedTrimmed, change_entries, changes_for
+from connlogs.savedviews.resolve import ViewNotFound, query_of
+from connlogs.streams.destinations import DeliveryFailed, Record, send
+from connlogs.streams.models import Stream, StreamBatch
+
+logger = logging.getLogger("connlogs.streams")
+
+ROUND_SECONDS = 5.0
+CAUGHT_UP_SECONDS = 0.5
+BACKOFF_FIRST_SECONDS = 1.0
+BACKOFF_MAX_SECONDS = 300.0
+
+
+@dataclass
+class RoundResult:
+    """What a round did: ``claimed`` (False: another worker holds the stream, or it is paused
+    or gone), ``records`` delivered, ``error`` (the last failure's text) and ``caught_up``."""
+
+    claimed: bool
+    records: int = 0
+    error: str = ""
+    caught_up: bool = False
+
+
+def lease() -> dt.timedelta:
+    """How long a claim lasts without renewal (``CONNLOGS_STREAM_LEASE_SECONDS``): the
+    longest a dead worker's stream waits before another worker takes it over."""
+    return dt.timedelta(seconds=settings.CONNLOGS_STREAM_LEASE_SECONDS)
+
+
+def backoff_seconds(failures: int) -> float:
+    """Seconds before retry number ``failures`` (1, 2, …): half of min(max, first·2^(n-1))
+    plus a random part of the other half."""
+    cap = min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2 ** min(failures - 1, 30))
+    return cap / 2 + random.uniform(0, cap / 2)  # noqa: S311 - jitter, not a secret
+
+
+def claim(stream_id, worker_id: str) -> bool:
+    """Take (or renew) the lease of an unpaused stream whose lease is free or expired."""
+    now = timezone.now()
+    free = Q(lease_owner="") | Q(lease_expires_at__lt=now) | Q(lease_owner=worker_id)
+    taken = Stream.objects.filter(free, pk=stream_id, paused=False).update(
+        lease_owner=worker_id, lease_expires_at=now + lease()
+    )
+    return taken == 1
+
+
+def _search_of(stream: Stream) -> str:
+    q = query_of(stream.view, stream.created_by) if stream.view else stream.q
+    if stream.organization_id:
+        # Ahead of the stream's own q: the first of a repeated key wins.
+        q = f"organization:{stream.organization_id} {q}"
+    return q
+
+
+def _records(page: ChangePage, stream: Stream) -> list[Record]:
+    entries = change_entries(page, stream.created_by)
+    return [
+        Record(change.row.connect_time, entry)
+        for change, entry in zip(page.changes, entries, strict=True)
+    ]
+
+
+def _advance(stream: Stream, worker_id: str, cursor: int, records: int) -> bool:
+    """Move the cursor to ``cursor`` if this worker still holds the lease (and the stream is
+    not paused); note the batch. False: stop, the stream is no longer ours."""
+    now = timezone.now()
+    moved = Stream.objects.filter(
+        pk=stream.pk, lease_owner=worker_id, cursor=stream.cursor, paused=False
+    ).update(
+        cursor=cursor,
+        cursor_at=now,
+        lease_expires_at=now + lease(),
+        failures=0,
+        **({"last_success_at": now} if records else {}),
+    )
+    if moved and records:
+        StreamBatch.objects.create(
+            stream_id=stream.pk, delivered_at=now, records=records, last_seq=cursor
+        )
+    stream.cursor = cursor if moved else stream.cursor
+    return moved == 1
+
+
+def _fail(stream: Stream, worker_id: str, error: str) -> None:
+    failures = stream.failures + 1
+    now = timezone.now()
+    Stream.objects.filter(pk=stream.pk, lease_owner=worker_id).update(
+        failures=failures,
+        last_error=error[:2000],
+        last_error_at=now,
+        lease_owner="",
+        lease_expires_at=None,
+        next_attempt_at=now + dt.timedelta(seconds=backoff_seconds(failures)),
+    )
+    logger.warning("stream %s: delivery failed (attempt %d): %s", stream.pk, failures, error)
+
+
+def _release(stream: Stream, worker_id: str, caught_up: bool) -> None:
+    delay = CAUGHT_UP_SECONDS if caught_up else 0
+    Stream.objects.filter(pk=stream.pk, lease_owner=worker_id).update(
+        lease_owner="",
+        lease_expires_at=None,
+        next_attempt_at=timezone.now() + dt.timedelta(seconds=delay),
+    )
+
+
+def _skip_trimmed(stream: Stream, worker_id: str, trimmed: FeedTrimmed) -> str | None:
+    # Retention removed entries this stream had not sent: they are gone for every reader.
+    # Say so (the stream's last error) and go on from the oldest entry kept.
+    error = (
+        f"retention removed feed entries {stream.cursor + 1}..{trimmed.oldest_seq - 1} "
+        "before they were delivered"
+    )
+    if not _advance(stream, worker_id, trimmed.oldest_seq - 1, 0):
+        return None  # no longer ours
+    Stream.objects.filter(pk=stream.pk).update(last_error=error, last_error_at=timezone.now())
+    logger.error("stream %s: %s", stream.pk, error)
+    return error
+
+
+def deliver_round(stream_id, worker_id: str, budget: float | None = None) -> RoundResult:
+    """Deliver ``stream_id`` as ``worker_id``: batches of its ``batch_size`` until it is
+    caught up, ``budget`` seconds (``ROUND_SECONDS``) are spent (at least one batch is
+    sent), a send fails (backoff), or the lease is lost. Raises nothing a stream could
+    cause: failures land in the stream."""
+    if not claim(stream_id, worker_id):
+        return RoundResult(claimed=False)
+    stream = Stream.objects.select_related("created_by").get(pk=stream_id)
+    result = RoundResult(claimed=True)
+    deadline = time.monotonic() + (ROUND_SECONDS if budget is None else budget)
+    with requests.Session() as session:
+        while True:
+            try:
+                page = changes_for(
+                    stream.created_by,
+                    q=_search_of(stream),
+                    after=stream.cursor,
+                    limit=stream.batch_size,
+                )
+                if page.changes:
+                    send(stream, _records(page, stream), session)
+            except FeedTrimmed as trimmed:
+                skipped = _skip_trimmed(stream, worker_id, trimmed)
+                if skipped is None:
+                    break
+                result.error = skipped
+                continue
+            except (DeliveryFailed, FeedError, ViewNotFound) as error:
+                result.error = str(error) or type(error).__name__
+                _fail(stream, worker_id, result.error)
+                return result
+            if page.next <= stream.cursor:
+                result.caught_up = True
+                break
+            if not _advance(stream, worker_id, page.next, len(page.changes)):
+                break  # paused, or no longer ours: the lease goes back if we still hold it
+            result.records += len(page.changes)
+            if time.monotonic() >= deadline:
+                break
+    _release(stream, worker_id, result.caught_up)
+    return result
