@@ -18,7 +18,7 @@ import datetime as dt
 from collections.abc import Iterable
 
 from django.db import connection as default_connection
-from django.db.models import Q, Sum
+from django.db.models import QuerySet, Sum
 from django.db.models.functions import Trunc
 
 from connlogs.storage.cells import CELLS, COLUMNS, Cell, condition_sql
@@ -63,8 +63,14 @@ MOVE_UPDATED = _signed_counts(
 )
 
 
+def _sqlite_hour(column: str) -> str:
+    """The hour of a time as Django writes it in SQLite ("YYYY-MM-DD HH:MM:SS[.ffffff]",
+    UTC); by its text, since SQLite's strftime has no answer for 9999-12-31 23:59:59.9."""
+    return f"substr({column}, 1, 13) || ':00:00'"
+
+
 def _sqlite_upsert(row: str, sign: int) -> str:
-    hour = f"strftime('%Y-%m-%d %H:00:00', {row}.connect_time)"
+    hour = _sqlite_hour(f"{row}.connect_time")
     values_ = ", ".join(
         f"CASE WHEN {condition_sql(cell, f'{row}.')} THEN {sign} ELSE 0 END" for cell in CELLS
     )
@@ -123,7 +129,7 @@ def rebuild(
     if connection.vendor == "postgresql":
         hour = "date_trunc('hour', connect_time, 'UTC')"
     else:
-        hour = "strftime('%Y-%m-%d %H:00:00', connect_time)"
+        hour = _sqlite_hour("connect_time")
         params = [_sqlite_time(value) for value in params]
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {ROLLUP_TABLE} WHERE {hour_where}", params)
@@ -185,47 +191,45 @@ def cells_matching(
     return found
 
 
-def counts_by_bucket(
-    cells: list[Cell],
-    organization_ids: list | None,
+def counts_query(
+    cells: Iterable[Cell],
+    organization_ids: Iterable | None,
     start: dt.datetime,
     end: dt.datetime,
     kind: str,
     tzinfo: dt.tzinfo,
     *,
     using: str = "default",
-) -> list[tuple[dt.datetime, str, int]]:
-    """``(bucket, type, count)`` of ``cells`` over the whole hours ``start`` .. ``end``
-    (UTC hour boundaries), of ``organization_ids`` (None: every organization), bucketed by
-    ``Trunc(kind)`` in ``tzinfo``: one query over hours x organizations x stripes rows."""
+) -> QuerySet:
+    """The counts of ``cells`` in the hours ``start`` <= hour < ``end`` (whole UTC hours)
+    of ``organization_ids`` (None: every organization), per ``Trunc(kind)`` bucket in
+    ``tzinfo``: one row per bucket, ``{"bucket", "n_<type>": count, ...}`` (``triples``
+    reads them). One query over hours x organizations x stripes rollup rows, whatever the
+    number of log rows."""
     rows = ConnectionRollup.objects.using(using).filter(hour__gte=start, hour__lt=end)
     if organization_ids is not None:
-        rows = rows.filter(organization_id__in=organization_ids)
+        rows = rows.filter(organization_id__in=list(organization_ids))
     by_type: dict[str, list[str]] = {}
     for cell in cells:
         by_type.setdefault(cell.type, []).append(cell.column)
     if not by_type:
-        return []
-    sums = {}
-    for kind_name, columns in by_type.items():
-        total = None
-        for column in columns:
-            total = Sum(column) if total is None else total + Sum(column)
-        sums[kind_name] = total
-    found = (
+        return rows.none().values("hour")
+    sums = {
+        f"n_{kind_name}": sum((Sum(column) for column in columns[1:]), Sum(columns[0]))
+        for kind_name, columns in by_type.items()
+    }
+    return (
         rows.annotate(bucket=Trunc("hour", kind, tzinfo=tzinfo))
         .values("bucket")
         .annotate(**sums)
         .order_by()
     )
+
+
+def triples(row: dict) -> list[tuple[dt.datetime, str, int]]:
+    """``(bucket, type, count)`` of a row of ``counts_query``, types with a count only."""
     return [
-        (row["bucket"], kind_name, row[kind_name])
-        for row in found
-        for kind_name in by_type
-        if row[kind_name]
+        (row["bucket"], name[2:], count)
+        for name, count in row.items()
+        if name.startswith("n_") and count
     ]
-
-
-def organization_filter(organization_ids: list | None) -> Q:
-    """The rollup rows of ``organization_ids`` (None: all)."""
-    return Q() if organization_ids is None else Q(organization_id__in=organization_ids)
