@@ -27,15 +27,9 @@ TOO_BIG = (
 
 
 def create_tables(apps, schema_editor):
-    """The key and rollup tables, unless an online conversion made them already."""
-    # The models as this code defines them: the migration state of this step does not hold
-    # them yet (they are created outside it, so that an online conversion may go first).
-    from connlogs.storage.models import ConnectionKey, ConnectionRollup
-
-    existing = set(schema_editor.connection.introspection.table_names())
-    for model in (ConnectionKey, ConnectionRollup):
-        if model._meta.db_table not in existing:
-            schema_editor.create_model(model)
+    """The key and rollup tables, as this code defines them, unless an online conversion
+    made them already (so they are created outside the migration state of this step)."""
+    conversion.create_derived_tables(schema_editor.connection)
 
 
 def layout(apps, schema_editor):

@@ -29,6 +29,7 @@ from django.db import connection as default_connection
 from django.db import transaction
 
 from connlogs.storage import ddl, partitions, rollups
+from connlogs.storage.models import ConnectionKey, ConnectionRollup
 
 LOG_TABLE = ddl.LOG_TABLE
 NEXT_TABLE = f"{LOG_TABLE}_next"
@@ -162,9 +163,20 @@ def state(cursor) -> str:
     return "plain"
 
 
+def create_derived_tables(connection) -> None:
+    """The key and rollup tables, unless they exist (migration 0007 and ``prepare``, which
+    may run before it, both need them)."""
+    existing = set(connection.introspection.table_names())
+    with connection.schema_editor() as editor:
+        for model in (ConnectionKey, ConnectionRollup):
+            if model._meta.db_table not in existing:
+                editor.create_model(model)
+
+
 def prepare(cursor, now: dt.datetime, *, ahead: int = partitions.AHEAD_MONTHS) -> None:
     """Create the partitioned copy and start mirroring the live table into it (one
     transaction, a brief SHARE ROW EXCLUSIVE lock on the live table for the triggers)."""
+    create_derived_tables(cursor.db)
     ddl.create_parent(cursor, LOG_TABLE, NEXT_TABLE, suffix="_next")
     _partition(cursor, NEXT_TABLE, _months_with_rows(cursor, LOG_TABLE, now, ahead))
     cursor.execute(f"TRUNCATE {ddl.KEY_TABLE}, {rollups.ROLLUP_TABLE}")

@@ -61,9 +61,14 @@ def _time_condition(lookup, compiler, connection, values_) -> tuple[str, list]:
         uppers.append(bounds[1])
     time_field = lhs.target.model._meta.get_field(lhs.target.time_field)
     column, _ = compiler.compile(Col(lhs.alias, time_field))
-    if any(lower is None for lower in lowers):
-        return f"{column} < %s", [max(uppers)]
-    return f"{column} >= %s AND {column} < %s", [min(lowers), max(uppers)]
+    parts, params = [], []
+    if all(lower is not None for lower in lowers):
+        parts.append(f"{column} >= %s")
+        params.append(min(lowers))
+    if all(upper is not None for upper in uppers):
+        parts.append(f"{column} < %s")
+        params.append(max(uppers))
+    return " AND ".join(parts), params
 
 
 @LogIdField.register_lookup

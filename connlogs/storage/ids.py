@@ -54,9 +54,10 @@ def id_millis(value: uuid.UUID) -> int | None:
     return value.int >> 80
 
 
-def time_bounds(value: uuid.UUID) -> tuple[dt.datetime | None, dt.datetime] | None:
+def time_bounds(value: uuid.UUID) -> tuple[dt.datetime | None, dt.datetime | None] | None:
     """``(lower, upper)``: the row with id ``value`` connected at ``lower <= t < upper``
-    (``lower`` None: any time before ``upper``); None when the id says nothing (not v7)."""
+    (``lower`` None: any time before ``upper``, for times before 1970; ``upper`` None: the
+    last millisecond of year 9999); None when the id says nothing (not v7, or past 9999)."""
     ms = id_millis(value)
     if ms is None:
         return None
@@ -64,6 +65,9 @@ def time_bounds(value: uuid.UUID) -> tuple[dt.datetime | None, dt.datetime] | No
         return None, EPOCH + _MILLISECOND
     try:
         lower = EPOCH + dt.timedelta(milliseconds=ms)
-        return lower, lower + _MILLISECOND
     except OverflowError:  # past year 9999: no row has it, and no bound can be written
         return None
+    try:
+        return lower, lower + _MILLISECOND
+    except OverflowError:
+        return lower, None

@@ -29,7 +29,7 @@ from django.db import OperationalError, transaction
 from django.db import connection as default_connection
 from psycopg.errors import LockNotAvailable
 
-from connlogs.storage.ddl import LOG_TABLE
+from connlogs.storage.ddl import LOG_TABLE, is_partitioned
 
 DEFAULT_PARTITION = f"{LOG_TABLE}_default"
 AHEAD_MONTHS = 3
@@ -98,7 +98,9 @@ def create_month(cursor, month: dt.datetime, parent: str = LOG_TABLE) -> str:
     name = partition_name(month)
     upper = next_month(month)
     default = next((p.name for p in partitions(cursor, parent) if p.is_default), None)
-    cursor.execute(f'CREATE TABLE "{name}" (LIKE "{parent}" INCLUDING DEFAULTS)')
+    cursor.execute(
+        f'CREATE TABLE "{name}" (LIKE "{parent}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS)'
+    )
     if default:
         # Writers of this month wait here (they go to the DEFAULT partition until the
         # attach); readers do not.
@@ -123,8 +125,14 @@ def ensure(
     connection=None,
 ) -> list[str]:
     """Make the missing partitions from ``since``'s month (default: ``now``'s) to ``ahead``
-    months after ``now``'s, each in its own short transaction; their names."""
+    months after ``now``'s, each in its own short transaction; their names (none where the
+    log is not partitioned: SQLite, or PostgreSQL before migration 0007)."""
     connection = connection or default_connection
+    if connection.vendor != "postgresql":
+        return []
+    with connection.cursor() as cursor:
+        if not is_partitioned(cursor):
+            return []
     first = month_start(since or now)
     last = month_start(now)
     for _ in range(ahead):
@@ -149,6 +157,7 @@ def drop(name: str, *, connection=None) -> None:
         try:
             with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
                 cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
                 cursor.execute(f'ALTER TABLE "{LOG_TABLE}" DETACH PARTITION "{name}"')
             break
         except OperationalError as error:
@@ -156,4 +165,7 @@ def drop(name: str, *, connection=None) -> None:
                 raise
             time.sleep(min(attempt, 5))
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        # Deferred foreign-key checks of rows written earlier in an enclosing transaction
+        # would keep the table busy.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute(f'DROP TABLE "{name}"')
