@@ -107,7 +107,7 @@ def convert_in_place(cursor, now: dt.datetime, *, ahead: int = partitions.AHEAD_
     fill_keys(cursor)
     rollups.rebuild(connection=cursor.db)
     ddl.install_triggers(cursor)
-    cursor.execute(f'DROP TABLE "{FLAT_TABLE}"')
+    ddl.drop_table(cursor, FLAT_TABLE)
 
 
 # --- online --------------------------------------------------------------------------------
@@ -248,8 +248,8 @@ def backfill(
 
 
 def counts(cursor) -> tuple[int, int]:
-    """Rows of the live table and of its partitioned copy, in one snapshot (run it in a
-    REPEATABLE READ transaction)."""
+    """Rows of the live table and of its partitioned copy, in one snapshot (one statement
+    sees one snapshot, even in READ COMMITTED)."""
     cursor.execute(
         f'SELECT (SELECT count(*) FROM "{LOG_TABLE}"), (SELECT count(*) FROM "{NEXT_TABLE}")'
     )
@@ -275,4 +275,4 @@ def swap(cursor) -> None:
 
 def drop_flat(cursor) -> None:
     """Drop the plain table a swap left behind."""
-    cursor.execute(f'DROP TABLE IF EXISTS "{FLAT_TABLE}"')
+    ddl.drop_table(cursor, FLAT_TABLE)

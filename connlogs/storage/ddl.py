@@ -127,6 +127,15 @@ def install_triggers(cursor, table: str = LOG_TABLE) -> None:
         )
 
 
+def drop_table(cursor, table: str) -> None:
+    """Drop ``table`` (if it exists) in the caller's transaction. Deferred foreign-key checks
+    of rows written earlier in that transaction would keep the table busy ("pending trigger
+    events"): they are run first, then deferred again (Django's are INITIALLY DEFERRED)."""
+    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    cursor.execute(f'DROP TABLE IF EXISTS "{table}"')
+    cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+
+
 def is_partitioned(cursor, table: str = LOG_TABLE) -> bool:
     cursor.execute("SELECT relkind FROM pg_class WHERE oid = to_regclass(%s)", [table])
     found = cursor.fetchone()

@@ -29,7 +29,7 @@ from django.db import OperationalError, transaction
 from django.db import connection as default_connection
 from psycopg.errors import LockNotAvailable
 
-from connlogs.storage.ddl import LOG_TABLE, is_partitioned
+from connlogs.storage.ddl import LOG_TABLE, drop_table, is_partitioned
 
 DEFAULT_PARTITION = f"{LOG_TABLE}_default"
 AHEAD_MONTHS = 3
@@ -165,7 +165,4 @@ def drop(name: str, *, connection=None) -> None:
                 raise
             time.sleep(min(attempt, 5))
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-        # Deferred foreign-key checks of rows written earlier in an enclosing transaction
-        # would keep the table busy.
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        cursor.execute(f'DROP TABLE "{name}"')
+        drop_table(cursor, name)

@@ -40,6 +40,8 @@ class RollupSearch:
     def for_search(cls, found) -> RollupSearch | None:
         """The rollup form of a ``LogSearch`` (valid), or None when a term of its ``q`` is
         not one the rollup holds."""
+        if not found.is_valid:
+            return None
         cleaned = found.filterset.form.cleaned_data
         organizations = roles.readable_organization_ids(found.request.user)
         organizations = None if organizations is None else set(organizations)

@@ -91,8 +91,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Backfilled {total} rows in {_since(started)}.")
 
     def _verify(self) -> None:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        with connection.cursor() as cursor:
             live, copied = conversion.counts(cursor)
         if live != copied:
             raise CommandError(f"The copy has {copied} rows, the live table {live}: not swapped.")

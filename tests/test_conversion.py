@@ -1,0 +1,164 @@
+"""An existing installation's plain PostgreSQL log turned into the partitioned layout: in
+place (migration 0007 on a small log) and online (``partition_connection_log``) while rows
+are inserted, updated and deleted between its steps."""
+
+import datetime as dt
+import uuid
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
+
+from connlogs.ingest import RecordResult, record_events
+from connlogs.models import ConnectionKey, ConnectionLog
+from connlogs.storage import conversion, ddl, partitions
+from tests.conftest import requires_postgres
+from tests.factories import WorkspaceFactory
+from tests.test_rollups import rollup_totals, row_totals
+
+SAVED = "connlogs_connectionlog_saved"
+FIELDS = [f.attname for f in ConnectionLog._meta.concrete_fields]
+
+
+@pytest.fixture
+def plain_log(db):
+    """The log as it was before migration 0007: one plain table without triggers (the test's
+    transaction puts the partitioned one back afterwards)."""
+    with connection.cursor() as cursor:
+        for partition in partitions.partitions(cursor):
+            cursor.execute(f'ALTER TABLE "{partition.name}" RENAME TO "{partition.name}_saved"')
+        cursor.execute(f'ALTER TABLE "{ddl.LOG_TABLE}" RENAME TO "{SAVED}"')
+        ddl.rename_indexes(cursor, SAVED, "", "_saved")
+    with connection.schema_editor() as editor:
+        editor.create_model(ConnectionLog)
+    with connection.cursor() as cursor:
+        assert not ddl.is_partitioned(cursor)
+
+
+def fill(count: int) -> list[ConnectionLog]:
+    """``count`` rows over the last 400 days, agent and web, some with the old random ids."""
+    ws = WorkspaceFactory()
+    now = timezone.now()
+    rows = []
+    for index in range(count):
+        web = index % 5 == 0
+        connect = now - dt.timedelta(days=index % 400, minutes=index)
+        rows.append(
+            ConnectionLog(
+                id=uuid.uuid4() if index % 2 else None,
+                connect_time=connect,
+                organization_id=ws.organization_id,
+                workspace_owner_id=ws.owner_id,
+                workspace_id=ws.id,
+                workspace_name=ws.name,
+                agent_name="main",
+                type="workspace_app" if web else "ssh",
+                code=200 if web else (index % 3 or None),
+                connection_id=None if web else uuid.uuid4(),
+                disconnect_time=None if web or index % 7 == 0 else connect,
+            )
+        )
+    return ConnectionLog.objects.bulk_create(rows)
+
+
+def snapshot() -> list[tuple]:
+    return sorted(ConnectionLog.objects.values_list(*FIELDS), key=lambda row: str(row[0]))
+
+
+def assert_partitioned_and_exact(expected: list[tuple]) -> None:
+    with connection.cursor() as cursor:
+        assert ddl.is_partitioned(cursor)
+        months = {p.lower for p in partitions.partitions(cursor) if not p.is_default}
+    # Every month with rows, this one and those ahead.
+    wanted = {partitions.month_start(row[FIELDS.index("connect_time")]) for row in expected}
+    ahead = partitions.month_start(timezone.now())
+    for _ in range(partitions.AHEAD_MONTHS + 1):
+        wanted.add(ahead)
+        ahead = partitions.next_month(ahead)
+    assert months == wanted
+    assert _in_default() == 0
+    assert snapshot() == expected
+    keyed = ConnectionLog.objects.filter(connection_id__isnull=False).count()
+    assert ConnectionKey.objects.count() == keyed
+    assert rollup_totals() == row_totals()
+
+
+def _in_default() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT count(*) FROM "{partitions.DEFAULT_PARTITION}"')
+        return cursor.fetchone()[0]
+
+
+@requires_postgres
+def test_in_place_conversion_of_a_populated_log(plain_log):
+    rows = fill(300)
+    expected = snapshot()
+    with connection.cursor() as cursor:
+        conversion.convert_in_place(cursor, timezone.now())
+    assert_partitioned_and_exact(expected)
+    # Ingest merges into a converted row, found through its key.
+    agent_row = next(row for row in rows if row.connection_id and row.disconnect_time is None)
+    disconnect = {
+        "action": "disconnect",
+        "time": timezone.now().isoformat().replace("+00:00", "Z"),
+        "type": "ssh",
+        "workspace_id": str(agent_row.workspace_id),
+        "agent_name": "main",
+        "connection_id": str(agent_row.connection_id),
+        "exit_code": 0,
+    }
+    assert record_events([disconnect]) == RecordResult(updated=1)
+
+
+@requires_postgres
+def test_online_conversion_keeps_every_change_made_while_it_runs(plain_log):
+    rows = fill(450)
+    out = StringIO()
+    call_command("partition_connection_log", "prepare", stdout=out)
+    assert "Prepared" in out.getvalue()
+    ws = WorkspaceFactory()
+    with connection.cursor() as cursor:
+        # Writes between backfill batches: a new row, a closed session, a deleted row, and
+        # an update of a row the backfill has not reached yet.
+        for step in range(100):
+            if conversion.backfill_batch(cursor, 50) < 50:
+                break
+            if step == 1:
+                ConnectionLog.objects.create(
+                    connect_time=timezone.now(),
+                    organization_id=ws.organization_id,
+                    workspace_owner_id=ws.owner_id,
+                    workspace_id=ws.id,
+                    workspace_name=ws.name,
+                    agent_name="main",
+                    type="ssh",
+                    connection_id=uuid.uuid4(),
+                )
+                ConnectionLog.objects.filter(id=rows[0].id).update(code=9)
+                ConnectionLog.objects.filter(id=rows[-1].id).update(disconnect_time=timezone.now())
+                ConnectionLog.objects.filter(id=rows[10].id).delete()
+        assert conversion.progress(cursor).done
+    expected = snapshot()
+    out = StringIO()
+    call_command("partition_connection_log", "verify", stdout=out)
+    call_command("partition_connection_log", "swap", stdout=out)
+    assert "Verified: 450 rows in both." in out.getvalue()
+    assert_partitioned_and_exact(expected)
+    call_command("partition_connection_log", "drop-flat", stdout=out)
+    with connection.cursor() as cursor:
+        assert not ddl.table_exists(cursor, conversion.FLAT_TABLE)
+
+
+@requires_postgres
+def test_the_online_command_converts_in_one_go(plain_log):
+    fill(120)
+    expected = snapshot()
+    out = StringIO()
+    call_command("partition_connection_log", "all", "--batch-size", "25", stdout=out)
+    assert "Backfilled 120 rows" in out.getvalue() and "Swapped" in out.getvalue()
+    assert_partitioned_and_exact(expected)
+    out = StringIO()
+    call_command("partition_connection_log", "status", stdout=out)
+    assert "partitioned" in out.getvalue()
