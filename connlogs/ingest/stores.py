@@ -190,7 +190,13 @@ class PostgresStore(OrmStore):
 
     def lock(self, keys: set[tuple]) -> dict[tuple, Row]:
         """The rows of ``keys`` that exist, found and locked through their keys (in key
-        order); a key whose row is gone (a dropped partition) is not one."""
+        order); a key whose row is gone (a dropped partition) is not one.
+
+        The log rows are locked too, not only the keys: a writer that waited for another's
+        lock must read the row as that one left it. Locked, a row updated meanwhile is read
+        again at its newest version (PostgreSQL's recheck of locked rows); a row only joined
+        would be read as the statement's snapshot saw it before the wait, and a second
+        disconnect would overwrite the first one's time and code."""
         quote = self.connection.ops.quote_name
         columns = ", ".join(
             f"k.{quote(name)}" if name in CONNECTION_KEY else f"l.{quote(name)}"
@@ -200,7 +206,7 @@ class PostgresStore(OrmStore):
             f"SELECT {columns} FROM {KEY_TABLE} AS k JOIN {self.table} AS l "
             f"ON l.id = k.log_id AND l.connect_time = k.connect_time "
             f"WHERE k.connection_id = ANY(%s::uuid[]) "
-            f"ORDER BY {self.key_order} FOR UPDATE OF k",
+            f"ORDER BY {self.key_order} FOR UPDATE OF k, l",
             [_uuid_array({key[0] for key in keys})],
         )
         return _wanted(rows, keys)
