@@ -106,7 +106,8 @@ class Command(BaseCommand):
     def _dry_run(self, before, label: str, batch_size: int) -> None:
         """Which partitions would be dropped, and how many rows deleted one by one."""
         expired = retention.expired(before)
-        for partition, rows in retention.expired_partitions(before):
+        dropped = retention.expired_partitions(before)
+        for partition, rows in dropped:
             self.stdout.write(
                 f"Dry run: would drop partition {_describe(partition)}, about {rows} rows."
             )
@@ -116,7 +117,7 @@ class Command(BaseCommand):
         count = expired.count()
         if not count:
             self.stdout.write(
-                f"Dry run: no other connection logs older than {label} "
+                f"Dry run: no {'other ' if dropped else ''}connection logs older than {label} "
                 f"(before {format_time(before)})."
             )
             return
