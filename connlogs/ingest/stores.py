@@ -35,7 +35,7 @@ from connlogs.ingest.rows import (
     merged_values,
 )
 from connlogs.models import CONNECTION_KEY, ConnectionLog, User, Workspace
-from connlogs.storage.ddl import KEY_TABLE
+from connlogs.storage import ddl
 
 
 class OrmStore:
@@ -196,14 +196,26 @@ class PostgresStore(OrmStore):
         lock must read the row as that one left it. Locked, a row updated meanwhile is read
         again at its newest version (PostgreSQL's recheck of locked rows); a row only joined
         would be read as the statement's snapshot saw it before the wait, and a second
-        disconnect would overwrite the first one's time and code."""
+        disconnect would overwrite the first one's time and code.
+
+        A plain log (converted online while this release runs) has no complete key table
+        yet: its rows are found and locked by ``connection_id``, its unique index on the
+        merge key stands in for the key table."""
         quote = self.connection.ops.quote_name
+        if not ddl.keeps_derived_tables(self.connection):
+            rows = self._read(
+                f"SELECT {', '.join(map(quote, LOCKED_FIELDS))} FROM {self.table} "
+                f"WHERE {quote('connection_id')} = ANY(%s::uuid[]) "
+                f"ORDER BY {self.key_order} FOR UPDATE",
+                [_uuid_array({key[0] for key in keys})],
+            )
+            return _wanted(rows, keys)
         columns = ", ".join(
             f"k.{quote(name)}" if name in CONNECTION_KEY else f"l.{quote(name)}"
             for name in LOCKED_FIELDS
         )
         rows = self._read(
-            f"SELECT {columns} FROM {KEY_TABLE} AS k JOIN {self.table} AS l "
+            f"SELECT {columns} FROM {ddl.KEY_TABLE} AS k JOIN {self.table} AS l "
             f"ON l.id = k.log_id AND l.connect_time = k.connect_time "
             f"WHERE k.connection_id = ANY(%s::uuid[]) "
             f"ORDER BY {self.key_order} FOR UPDATE OF k, l",

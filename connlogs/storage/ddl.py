@@ -136,6 +136,18 @@ def drop_table(cursor, table: str) -> None:
     cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
+def keeps_derived_tables(connection) -> bool:
+    """Whether the key table and the rollups follow every row of the live log: on SQLite
+    always (migration 0007's triggers), on PostgreSQL once the log is partitioned. Before
+    that (an installation converted online: the old release runs, or this one before the
+    swap) they follow only the partitioned copy: merges then go by the plain table's unique
+    index, and the chart counts rows."""
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        return is_partitioned(cursor)
+
+
 def is_partitioned(cursor, table: str = LOG_TABLE) -> bool:
     cursor.execute("SELECT relkind FROM pg_class WHERE oid = to_regclass(%s)", [table])
     found = cursor.fetchone()

@@ -23,13 +23,14 @@ from dataclasses import dataclass, field
 
 from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet
+from django.db import connections
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Trunc
 from django.utils import timezone
 
 from connlogs import timebounds
 from connlogs.models import ConnectionType
-from connlogs.storage import rollups
+from connlogs.storage import ddl, rollups
 from connlogs.web.chart_rollups import RollupSearch, aligned, whole_hours
 from connlogs.web.tables import type_label
 
@@ -194,6 +195,8 @@ def count_by_bucket(
     the rollup's terms) is given and the buckets fit whole hours, else from the rows; each
     query cached for ``CACHE_SECONDS``."""
     tzinfo = timezone.get_current_timezone()
+    if rollup is not None and not ddl.keeps_derived_tables(connections[queryset.db]):
+        rollup = None  # a log being converted online: the rollup is not complete yet
     hours = whole_hours(start, end) if rollup is not None and unit is not MINUTE else None
     if hours is None or not aligned(bucket_starts(start, end, unit)):
         return _cached(
