@@ -123,7 +123,8 @@ def chart(queries: list[str]) -> dict:
             chart_ms = sum(
                 float(query["time"]) * 1000
                 for query in captured.captured_queries
-                if "date_trunc" in query["sql"] or "connlogs_connectionrollup" in query["sql"]
+                if "date_trunc" in query["sql"].lower()
+                or "connlogs_connectionrollup" in query["sql"]
             )
             runs.append((page_ms, chart_ms))
         found[q or "(none)"] = {
