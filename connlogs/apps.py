@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.backends.signals import connection_created
 
 
 class ConnlogsConfig(AppConfig):
@@ -8,3 +9,9 @@ class ConnlogsConfig(AppConfig):
 
     def ready(self) -> None:
         from connlogs.api import schema  # noqa: F401 - registers the OpenAPI auth extension
+        from connlogs.search import lookups
+
+        lookups.register_lookups()
+        connection_created.connect(
+            lookups.register_sqlite_functions, dispatch_uid="connlogs-sqlite-functions"
+        )

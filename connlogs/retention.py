@@ -9,8 +9,8 @@ On PostgreSQL the log is partitioned by month (``storage.partitions``): a month 
 the cutoff is detached and dropped whole (no row-by-row delete, no dead rows to vacuum), then
 its keys and rollup hours are cleared; the rows left past the cutoff (in the month the
 cutoff falls in, and in the DEFAULT partition) are deleted a few thousand per short
-transaction, as on SQLite, where the log is one table. Another append-only table is trimmed
-by time with one call to ``trim_by_time``.
+transaction, as on SQLite, where the log is one table. The change feed's entries recorded
+before the cutoff are trimmed after the rows (``feed.trim``).
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, router, transaction
-from django.db.models import Model, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from connlogs import timebounds, transient
+from connlogs import feed, timebounds, transient
 from connlogs.models import CONNECTION_KEY, ConnectionKey, ConnectionLog
 from connlogs.storage import ddl, partitions, rollups
 
@@ -249,29 +249,11 @@ def purge(
     while True:
         times = list(oldest_first[:batch_size])
         if not times:
+            # The change feed's entries recorded before the cutoff go with the rows.
+            feed.trim(before=before, batch_size=batch_size)
             return PurgeResult(deleted, batches, dropped, dropped_rows)
         count = transient.retried(functools.partial(_delete_batch, using, (times[0], times[-1])))
         deleted += count
         batches += 1
         if on_batch is not None:
             on_batch(batches, deleted)
-
-
-def trim_by_time(
-    model: type[Model], field: str, before: dt.datetime, *, batch_size: int = DEFAULT_BATCH_SIZE
-) -> int:
-    """Delete the rows of another append-only table (``model``) whose ``field`` is before
-    ``before``, oldest first, ``batch_size`` per short transaction; how many. For tables
-    that follow the log (a change feed): nothing else writes their old rows, so no lock
-    order is needed."""
-    using = router.db_for_write(model)
-    objects = model._default_manager.using(using)
-    deleted = 0
-    while True:
-        with transaction.atomic(using=using):
-            oldest = objects.filter(**{f"{field}__lt": before}).order_by(field)
-            pks = list(oldest.values_list("pk", flat=True)[:batch_size])
-            if not pks:
-                return deleted
-            count, _ = objects.filter(pk__in=pks).delete()
-        deleted += count

@@ -17,6 +17,11 @@ urlpatterns = [
         name="connectionlog-export",
     ),
     path(
+        "connectionlog/changes",
+        views.FollowChangesView.as_view(),
+        name="connectionlog-changes",
+    ),
+    path(
         "connectionlog/<uuid:pk>",
         views.ConnectionLogDetailView.as_view(),
         name="connectionlog-detail",

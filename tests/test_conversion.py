@@ -1,5 +1,5 @@
 """An existing installation's plain PostgreSQL log turned into the partitioned layout: in
-place (migration 0007 on a small log) and online (``partition_connection_log``) while rows
+place (migration 0010 on a small log) and online (``partition_connection_log``) while rows
 are inserted, updated and deleted between its steps."""
 
 import datetime as dt
@@ -26,11 +26,13 @@ FIELDS = [f.attname for f in ConnectionLog._meta.concrete_fields]
 
 @pytest.fixture
 def plain_log(db):
-    """The log as it was before migration 0007: one plain table without triggers (the test's
+    """The log as it was before migration 0010: one plain table without triggers (the test's
     transaction puts the partitioned one back afterwards)."""
     with connection.cursor() as cursor:
         for partition in partitions.partitions(cursor):
             cursor.execute(f'ALTER TABLE "{partition.name}" RENAME TO "{partition.name}_saved"')
+            # Its indexes and statistics are named after it: a new month would reuse them.
+            ddl.rename_indexes(cursor, f"{partition.name}_saved", "", "_saved")
         cursor.execute(f'ALTER TABLE "{ddl.LOG_TABLE}" RENAME TO "{SAVED}"')
         ddl.rename_indexes(cursor, SAVED, "", "_saved")
     with connection.schema_editor() as editor:

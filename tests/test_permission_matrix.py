@@ -31,7 +31,8 @@ from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from connlogs import roles
+from connlogs import feed, roles
+from connlogs.savedviews.models import SavedView, Sharing
 from tests.factories import (
     PASSWORD,
     ConnectionLogFactory,
@@ -91,6 +92,8 @@ def world(db):
             ConnectionLogFactory(workspace=globex_ws, type="tunnel", code=101),
         ],
     }
+    # The rows' entries in the change feed, as ingest would have written them.
+    feed.record("default", created=[row.id for found in rows.values() for row in found], updated=[])
     return SimpleNamespace(
         acme=acme,
         globex=globex,
@@ -124,6 +127,14 @@ def ids_from_json(response) -> set[str]:
 def ids_from_csv(response) -> set[str]:
     text = b"".join(response.streaming_content).decode()
     return {row[0] for row in list(csv.reader(io.StringIO(text)))[1:]}
+
+
+def ids_from_changes(response) -> set[str]:
+    return {change["connection_log"]["id"] for change in response.json()["changes"]}
+
+
+def ids_from_followed_rows(response) -> set[str]:
+    return {row["id"] for row in response.json()["rows"]}
 
 
 def ids_from_page(response) -> set[str]:
@@ -216,6 +227,22 @@ GLOBEX_ROW = lambda world: {"pk": world.rows["globex"][0].pk}  # noqa: E731
 WORKSPACE = lambda world: {"workspace": str(world.acme_ws.id)}  # noqa: E731
 ADMIN_ROW = lambda world: {"object_id": str(world.rows["acme"][0].pk)}  # noqa: E731
 
+
+def acme_view(world) -> dict:
+    """A view acme's admin shared with acme (made in the role's rolled-back transaction)."""
+    view = SavedView.objects.create(
+        name="acme",
+        sharing=Sharing.ORGANIZATION,
+        organization=world.acme,
+        owner=world.people["acme_admin"],
+    )
+    return {"view": str(view.id)}
+
+
+def targets_view(world) -> dict:
+    return {"view": str(SavedView.objects.create(name="mine", owner=world.target).id)}
+
+
 DOORS = [
     # --- the read API and its export (connection-log-api.md section 5) -------------------
     Door("api-connectionlog", "GET", log_readers(401, (200, NONE)), shows=ids_from_json),
@@ -226,6 +253,44 @@ DOORS = [
         query={"format": "csv"},
         shows=ids_from_csv,
     ),
+    Door(
+        "api-connectionlog-changes",
+        "GET",
+        log_readers(401, (200, NONE)),
+        query={"after": "0"},
+        shows=ids_from_changes,
+    ),
+    # --- saved views: acme's shared view is seen by acme and the site readers, changed by
+    # its admins and site owners; a personal view is its owner's alone --------------------
+    Door("api-saved-views", "GET", signed_in(200)),
+    Door("api-saved-views", "POST", signed_in(201), body=lambda world: {"name": "mine"}),
+    Door(
+        "api-saved-view",
+        "GET",
+        signed_in(404, member=200, acme_auditor=200, acme_admin=200, site_auditor=200, owner=200),
+        kwargs=acme_view,
+        label="acme's",
+    ),
+    Door(
+        "api-saved-view",
+        "PATCH",
+        acme_managers(200),
+        kwargs=acme_view,
+        body=lambda world: {"name": "renamed"},
+        label="acme's",
+    ),
+    Door(
+        "api-saved-view",
+        "DELETE",
+        acme_managers(204),
+        kwargs=acme_view,
+        label="acme's",
+    ),
+    Door("api-saved-view", "GET", signed_in(404), kwargs=targets_view, label="someone's own"),
+    Door("api-saved-view", "DELETE", signed_in(404), kwargs=targets_view, label="someone's own"),
+    Door("api-start-view", "GET", signed_in(200)),
+    Door("api-start-view", "PUT", signed_in(200), body=lambda world: {"view": "stale-sessions"}),
+    Door("api-start-view", "DELETE", signed_in(204)),
     # --- writes (write-api.md) ----------------------------------------------------------
     Door(
         "api-connectionlog-events",
@@ -333,6 +398,13 @@ DOORS = [
     Door("set-timezone", "POST", everyone(302), body=lambda world: {"tz": "Europe/Paris"}),
     # Signed in without a readable organization: a 403 page that says why, not an empty table.
     Door("connectionlog-list", "GET", log_readers(302, 403), shows=ids_from_page),
+    Door(
+        "connectionlog-changes",
+        "GET",
+        log_readers(302, 403),
+        query={"after": "0"},
+        shows=ids_from_followed_rows,
+    ),
     Door(
         "connectionlog-export",
         "GET",

@@ -230,9 +230,13 @@ class PostgresStore(OrmStore):
                 f"AS SELECT {self.columns} FROM {self.table} WITH NO DATA"
             )
             self.staged = True
-        with cursor.copy(f"COPY {self.STAGING} ({columns}) FROM STDIN") as copy:
-            for values_ in rows:
-                copy.write_row(values_)
+        # Django wraps execute() but not copy(), which the cursor hands through to psycopg:
+        # wrapped here, a connection lost mid-COPY (a crashed primary behind PgBouncer) is
+        # Django's OperationalError, a 503 with Retry-After like any other, not a 500.
+        with self.connection.wrap_database_errors:
+            with cursor.copy(f"COPY {self.STAGING} ({columns}) FROM STDIN") as copy:
+                for values_ in rows:
+                    copy.write_row(values_)
 
     def insert(self, web_rows: list[Row], new_rows: list[Row]) -> set[uuid.UUID]:
         """Write the rows, in key order; every one is inserted (a connection whose key

@@ -2,7 +2,7 @@
 
 Two ways, the same result (``storage.ddl``):
 
-* **in place** (``convert_in_place``; migration 0007 on a small table): one transaction that
+* **in place** (``convert_in_place``; migration 0010 on a small table): one transaction that
   holds the table's ACCESS EXCLUSIVE lock: rename it, create the partitioned table and its
   months, copy the rows, fill the key table and the rollups, drop the old table. Readers and
   writers wait for it: about a minute per million rows on a small machine.
@@ -71,11 +71,7 @@ def _months_with_rows(cursor, table: str, now: dt.datetime, ahead: int) -> list[
 
 def _partition(cursor, parent: str, months: list[dt.datetime]) -> None:
     for month in months:
-        cursor.execute(
-            f'CREATE TABLE "{partitions.partition_name(month)}" PARTITION OF "{parent}" '
-            f"FOR VALUES FROM (%s) TO (%s)",
-            [month, partitions.next_month(month)],
-        )
+        partitions.create_month(cursor, month, parent)
     partitions.create_default(cursor, parent)
 
 
@@ -164,7 +160,7 @@ def state(cursor) -> str:
 
 
 def create_derived_tables(connection) -> None:
-    """The key and rollup tables, unless they exist (migration 0007 and ``prepare``, which
+    """The key and rollup tables, unless they exist (migration 0010 and ``prepare``, which
     may run before it, both need them)."""
     existing = set(connection.introspection.table_names())
     with connection.schema_editor() as editor:
@@ -177,7 +173,7 @@ def prepare(cursor, now: dt.datetime, *, ahead: int = partitions.AHEAD_MONTHS) -
     """Create the partitioned copy and start mirroring the live table into it (one
     transaction, a brief SHARE ROW EXCLUSIVE lock on the live table for the triggers)."""
     create_derived_tables(cursor.db)
-    ddl.create_parent(cursor, LOG_TABLE, NEXT_TABLE, suffix="_next")
+    ddl.create_parent(cursor, LOG_TABLE, NEXT_TABLE, suffix=ddl.NEXT_SUFFIX)
     _partition(cursor, NEXT_TABLE, _months_with_rows(cursor, LOG_TABLE, now, ahead))
     cursor.execute(f"TRUNCATE {ddl.KEY_TABLE}, {rollups.ROLLUP_TABLE}")
     ddl.install_triggers(cursor, NEXT_TABLE)
@@ -268,7 +264,7 @@ def swap(cursor) -> None:
     cursor.execute(f'ALTER TABLE "{LOG_TABLE}" RENAME TO "{FLAT_TABLE}"')
     ddl.rename_indexes(cursor, FLAT_TABLE, "", "_flat")
     cursor.execute(f'ALTER TABLE "{NEXT_TABLE}" RENAME TO "{LOG_TABLE}"')
-    ddl.rename_indexes(cursor, LOG_TABLE, "_next", "")
+    ddl.rename_indexes(cursor, LOG_TABLE, ddl.NEXT_SUFFIX, "")
     ddl.install_triggers(cursor)
     cursor.execute(f"DROP TABLE {PROGRESS_TABLE}")
 

@@ -22,6 +22,7 @@ Everything here takes a DB-API cursor and runs in the caller's transaction.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from connlogs import transient
 from connlogs.storage import rollups
@@ -33,6 +34,9 @@ KEY_COLUMNS = "connection_id, workspace_id, agent_name"
 MERGE_KEY_CONSTRAINT = transient.MERGE_KEY_CONSTRAINT
 ID_TIME_CHECK = "connlogs_connectionlog_id_time"
 CONNECTION_INDEX = "cl_connection_idx"
+# The partitioned copy's indexes and statistics while an online conversion runs are named
+# ``<name>_next`` (``storage.conversion``); they lose the suffix at the swap.
+NEXT_SUFFIX = "_next"
 
 # A version-7 id's first 48 bits are its time in ms; rows before 1970 have 0 there.
 _ID_TIME = (
@@ -138,7 +142,7 @@ def drop_table(cursor, table: str) -> None:
 
 def keeps_derived_tables(connection) -> bool:
     """Whether the key table and the rollups follow every row of the live log: on SQLite
-    always (migration 0007's triggers), on PostgreSQL once the log is partitioned. Before
+    always (migration 0010's triggers), on PostgreSQL once the log is partitioned. Before
     that (an installation converted online: the old release runs, or this one before the
     swap) they follow only the partitioned copy: merges then go by the plain table's unique
     index, and the chart counts rows."""
@@ -181,6 +185,45 @@ def foreign_keys(cursor, table: str) -> list[tuple[str, str]]:
     return cursor.fetchall()
 
 
+def statistics(cursor, table: str) -> list[tuple[str, str, int]]:
+    """``(name, CREATE STATISTICS ..., statistics target)`` of ``table``'s extended
+    statistics (-1: the default target)."""
+    cursor.execute(
+        "SELECT stxname, pg_get_statisticsobjdef(oid), stxstattarget FROM pg_statistic_ext "
+        "WHERE stxrelid = %s::regclass ORDER BY stxname",
+        [table],
+    )
+    return cursor.fetchall()
+
+
+def copy_indexes(cursor, parent: str, partition: str) -> None:
+    """Build ``parent``'s indexes on the plain table ``partition`` before it is attached (the
+    attach then adopts them), each named ``<partition>_<index>``: a plan that reads a
+    partition names the log's index it uses (``cl_ip_time_idx``), not a generated name."""
+    for name, definition in search_indexes(cursor, parent):
+        child = f"{partition}_{name.removesuffix(NEXT_SUFFIX)}"[:63]
+        cursor.execute(_retarget(definition, name, f'"{child}"', parent, f'"{partition}"'))
+
+
+def copy_statistics(cursor, source: str, target: str, name_of: Callable[[str], str]) -> None:
+    """Define ``source``'s extended statistics (migration 0007's) on ``target`` too, each
+    named ``name_of(its name)``, with its statistics target. The planner estimates a
+    partitioned log's scans partition by partition from each partition's own statistics, so
+    the parent and every partition carry them."""
+    for name, definition, size in statistics(cursor, source):
+        pattern = (
+            rf"^CREATE STATISTICS (\S+\.)?{re.escape(name)} (.+) "
+            rf"FROM (\S+\.)?\"?{re.escape(source)}\"?$"
+        )
+        match = re.match(pattern, definition)
+        if not match:
+            raise ValueError(f"unexpected statistics definition: {definition}")
+        new_name = name_of(name)[:63]
+        cursor.execute(f'CREATE STATISTICS "{new_name}" {match[2]} FROM "{target}"')
+        if size >= 0:
+            cursor.execute(f'ALTER STATISTICS "{new_name}" SET STATISTICS {int(size)}')
+
+
 def _retarget(definition: str, name: str, new_name: str, table: str, new_table: str) -> str:
     """``CREATE INDEX name ON [ONLY] schema.table ...`` for another name and table."""
     pattern = rf"^CREATE INDEX {re.escape(name)} ON (ONLY )?(\S+\.)?{re.escape(table)} "
@@ -192,10 +235,11 @@ def _retarget(definition: str, name: str, new_name: str, table: str, new_table: 
 
 def create_parent(cursor, source: str, target: str, *, source_suffix="", suffix="") -> None:
     """Create ``target`` partitioned by month, shaped like the plain table ``source``: its
-    columns and defaults, its foreign keys, its search indexes, the primary key
+    columns and defaults, its foreign keys, its search indexes and extended statistics
+    (migration 0007's, PostgreSQL-only ones included), the primary key
     ``(id, connect_time)``, the id-time CHECK and ``cl_connection_idx``. An index named
-    ``<name><source_suffix>`` on ``source`` is made as ``<name><suffix>``. Partitions are
-    made separately (``storage.partitions``)."""
+    ``<name><source_suffix>`` on ``source`` is made as ``<name><suffix>`` (statistics too).
+    Partitions are made separately (``storage.partitions``)."""
     cursor.execute(
         f'CREATE TABLE "{target}" (LIKE "{source}" INCLUDING DEFAULTS) '
         f"PARTITION BY RANGE (connect_time)"
@@ -216,12 +260,13 @@ def create_parent(cursor, source: str, target: str, *, source_suffix="", suffix=
         f'CREATE INDEX "{CONNECTION_INDEX}{suffix}" ON "{target}" (connection_id) '
         f"WHERE connection_id IS NOT NULL"
     )
+    copy_statistics(cursor, source, target, lambda name: name.removesuffix(source_suffix) + suffix)
 
 
 def rename_indexes(cursor, table: str, old_suffix: str, new_suffix: str) -> None:
-    """Rename ``table``'s indexes and its primary key from ``<name><old_suffix>`` to
-    ``<name><new_suffix>`` (index names are unique per schema: two tables that stand in for
-    each other cannot both hold them)."""
+    """Rename ``table``'s indexes, its primary key and its extended statistics from
+    ``<name><old_suffix>`` to ``<name><new_suffix>`` (their names are unique per schema: two
+    tables that stand in for each other cannot both hold them)."""
     cursor.execute(
         """SELECT c.relname, k.conname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
            LEFT JOIN pg_constraint k ON k.conindid = i.indexrelid AND k.conrelid = i.indrelid
@@ -239,6 +284,11 @@ def rename_indexes(cursor, table: str, old_suffix: str, new_suffix: str) -> None
             )
         else:
             cursor.execute(f'ALTER INDEX "{index_name}" RENAME TO "{new_name}"')
+    for name, _, _ in statistics(cursor, table):
+        original = name.removesuffix(old_suffix) if old_suffix else name
+        if old_suffix and original == name:
+            continue
+        cursor.execute(f'ALTER STATISTICS "{name}" RENAME TO "{original + new_suffix}"')
 
 
 def add_index_to_partitions(schema_editor, model, index) -> None:

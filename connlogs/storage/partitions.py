@@ -29,7 +29,14 @@ from django.db import OperationalError, transaction
 from django.db import connection as default_connection
 from psycopg.errors import LockNotAvailable
 
-from connlogs.storage.ddl import LOG_TABLE, drop_table, is_partitioned
+from connlogs.storage.ddl import (
+    LOG_TABLE,
+    NEXT_SUFFIX,
+    copy_indexes,
+    copy_statistics,
+    drop_table,
+    is_partitioned,
+)
 
 DEFAULT_PARTITION = f"{LOG_TABLE}_default"
 AHEAD_MONTHS = 3
@@ -88,8 +95,23 @@ def partitions(cursor, parent: str = LOG_TABLE) -> list[Partition]:
     return sorted(found, key=lambda p: (p.is_default, p.lower or dt.datetime.min))
 
 
+def _create_like(cursor, parent: str, name: str) -> None:
+    """The plain table ``name`` shaped as a partition of ``parent``: its columns, defaults,
+    CHECKs, indexes and extended statistics (``<name>_<parent's name>``; the attach adopts
+    the indexes and adds the primary key and foreign keys, but statistics are never
+    inherited: the planner estimates each partition's scan from its own)."""
+    cursor.execute(
+        f'CREATE TABLE "{name}" (LIKE "{parent}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS)'
+    )
+    copy_indexes(cursor, parent, name)
+    copy_statistics(
+        cursor, parent, name, lambda statistic: f"{name}_{statistic.removesuffix(NEXT_SUFFIX)}"
+    )
+
+
 def create_default(cursor, parent: str = LOG_TABLE) -> None:
-    cursor.execute(f'CREATE TABLE "{DEFAULT_PARTITION}" PARTITION OF "{parent}" DEFAULT')
+    _create_like(cursor, parent, DEFAULT_PARTITION)
+    cursor.execute(f'ALTER TABLE "{parent}" ATTACH PARTITION "{DEFAULT_PARTITION}" DEFAULT')
 
 
 def create_month(cursor, month: dt.datetime, parent: str = LOG_TABLE) -> str:
@@ -98,9 +120,7 @@ def create_month(cursor, month: dt.datetime, parent: str = LOG_TABLE) -> str:
     name = partition_name(month)
     upper = next_month(month)
     default = next((p.name for p in partitions(cursor, parent) if p.is_default), None)
-    cursor.execute(
-        f'CREATE TABLE "{name}" (LIKE "{parent}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS)'
-    )
+    _create_like(cursor, parent, name)
     if default:
         # Writers of this month wait here (they go to the DEFAULT partition until the
         # attach); readers do not.
@@ -126,7 +146,7 @@ def ensure(
 ) -> list[str]:
     """Make the missing partitions from ``since``'s month (default: ``now``'s) to ``ahead``
     months after ``now``'s, each in its own short transaction; their names (none where the
-    log is not partitioned: SQLite, or PostgreSQL before migration 0007)."""
+    log is not partitioned: SQLite, or PostgreSQL before migration 0010)."""
     connection = connection or default_connection
     if connection.vendor != "postgresql":
         return []

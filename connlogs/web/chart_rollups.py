@@ -26,6 +26,8 @@ from connlogs.storage.cells import Cell
 ANSWERED = frozenset({"organization", "type", "status", "result"})
 WINDOW_KEYS = frozenset({"connected_after", "connected_before"})
 RESULT_VALUES = frozenset({"ok", "failed"})
+# status:stale depends on the clock of the request, which the rollup does not hold.
+STATUS_VALUES = frozenset({"ongoing", "completed"})
 HOUR = dt.timedelta(hours=1)
 
 
@@ -45,26 +47,31 @@ class RollupSearch:
         cleaned = found.filterset.form.cleaned_data
         organizations = roles.readable_organization_ids(found.request.user)
         organizations = None if organizations is None else set(organizations)
-        types = results = None
-        open_ = None
+        types = results = statuses = None
+        # Each value is a tuple: the OR list of the key (``type:ssh,vscode``).
         for key in found.terms:
             value = cleaned.get(key)
             if key in WINDOW_KEYS:
                 continue
-            if key not in ANSWERED or value is None:
+            if key not in ANSWERED or not value:
                 return None
-            if key == "organization" and isinstance(value, uuid.UUID):
-                organizations = {value} if organizations is None else organizations & {value}
-            elif key == "type" and isinstance(value, str):
-                types = {value}
-            elif key == "status" and value in ("ongoing", "completed"):
-                open_ = value == "ongoing"
-            elif key == "result" and value in RESULT_VALUES:
-                results = {value}
+            if key == "organization":
+                organizations = set(value) if organizations is None else organizations & set(value)
+            elif key == "type":
+                types = set(value)
+            elif key == "status" and set(value) <= STATUS_VALUES:
+                statuses = set(value)
+            elif key == "result" and set(value) <= RESULT_VALUES:
+                results = set(value)
             else:
                 return None
         ids = None if organizations is None else tuple(sorted(organizations))
-        return cls(ids, tuple(rollups.cells_matching(types, results, open_)))
+        if statuses is None:
+            return cls(ids, tuple(rollups.cells_matching(types, results, None)))
+        cells = []
+        for status in sorted(statuses):
+            cells += rollups.cells_matching(types, results, status == "ongoing")
+        return cls(ids, tuple(cells))
 
 
 def whole_hours(start: dt.datetime, end: dt.datetime) -> tuple[dt.datetime, dt.datetime] | None:

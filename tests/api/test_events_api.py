@@ -582,3 +582,19 @@ def test_concurrent_posts_for_one_connection_make_exactly_one_row():
             "done",
         )
     assert ConnectionLog.objects.count() == rounds
+
+
+@requires_postgres
+def test_a_connection_lost_mid_copy_is_a_503_and_writes_nothing(reporter_api, ws, monkeypatch):
+    # A crashed primary behind PgBouncer ends the COPY of a batch with psycopg's own error
+    # ("server conn crashed?"): the agent must get a 503 with Retry-After, and resend.
+    import psycopg
+
+    def crash(self, row):
+        raise psycopg.errors.ProtocolViolation("server conn crashed?")
+
+    monkeypatch.setattr(psycopg.Copy, "write_row", crash)
+    response = reporter_api.post(URL, {"events": [agent_event(ws, "connect", T1)]}, format="json")
+    assert response.status_code == 503
+    assert int(response["Retry-After"]) > 0
+    assert not ConnectionLog.objects.exists()

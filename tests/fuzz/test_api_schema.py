@@ -30,6 +30,7 @@ from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from connlogs import roles
+from connlogs.savedviews.models import SavedView
 from tests.factories import (
     ConnectionLogFactory,
     OrganizationFactory,
@@ -74,9 +75,15 @@ def known(db):
     workspace = WorkspaceFactory(organization=acme, owner=alice, name="dev")
     ConnectionLogFactory(workspace=workspace, type="ssh")
     ConnectionLogFactory(workspace=workspace, type="workspace_app", user=alice, code=200)
+    view = SavedView.objects.create(name="ssh", q="type:ssh", owner=owner)
     return {
         "token": token_for(owner),
-        "path": {"org": "acme", "user": "alice", "workspace": str(workspace.id)},
+        "path": {
+            "org": "acme",
+            "user": "alice",
+            "workspace": str(workspace.id),
+            "view": str(view.id),
+        },
     }
 
 

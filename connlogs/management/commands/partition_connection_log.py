@@ -1,6 +1,6 @@
 """``manage.py partition_connection_log STEP``: the plain PostgreSQL log partitioned online.
 
-For a log too big to convert in place under its lock (migration 0007 refuses above
+For a log too big to convert in place under its lock (migration 0010 refuses above
 ``CONNLOGS_PARTITION_IN_PLACE_MAX_ROWS`` rows), while the app keeps serving
 (``connlogs.storage.conversion``; docs/scaling.md, "Moving an existing installation"):
 

@@ -1,6 +1,8 @@
-"""The browser pages: sign-in, the connection-log list and detail, and downloads."""
+"""The browser pages: sign-in, the connection-log list (and its follow mode), detail, and
+downloads."""
 
 from connlogs.web.views.auth import SetTimezoneView, SignInView, SignOutView
+from connlogs.web.views.following import FollowChangesView
 from connlogs.web.views.logs import (
     ConnectionLogDetailView,
     ConnectionLogDownloadView,
@@ -11,6 +13,7 @@ __all__ = [
     "ConnectionLogDetailView",
     "ConnectionLogDownloadView",
     "ConnectionLogListView",
+    "FollowChangesView",
     "SetTimezoneView",
     "SignInView",
     "SignOutView",

@@ -67,7 +67,7 @@ def plain_layout(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("connlogs", "0006_cl_ip_time_idx"),
+        ("connlogs", "0008_change_feed_and_saved_views"),
     ]
 
     operations = [
