@@ -4,6 +4,7 @@ are inserted, updated and deleted between its steps."""
 
 import datetime as dt
 import uuid
+from importlib import import_module
 from io import StringIO
 
 import pytest
@@ -13,6 +14,7 @@ from django.utils import timezone
 
 from connlogs.ingest import RecordResult, record_events
 from connlogs.models import ConnectionKey, ConnectionLog
+from connlogs.schema_ops import RunSQLOnPostgres
 from connlogs.storage import conversion, ddl, partitions, rollups
 from connlogs.web import charts
 from connlogs.web.chart_rollups import RollupSearch
@@ -22,6 +24,20 @@ from tests.test_rollups import rollup_totals, row_totals
 
 SAVED = "connlogs_connectionlog_saved"
 FIELDS = [f.attname for f in ConnectionLog._meta.concrete_fields]
+# Migration 0007's PostgreSQL-only search indexes and statistics (plain SQL, no model state).
+SEARCH_SQL_INDEXES = {"cl_long_session_idx", "cl_session_end_idx", "cl_text_trgm_idx"}
+SEARCH_STATISTICS = {"cl_owner_workspace_stats", "cl_type_disconnect_stats"}
+
+
+def _add_search_sql(cursor) -> None:
+    """Migration 0007's SQL on the plain table (not concurrently: inside the test's
+    transaction)."""
+    search = import_module("connlogs.migrations.0007_search_indexes")
+    for operation in search.Migration.operations:
+        if isinstance(operation, RunSQLOnPostgres):
+            sql = [operation.sql] if isinstance(operation.sql, str) else operation.sql
+            for statement in sql:
+                cursor.execute(statement.replace(" CONCURRENTLY", ""))
 
 
 @pytest.fixture
@@ -38,6 +54,7 @@ def plain_log(db):
     with connection.schema_editor() as editor:
         editor.create_model(ConnectionLog)
     with connection.cursor() as cursor:
+        _add_search_sql(cursor)
         assert not ddl.is_partitioned(cursor)
 
 
@@ -87,6 +104,22 @@ def assert_partitioned_and_exact(expected: list[tuple]) -> None:
     keyed = ConnectionLog.objects.filter(connection_id__isnull=False).count()
     assert ConnectionKey.objects.count() == keyed
     assert rollup_totals() == row_totals()
+    assert_carries_the_search_indexes()
+
+
+def assert_carries_the_search_indexes() -> None:
+    """The partitioned log and each partition have every index of the plain table and its
+    extended statistics, migration 0007's PostgreSQL-only ones included (each partition's
+    named after the log's: plans name the index they use)."""
+    indexes = {index.name for index in ConnectionLog._meta.indexes} | SEARCH_SQL_INDEXES
+    with connection.cursor() as cursor:
+        assert indexes <= {name for name, _ in ddl.search_indexes(cursor, ddl.LOG_TABLE)}
+        assert {name for name, *_ in ddl.statistics(cursor, ddl.LOG_TABLE)} == SEARCH_STATISTICS
+        for partition in partitions.partitions(cursor):
+            found = {name for name, _ in ddl.search_indexes(cursor, partition.name)}
+            assert {f"{partition.name}_{name}" for name in indexes} <= found
+            statistics = {name for name, *_ in ddl.statistics(cursor, partition.name)}
+            assert statistics == {f"{partition.name}_{name}" for name in SEARCH_STATISTICS}
 
 
 def _in_default() -> int:

@@ -7,11 +7,13 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
+from django.db.migrations.loader import MigrationLoader
 from django.utils import timezone
 
 from connlogs.ingest import RecordResult, record_events
 from connlogs.models import ConnectionKey, ConnectionLog
+from connlogs.schema_ops import AddIndexConcurrentlyOnPostgres, RemoveIndexConcurrentlyOnPostgres
 from connlogs.storage import ddl, ids, partitions
 from tests.conftest import requires_postgres
 from tests.factories import ConnectionLogFactory, WorkspaceFactory
@@ -217,3 +219,33 @@ def test_a_key_whose_row_was_dropped_is_taken_over():
     assert record_events([agent(ws, "disconnect", late, cid)]) == RecordResult(created=1)
     row = ConnectionLog.objects.get()
     assert row.connect_time == late and ConnectionKey.objects.get().log_id == row.id
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_later_migration_builds_its_index_on_every_partition_and_drops_it():
+    """PostgreSQL refuses CREATE INDEX CONCURRENTLY on a partitioned table: a migration's
+    index is built on each partition, attached, and dropped again, without that error."""
+    index = models.Index(fields=["agent_name", "-connect_time"], name="cl_test_agent_idx")
+    before = MigrationLoader(connection).project_state()
+    after = before.clone()
+    add = AddIndexConcurrentlyOnPostgres(model_name="connectionlog", index=index)
+    add.state_forwards("connlogs", after)
+    with connection.schema_editor(atomic=False) as editor:
+        add.database_forwards("connlogs", editor, before, after)
+    with connection.cursor() as cursor:
+        months = partitions.partitions(cursor)
+        assert len(months) > 1
+        for partition in months:
+            names = {name for name, _ in ddl.search_indexes(cursor, partition.name)}
+            assert f"{partition.name}_cl_test_agent_idx" in names
+        cursor.execute(
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = 'cl_test_agent_idx'::regclass"
+        )
+        assert cursor.fetchone() == (True,)
+    remove = RemoveIndexConcurrentlyOnPostgres(model_name="connectionlog", name=index.name)
+    with connection.schema_editor(atomic=False) as editor:
+        remove.database_forwards("connlogs", editor, after, before)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('cl_test_agent_idx')")
+        assert cursor.fetchone() == (None,)
