@@ -17,7 +17,9 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from connlogs import roles
+from connlogs.connection_types import AGENT_TYPES, WEB_TYPES, ConnectionType
 from connlogs.querysets import ConnectionLogQuerySet
+from connlogs.storage.fields import LogIdField
 from connlogs.values import format_time
 from connlogs.visible import visible_text
 
@@ -189,29 +191,6 @@ class Workspace(models.Model):
             self.save(update_fields=["deleted", "deleted_at", "updated_at"])
 
 
-class ConnectionType(models.TextChoices):
-    SSH = "ssh", "SSH"
-    VSCODE = "vscode", "VS Code"
-    JETBRAINS = "jetbrains", "JetBrains"
-    RECONNECTING_PTY = "reconnecting_pty", "Web terminal"
-    WORKSPACE_APP = "workspace_app", "Workspace app"
-    PORT_FORWARDING = "port_forwarding", "Port forwarding"
-    TUNNEL = "tunnel", "Tunnel"
-
-
-# Sessions reported by the workspace agent, merged on (connection_id, workspace, agent_name).
-AGENT_TYPES = frozenset(
-    {
-        ConnectionType.SSH,
-        ConnectionType.VSCODE,
-        ConnectionType.JETBRAINS,
-        ConnectionType.RECONNECTING_PTY,
-    }
-)
-# Point-in-time web requests: never merged, never "ongoing" or "completed".
-WEB_TYPES = frozenset(
-    {ConnectionType.WORKSPACE_APP, ConnectionType.PORT_FORWARDING, ConnectionType.TUNNEL}
-)
 _AGENT_TYPE_VALUES = sorted(str(t) for t in AGENT_TYPES)
 _WEB_TYPE_VALUES = sorted(str(t) for t in WEB_TYPES)
 # A result that failed (search key result:failed): a web row's HTTP status >= 400, an agent
@@ -222,7 +201,9 @@ FAILED = WEB_FAILED | (Q(type__in=_AGENT_TYPE_VALUES) & (Q(code__lt=0) | Q(code_
 
 
 class ConnectionLog(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # A version-7 id made from connect_time (connlogs.storage.ids): lookups by id name their
+    # monthly partition on PostgreSQL.
+    id = LogIdField(primary_key=True, editable=False)
     connect_time = models.DateTimeField()
     organization = models.ForeignKey(
         Organization, on_delete=models.PROTECT, related_name="+", db_index=False
@@ -256,6 +237,8 @@ class ConnectionLog(models.Model):
     class Meta:
         constraints = [
             # NULL connection ids are distinct on PostgreSQL and SQLite: web rows never collide.
+            # On PostgreSQL the partitioned table cannot hold it (a unique index must contain
+            # the partition key): the key table (storage.models.ConnectionKey) holds it there.
             models.UniqueConstraint(
                 fields=["connection_id", "workspace", "agent_name"],
                 name="connection_log_connection_unique",
@@ -414,8 +397,10 @@ class SignInThrottle(models.Model):
         return f"{self.bucket}: {self.tries}"
 
 
-# The change feed's and the saved views' tables are declared with their packages; importing
-# them here registers them with the app. Those modules import nothing of this one.
+# The tables derived from the log (connection keys, hourly rollups), the change feed's, the
+# saved views' and the streams' tables are declared with their packages; importing them here registers them
+# with the app. Those modules import nothing of this one.
 from connlogs.feed.models import FeedEntry, FeedState  # noqa: E402, F401
 from connlogs.savedviews.models import SavedView, StartView  # noqa: E402, F401
+from connlogs.storage.models import ConnectionKey, ConnectionRollup  # noqa: E402, F401
 from connlogs.streams.models import Stream, StreamBatch, WorkerHeartbeat  # noqa: E402, F401

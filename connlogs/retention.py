@@ -2,8 +2,15 @@
 
 ``"90d"``, ``"12h"``, ``"2w"``, ``"30m"`` keep rows whose ``connect_time`` is newer than that;
 an empty value (the default) or ``"forever"`` keeps every row. ``manage.py
-purge_connection_logs`` deletes what is older, a few thousand rows per short transaction, and
-``summary()`` is what the list page's footer shows.
+purge_connection_logs`` deletes what is older and ``summary()`` is what the list page's footer
+shows.
+
+On PostgreSQL the log is partitioned by month (``storage.partitions``): a month wholly past
+the cutoff is detached and dropped whole (no row-by-row delete, no dead rows to vacuum), then
+its keys and rollup hours are cleared; the rows left past the cutoff (in the month the
+cutoff falls in, and in the DEFAULT partition) are deleted a few thousand per short
+transaction, as on SQLite, where the log is one table. The change feed's entries recorded
+before the cutoff are trimmed after the rows (``feed.trim``).
 """
 
 from __future__ import annotations
@@ -16,12 +23,13 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import router, transaction
+from django.db import connections, router, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from connlogs import feed, timebounds, transient
-from connlogs.models import CONNECTION_KEY, ConnectionLog
+from connlogs.models import CONNECTION_KEY, ConnectionKey, ConnectionLog
+from connlogs.storage import ddl, partitions, rollups
 
 KEEP_FOREVER = ("", "forever")
 _DURATION = re.compile(r"^([0-9]+)\s*([mhdw])$")
@@ -115,6 +123,9 @@ def summary(queryset: QuerySet | None = None) -> RetentionSummary:
 class PurgeResult:
     deleted: int
     batches: int
+    # The monthly partitions dropped whole, and about how many rows they held.
+    dropped: tuple[partitions.Partition, ...] = ()
+    dropped_rows: int = 0
 
 
 def expired(before: dt.datetime) -> QuerySet:
@@ -124,20 +135,91 @@ def expired(before: dt.datetime) -> QuerySet:
     )
 
 
+def _partitioned(using: str) -> bool:
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return False
+    with connection.cursor() as cursor:
+        return ddl.is_partitioned(cursor)
+
+
+def expired_partitions(before: dt.datetime, using: str | None = None) -> list[tuple]:
+    """``(partition, estimated rows)`` of the months that end at or before ``before``
+    (PostgreSQL's partitioned log; ``[]`` elsewhere). Estimates from the planner's
+    statistics: counting a month would read it."""
+    using = using or router.db_for_write(ConnectionLog)
+    if not _partitioned(using):
+        return []
+    with connections[using].cursor() as cursor:
+        found = [p for p in partitions.partitions(cursor) if not p.is_default and p.upper <= before]
+        estimates = []
+        for partition in found:
+            cursor.execute(
+                "SELECT GREATEST(reltuples, 0)::bigint FROM pg_class WHERE oid = %s::regclass",
+                [partition.name],
+            )
+            estimates.append(cursor.fetchone()[0])
+    return list(zip(found, estimates, strict=True))
+
+
 def _delete_batch(using: str, span: tuple[dt.datetime, dt.datetime]) -> int:
     """Delete the rows that connected within ``span`` (oldest, newest; all expired) in one
     statement, its own transaction; how many were deleted.
 
-    The statement locks the rows in ``CONNECTION_KEY`` order before deleting them, the order
-    in which event ingest locks the rows a disconnect updates: a purge batch and an event
-    batch then never each hold a row the other waits for (PostgreSQL would abort one of them
-    as a deadlock). Both its scans read the batch's stretch of the time index.
+    The rows' connection keys are locked first, in ``CONNECTION_KEY`` order, the order in
+    which event ingest locks the keys of the rows a disconnect updates: a purge batch and an
+    event batch then never each hold a row the other waits for (PostgreSQL would abort one
+    of them as a deadlock). On SQLite (no key table) the rows themselves are locked in that
+    order. Both scans read the batch's stretch of a time index.
     """
     rows = ConnectionLog.objects.using(using).filter(connect_time__range=span)
-    locked = rows.select_for_update().order_by(*CONNECTION_KEY).values("id")
     with transaction.atomic(using=using):
-        count, _ = rows.filter(id__in=locked).delete()
+        if _partitioned(using):
+            keys = ConnectionKey.objects.using(using).filter(connect_time__range=span)
+            list(keys.select_for_update().order_by(*_KEY_FIELDS).values_list("log_id"))
+            count, _ = rows.delete()
+        else:
+            locked = rows.select_for_update().order_by(*CONNECTION_KEY).values("id")
+            count, _ = rows.filter(id__in=locked).delete()
     return count
+
+
+_KEY_FIELDS = ("connection_id", "workspace_id", "agent_name")
+
+
+def _clear_keys(using: str, partition: partitions.Partition, batch_size: int) -> int:
+    """Delete the keys of a dropped month whose rows are gone, a batch per transaction,
+    each locked in key order; how many."""
+    connection = connections[using]
+    deleted = 0
+    while True:
+        with transaction.atomic(using=using), connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {ddl.KEY_TABLE} WHERE ctid = ANY(ARRAY("
+                f"SELECT k.ctid FROM {ddl.KEY_TABLE} AS k "
+                f"WHERE k.connect_time >= %s AND k.connect_time < %s AND NOT EXISTS ("
+                f"SELECT 1 FROM {ddl.LOG_TABLE} AS l "
+                f"WHERE l.id = k.log_id AND l.connect_time = k.connect_time) "
+                f"ORDER BY {ddl.KEY_COLUMNS} LIMIT %s FOR UPDATE OF k))",
+                [partition.lower, partition.upper, batch_size],
+            )
+            count = cursor.rowcount
+        deleted += count
+        if count < batch_size:
+            return deleted
+
+
+def _drop_expired(using: str, before: dt.datetime, batch_size: int) -> tuple[tuple, int]:
+    """Drop the months past ``before`` whole, then clear their keys and recount their
+    rollup hours (rows that arrived for them since went to the DEFAULT partition)."""
+    found = expired_partitions(before, using)
+    connection = connections[using]
+    for partition, _ in found:
+        partitions.drop(partition.name, connection=connection)
+        _clear_keys(using, partition, batch_size)
+        with transaction.atomic(using=using):
+            rollups.rebuild(partition.lower, partition.upper, connection=connection)
+    return tuple(p for p, _ in found), sum(rows for _, rows in found)
 
 
 def purge(
@@ -146,11 +228,12 @@ def purge(
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_batch: Callable[[int, int], None] | None = None,
 ) -> PurgeResult:
-    """Delete the rows that connected before ``before``, oldest first, a batch of about
-    ``batch_size`` rows per DELETE (the ``batch_size`` oldest, and any that connected at the
-    same time as the newest of them), each batch its own short transaction: writers and
-    readers never wait on a long-held lock, and an interrupted purge leaves the log
-    contiguous (newest rows kept).
+    """Delete the rows that connected before ``before``: on PostgreSQL the months wholly
+    before it first, dropped whole (``expired_partitions``); then the rest oldest first, a
+    batch of about ``batch_size`` rows per DELETE (the ``batch_size`` oldest, and any that
+    connected at the same time as the newest of them), each batch its own short
+    transaction: writers and readers never wait on a long-held lock, and an interrupted
+    purge leaves the log contiguous (newest rows kept).
 
     A batch that PostgreSQL aborts as a deadlock or serialization failure is run again
     (``transient.retried``), as ingest's are; it raises the error after the last attempt.
@@ -158,6 +241,7 @@ def purge(
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     using = router.db_for_write(ConnectionLog)
+    dropped, dropped_rows = _drop_expired(using, before, batch_size)
     oldest_first = (
         expired(before).order_by("connect_time", "id").values_list("connect_time", flat=True)
     )
@@ -167,7 +251,7 @@ def purge(
         if not times:
             # The change feed's entries recorded before the cutoff go with the rows.
             feed.trim(before=before, batch_size=batch_size)
-            return PurgeResult(deleted, batches)
+            return PurgeResult(deleted, batches, dropped, dropped_rows)
         count = transient.retried(functools.partial(_delete_batch, using, (times[0], times[-1])))
         deleted += count
         batches += 1

@@ -13,19 +13,36 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from django.db import OperationalError
-from psycopg.errors import DeadlockDetected, SerializationFailure
+from django.db import IntegrityError, OperationalError
+from psycopg.errors import DeadlockDetected, SerializationFailure, UniqueViolation
 
 T = TypeVar("T")
 
 # Attempts of one transaction in all, the first included.
 ATTEMPTS = 3
+# The merge key of the connection log (storage.ddl): a writer that loses the race to record a
+# connection gets this unique violation; run again, it finds the winner's row.
+MERGE_KEY_CONSTRAINT = "connection_log_connection_unique"
+
+
+class RowsVanished(OperationalError):
+    """Rows a transaction locked were gone when it wrote them (retention detached their
+    partition meanwhile): run again, it no longer finds them."""
 
 
 def is_transient(error: BaseException) -> bool:
-    """True for a deadlock or a serialization failure (as Django wraps psycopg's errors)."""
+    """True for a deadlock, a serialization failure, a lost race for a connection's key or
+    vanished rows (as Django wraps psycopg's errors)."""
+    if isinstance(error, RowsVanished):
+        return True
+    cause = error.__cause__
+    if isinstance(error, IntegrityError):
+        return (
+            isinstance(cause, UniqueViolation)
+            and cause.diag.constraint_name == MERGE_KEY_CONSTRAINT
+        )
     return isinstance(error, OperationalError) and isinstance(
-        error.__cause__, DeadlockDetected | SerializationFailure
+        cause, DeadlockDetected | SerializationFailure
     )
 
 
@@ -38,7 +55,7 @@ def retried(transaction: Callable[[], T], *, attempts: int = ATTEMPTS) -> T:
     for attempt in range(1, attempts + 1):
         try:
             return transaction()
-        except OperationalError as error:
+        except (OperationalError, IntegrityError) as error:
             if attempt == attempts or not is_transient(error):
                 raise
     raise AssertionError("unreachable")

@@ -264,6 +264,11 @@ LOGGING = {
 # How long connection logs are kept: "90d", "12h", "2w", ...; empty keeps them forever.
 # Parsed by connlogs.retention; `manage.py purge_connection_logs` deletes what is older.
 CONNLOGS_RETENTION = os.environ.get("CONNLOGS_RETENTION") or ""
+# Migration 0011 partitions the PostgreSQL log in place (under its lock) up to this many rows;
+# a bigger log is converted online first (manage.py partition_connection_log).
+CONNLOGS_PARTITION_IN_PLACE_MAX_ROWS = int(
+    os.environ.get("CONNLOGS_PARTITION_IN_PLACE_MAX_ROWS") or 2_000_000
+)
 # One JSON line per recorded connection event on the logger "connlogs.events.audit".
 CONNLOGS_EVENT_LOG = env_bool("CONNLOGS_EVENT_LOG")
 # A read replica: reads of connection logs go there, everything else to the primary

@@ -167,7 +167,7 @@ def test_fast_path_stores_what_merging_the_events_stores():
     merged = stored()
     ConnectionLog.objects.all().delete()
     report = demo.LoadReport()
-    demo.write_bulk(rows, report, generator.new_id)
+    demo.write_bulk(rows, report)
     assert report.method in ("COPY", "bulk_create")
     assert len(merged) == 400
     assert stored() == merged
@@ -179,7 +179,7 @@ def test_hostile_text_survives_copy_unchanged():
     generator = demo.RowGenerator(cast, seed=1, now=timezone.now())
     odd = "tab\there\nnew line \\N back\\slash \r<script>alert(1)</script>"
     row = generator.showcase()[7]._replace(user_agent=odd, slug_or_port="a\tb")
-    demo.write_bulk([row], demo.LoadReport(), generator.new_id)
+    demo.write_bulk([row], demo.LoadReport())
     stored = ConnectionLog.objects.get()
     assert stored.user_agent == odd and stored.slug_or_port == "a\tb"
 

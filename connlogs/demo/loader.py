@@ -15,6 +15,7 @@ from connlogs.demo.generator import DEFAULT_DAYS, DemoRow, RowGenerator
 from connlogs.demo.people import Cast
 from connlogs.ingest import CONNECT, record_events
 from connlogs.models import CONNECTION_LOG_COLUMNS, ConnectionLog
+from connlogs.storage import ids, partitions
 
 DEFAULT_ROWS = 3000
 # Above this many rows the loader writes rows directly instead of through record_events.
@@ -142,9 +143,12 @@ def _model(row: DemoRow, row_id: uuid.UUID) -> ConnectionLog:
 
 
 def write_bulk(
-    rows: Iterable[DemoRow], report: LoadReport, new_id: Callable[[], uuid.UUID]
+    rows: Iterable[DemoRow],
+    report: LoadReport,
+    new_id: Callable[[dt.datetime], uuid.UUID] = ids.new_id,
 ) -> None:
-    """Write rows straight into the table, in one transaction: COPY on PostgreSQL."""
+    """Write rows straight into the table, in one transaction: COPY on PostgreSQL. Each
+    row's id is ``new_id(connect_time)`` (a version-7 id of that time, as ingest's)."""
     rows = _counted(rows, report)
     table = ConnectionLog._meta.db_table
     # VACUUM cannot run inside a transaction (the tests run in one): ANALYZE alone then.
@@ -157,7 +161,7 @@ def write_bulk(
                 with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                     chunk = []
                     for row in rows:
-                        chunk.append(fmt.line(row, new_id()))
+                        chunk.append(fmt.line(row, new_id(row.connect_time)))
                         if len(chunk) >= COPY_CHUNK:
                             copy.write("\n".join(chunk) + "\n")
                             chunk = []
@@ -169,7 +173,7 @@ def write_bulk(
         else:
             batch = []
             for row in rows:
-                batch.append(_model(row, new_id()))
+                batch.append(_model(row, new_id(row.connect_time)))
                 if len(batch) >= 2000:
                     ConnectionLog.objects.bulk_create(batch)
                     batch = []
@@ -193,11 +197,15 @@ def load(
     now: dt.datetime | None = None,
 ) -> LoadReport:
     """Add ``count`` rows: through record_events, or directly above ``fast_over`` rows."""
-    generator = RowGenerator(cast, seed=seed, now=now or timezone.now(), days=days)
+    now = now or timezone.now()
+    # The months the rows fall in (PostgreSQL; rows outside them would sit in the DEFAULT
+    # partition).
+    partitions.ensure(now, since=now - dt.timedelta(days=days))
+    generator = RowGenerator(cast, seed=seed, now=now, days=days)
     report = LoadReport()
     rows = generator.rows(count)
     if count > fast_over:
-        write_bulk(rows, report, generator.new_id)
+        write_bulk(rows, report)
     else:
         write_through_events(rows, report)
     return report

@@ -13,14 +13,16 @@ from typing import NamedTuple
 
 from connlogs.ingest.schema import DISCONNECT, Event
 from connlogs.models import CONNECTION_KEY, CONNECTION_LOG_COLUMNS
+from connlogs.storage import ids
 
 # Every column: those the bulk writers set, and the truncation marker (which they leave to
 # its database default).
 COLUMNS = (*CONNECTION_LOG_COLUMNS, "truncated_fields")
 # What a disconnect may fill in a row that exists.
 MERGED_FIELDS = ["disconnect_time", "disconnect_reason", "code", "truncated_fields"]
-# What merging reads of an existing row: its key and the fields a disconnect may fill.
-LOCKED_FIELDS = ["id", *CONNECTION_KEY, *MERGED_FIELDS]
+# What merging reads of an existing row: its id and time (which name it, and its partition on
+# PostgreSQL), its key and the fields a disconnect may fill.
+LOCKED_FIELDS = ["id", "connect_time", *CONNECTION_KEY, *MERGED_FIELDS]
 
 
 class WorkspaceRef(NamedTuple):
@@ -46,6 +48,7 @@ class Row:
         row = cls()
         (
             row.id,
+            row.connect_time,
             row.connection_id,
             row.workspace_id,
             row.agent_name,
@@ -62,7 +65,9 @@ class Row:
 
 
 column_values = operator.attrgetter(*COLUMNS)
-merged_values = operator.attrgetter("id", *MERGED_FIELDS)
+# What a disconnect writes to a row that exists: where the row is, and its merged fields.
+MERGED_COLUMNS = ["id", "connect_time", *MERGED_FIELDS]
+merged_values = operator.attrgetter(*MERGED_COLUMNS)
 
 
 def new_row(event: Event, workspace: WorkspaceRef) -> Row:
@@ -70,7 +75,7 @@ def new_row(event: Event, workspace: WorkspaceRef) -> Row:
     (connect and disconnect times both the event's)."""
     is_disconnect = event.action == DISCONNECT
     row = Row()
-    row.id = uuid.uuid4()
+    row.id = ids.new_id(event.time)
     row.connect_time = event.time
     row.organization_id = workspace.organization_id
     row.workspace_owner_id = workspace.owner_id

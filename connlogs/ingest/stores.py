@@ -7,6 +7,12 @@
 Both write the same rows and answer the same (tests/test_ingest_speed_paths.py compares
 them). A fixed lock and insert order (connection, workspace, agent) keeps two batches that
 share connections from deadlocking.
+
+On PostgreSQL the log is partitioned by month and the merge key lives in the key table
+(``storage.ddl``): a connection's row is found through its key, whatever month it is in,
+and locking the key serializes the writers of one connection. The key is added by the
+log's insert trigger; a writer that loses the race to add it gets a ``unique_violation``
+and its batch is run again (``transient``), then finds the winner's row.
 """
 
 from __future__ import annotations
@@ -14,12 +20,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from django.db import IntegrityError, connections
+from django.db import connections
 
-from connlogs import pgtypes
+from connlogs import pgtypes, transient
 from connlogs.ingest.rows import (
     COLUMNS,
     LOCKED_FIELDS,
+    MERGED_COLUMNS,
     MERGED_FIELDS,
     Row,
     WorkspaceRef,
@@ -28,6 +35,7 @@ from connlogs.ingest.rows import (
     merged_values,
 )
 from connlogs.models import CONNECTION_KEY, ConnectionLog, User, Workspace
+from connlogs.storage import ddl
 
 
 class OrmStore:
@@ -133,8 +141,7 @@ class PostgresStore(OrmStore):
       list of up to 1,000;
     * insert: the rows are COPYed into a session-local staging table (formatted by psycopg
       in C; a multi-row INSERT quoted 16,000 parameters in Python), then moved with one
-      ``INSERT ... SELECT ... ORDER BY key ON CONFLICT DO NOTHING RETURNING id``, whose
-      answer says which rows a concurrent writer's insert won, without another query;
+      ``INSERT ... SELECT ... ORDER BY key`` (the log's trigger adds the keys);
     * update: the merged values are COPYed the same way and applied by one
       ``UPDATE ... FROM``.
 
@@ -182,11 +189,36 @@ class PostgresStore(OrmStore):
         return {values_[0] for values_ in found}
 
     def lock(self, keys: set[tuple]) -> dict[tuple, Row]:
+        """The rows of ``keys`` that exist, found and locked through their keys (in key
+        order); a key whose row is gone (a dropped partition) is not one.
+
+        The log rows are locked too, not only the keys: a writer that waited for another's
+        lock must read the row as that one left it. Locked, a row updated meanwhile is read
+        again at its newest version (PostgreSQL's recheck of locked rows); a row only joined
+        would be read as the statement's snapshot saw it before the wait, and a second
+        disconnect would overwrite the first one's time and code.
+
+        A plain log (converted online while this release runs) has no complete key table
+        yet: its rows are found and locked by ``connection_id``, its unique index on the
+        merge key stands in for the key table."""
         quote = self.connection.ops.quote_name
+        if not ddl.keeps_derived_tables(self.connection):
+            rows = self._read(
+                f"SELECT {', '.join(map(quote, LOCKED_FIELDS))} FROM {self.table} "
+                f"WHERE {quote('connection_id')} = ANY(%s::uuid[]) "
+                f"ORDER BY {self.key_order} FOR UPDATE",
+                [_uuid_array({key[0] for key in keys})],
+            )
+            return _wanted(rows, keys)
+        columns = ", ".join(
+            f"k.{quote(name)}" if name in CONNECTION_KEY else f"l.{quote(name)}"
+            for name in LOCKED_FIELDS
+        )
         rows = self._read(
-            f"SELECT {', '.join(map(quote, LOCKED_FIELDS))} FROM {self.table} "
-            f"WHERE {quote('connection_id')} = ANY(%s::uuid[]) "
-            f"ORDER BY {self.key_order} FOR UPDATE",
+            f"SELECT {columns} FROM {ddl.KEY_TABLE} AS k JOIN {self.table} AS l "
+            f"ON l.id = k.log_id AND l.connect_time = k.connect_time "
+            f"WHERE k.connection_id = ANY(%s::uuid[]) "
+            f"ORDER BY {self.key_order} FOR UPDATE OF k, l",
             [_uuid_array({key[0] for key in keys})],
         )
         return _wanted(rows, keys)
@@ -207,31 +239,34 @@ class PostgresStore(OrmStore):
                     copy.write_row(values_)
 
     def insert(self, web_rows: list[Row], new_rows: list[Row]) -> set[uuid.UUID]:
+        """Write the rows, in key order; every one is inserted (a connection whose key
+        another writer took meanwhile aborts the batch, see the module's docstring)."""
+        rows = web_rows + new_rows
         with self.connection.cursor() as cursor:
-            self._stage(cursor, self.columns, map(column_values, web_rows + new_rows))
+            self._stage(cursor, self.columns, map(column_values, rows))
             cursor.execute(
                 f"WITH staged AS (DELETE FROM {self.STAGING} RETURNING *) "
                 f"INSERT INTO {self.table} ({self.columns}) SELECT {self.columns} FROM staged "
-                f"ORDER BY {self.key_order} ON CONFLICT DO NOTHING RETURNING id"
+                f"ORDER BY {self.key_order}"
             )
-            inserted = {values_[0] for values_ in cursor.fetchall()}
-        # Web rows never merge, so none can lose to another writer; a random id that is
-        # taken already fails as the ORM's plain insert would.
-        if web_rows and not {row.id for row in web_rows} <= inserted:
-            raise IntegrityError("duplicate connection log id")
-        return inserted
+        return {row.id for row in new_rows}
 
     def update(self, rows: list[Row]) -> None:
+        """Store the merged fields; ``transient.RowsVanished`` when a row is gone since it
+        was locked (its partition was detached meanwhile): the batch is then run again."""
         quote = self.connection.ops.quote_name
-        names = ["id", *MERGED_FIELDS]
+        names = ", ".join(map(quote, MERGED_COLUMNS))
         assignments = ", ".join(f"{quote(name)} = merged.{quote(name)}" for name in MERGED_FIELDS)
         with self.connection.cursor() as cursor:
-            self._stage(cursor, ", ".join(map(quote, names)), map(merged_values, rows))
+            self._stage(cursor, names, map(merged_values, rows))
             cursor.execute(
-                f"WITH merged AS (DELETE FROM {self.STAGING} RETURNING {', '.join(names)}) "
+                f"WITH merged AS (DELETE FROM {self.STAGING} RETURNING {names}) "
                 f"UPDATE {self.table} SET {assignments} FROM merged "
-                f"WHERE {self.table}.id = merged.id"
+                f"WHERE {self.table}.id = merged.id "
+                f"AND {self.table}.connect_time = merged.connect_time"
             )
+            if cursor.rowcount != len(rows):
+                raise transient.RowsVanished(f"{len(rows) - cursor.rowcount} rows vanished")
 
 
 def store(alias: str) -> OrmStore:

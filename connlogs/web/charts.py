@@ -1,11 +1,13 @@
 """Connections over time for the current search, drawn on the server as SVG.
 
-One aggregate query (``Trunc`` + ``Count`` grouped by bucket and type) over a window that is
-the search's own time range, or the last 30 days, and never more than 90 days; the rows are
-counted in the database, never loaded. A month of a busy installation is still a scan of
-every row in it, so the counts are cached for a few seconds under the exact SQL (which holds
-the caller's scope): paging through a search pays for its chart once, and an open window
-ends on a whole minute so that the SQL stays the same for that minute.
+The window is the search's own time range, or the last 30 days, and never more than 90 days.
+When the search is one the hourly rollups answer (``chart_rollups``), its whole hours are
+summed from them (hours x organizations rows, whatever the number of log rows) and only the
+part-hours at the window's ends are counted from the rows; otherwise one aggregate query
+(``Trunc`` + ``Count`` grouped by bucket and type) counts the rows in the database. Either
+way the counts are cached for a few seconds under the exact SQL (which holds the caller's
+scope): paging through a search pays for its chart once, and an open window ends on a whole
+minute so that the SQL stays the same for that minute.
 
 The template draws the geometry computed here, so every text in the picture passes through
 Django's autoescaping.
@@ -21,12 +23,15 @@ from dataclasses import dataclass, field
 
 from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet
-from django.db.models import Count, QuerySet
+from django.db import connections
+from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Trunc
 from django.utils import timezone
 
 from connlogs import timebounds
 from connlogs.models import ConnectionType
+from connlogs.storage import ddl, rollups
+from connlogs.web.chart_rollups import RollupSearch, aligned, whole_hours
 from connlogs.web.tables import type_label
 
 DEFAULT_WINDOW = dt.timedelta(days=30)
@@ -179,17 +184,64 @@ def bucket_starts(start: dt.datetime, end: dt.datetime, unit: Unit) -> list[dt.d
 
 
 def count_by_bucket(
-    queryset: QuerySet, start: dt.datetime, end: dt.datetime, unit: Unit
+    queryset: QuerySet,
+    start: dt.datetime,
+    end: dt.datetime,
+    unit: Unit,
+    rollup: RollupSearch | None = None,
 ) -> list[tuple[dt.datetime, str, int]]:
-    """``(bucket, type, count)`` for the rows of ``queryset`` in the window: one query, or
-    none when the same query ran in the last ``CACHE_SECONDS``."""
-    rows = (
-        queryset.filter(connect_time__gte=start, connect_time__lte=end)
+    """``(bucket, type, count)`` for the rows of ``queryset`` in the window (a bucket and
+    type may come twice: add them up). From the rollups when ``rollup`` (the same search in
+    the rollup's terms) is given and the buckets fit whole hours, else from the rows; each
+    query cached for ``CACHE_SECONDS``."""
+    tzinfo = timezone.get_current_timezone()
+    if rollup is not None and not ddl.keeps_derived_tables(connections[queryset.db]):
+        rollup = None  # a log being converted online: the rollup is not complete yet
+    hours = whole_hours(start, end) if rollup is not None and unit is not MINUTE else None
+    if hours is None or not aligned(bucket_starts(start, end, unit)):
+        return _cached(
+            _row_counts(queryset, Q(connect_time__gte=start, connect_time__lte=end), unit)
+        )
+    if not rollup.cells:
+        return []  # terms no row can match together (status:ongoing type:tunnel)
+    first, last = hours
+    edges = Q(connect_time__gte=start, connect_time__lt=first) | Q(
+        connect_time__gte=last, connect_time__lte=end
+    )
+    summed = rollups.counts_query(
+        rollup.cells, rollup.organization_ids, first, last, unit.kind, tzinfo, using=queryset.db
+    )
+    # One query: the part-hours at the ends counted from the rows, in the rollup's shape.
+    types = dict.fromkeys(cell.type for cell in rollup.cells)
+    counted = (
+        queryset.filter(edges)
+        .annotate(bucket=Trunc("connect_time", unit.kind, tzinfo=tzinfo))
+        .values("bucket")
+        .annotate(**{f"n_{kind}": Count("pk", filter=Q(type=kind)) for kind in types})
+        .order_by()
+    )
+    return _cached(counted.union(summed, all=True), rollups.triples)
+
+
+def _row_counts(queryset: QuerySet, window: Q, unit: Unit) -> QuerySet:
+    return (
+        queryset.filter(window)
         .annotate(bucket=Trunc("connect_time", unit.kind, tzinfo=timezone.get_current_timezone()))
         .values("bucket", "type")
         .annotate(count=Count("*"))
         .order_by()
     )
+
+
+def _by_type(row: dict) -> list[tuple[dt.datetime, str, int]]:
+    return [(row["bucket"], row["type"], row["count"])]
+
+
+def _cached(
+    rows: QuerySet, read: Callable[[dict], list] = _by_type
+) -> list[tuple[dt.datetime, str, int]]:
+    """``(bucket, type, count)`` of an aggregate query (its rows as ``read`` reads them),
+    cached under its SQL."""
     try:
         sql, params = rows.query.sql_with_params()
     except EmptyResultSet:
@@ -197,7 +249,7 @@ def count_by_bucket(
     key = "chart:" + hashlib.sha256(repr((rows.db, sql, params)).encode()).hexdigest()
     found = cache.get(key)
     if found is None:
-        found = [(row["bucket"], row["type"], row["count"]) for row in rows]
+        found = [triple for row in rows for triple in read(row)]
         cache.set(key, found, CACHE_SECONDS)
     return found
 
@@ -234,17 +286,19 @@ def build_chart(
     before: dt.datetime | None,
     link: Callable[[dt.datetime, dt.datetime], str],
     now: dt.datetime | None = None,
+    rollup: RollupSearch | None = None,
 ) -> Chart | None:
     """The chart of ``queryset`` (already scoped and filtered); ``None`` for an empty window.
 
-    ``link(start, end)`` gives the address of the list narrowed to one bar.
+    ``link(start, end)`` gives the address of the list narrowed to one bar; ``rollup`` is
+    the same search in the rollup's terms when it has them (``RollupSearch.for_search``).
     """
     now = now or timezone.now()
     start, end, capped = chart_window(after, before, now)
     if start >= end:
         return None
     with timezone.override(chart_zone(start, end)):
-        return _draw(queryset, start, end, capped, link)
+        return _draw(queryset, start, end, capped, link, rollup)
 
 
 def _draw(
@@ -253,13 +307,14 @@ def _draw(
     end: dt.datetime,
     capped: bool,
     link: Callable[[dt.datetime, dt.datetime], str],
+    rollup: RollupSearch | None = None,
 ) -> Chart:
     """The chart of the window ``start`` .. ``end``, in the active zone."""
     unit = unit_for(end - start)
     starts = bucket_starts(start, end, unit)
     index = {moment: position for position, moment in enumerate(starts)}
     counts: list[dict[str, int]] = [{} for _ in starts]
-    for bucket, kind, count in count_by_bucket(queryset, start, end, unit):
+    for bucket, kind, count in count_by_bucket(queryset, start, end, unit, rollup):
         position = index.get(bucket)
         if position is None:
             # A bucket the database named differently (a repeated DST hour): the slot it

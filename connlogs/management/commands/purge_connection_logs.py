@@ -1,8 +1,10 @@
 """``manage.py purge_connection_logs [--dry-run]``: delete connection logs past retention.
 
 Run it periodically (README: "Retention"); it deletes the rows whose ``connect_time`` is
-older than ``CONNLOGS_RETENTION`` in batches of ``--batch-size`` ids, each batch its own short
-transaction, so it can run while agents report events and people search.
+older than ``CONNLOGS_RETENTION``: on PostgreSQL the months wholly older are dropped as whole
+partitions, the rest is deleted in batches of ``--batch-size`` rows, each batch its own short
+transaction, so it can run while agents report events and people search. ``--dry-run`` says
+which partitions and how many rows.
 """
 
 from __future__ import annotations
@@ -13,7 +15,15 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from connlogs import retention
+from connlogs.storage.partitions import Partition
 from connlogs.values import format_time
+
+
+def _describe(partition: Partition) -> str:
+    return (
+        f"{partition.name} (connected from {format_time(partition.lower)} "
+        f"to before {format_time(partition.upper)})"
+    )
 
 
 class Command(BaseCommand):
@@ -67,21 +77,7 @@ class Command(BaseCommand):
 
         before = retention.cutoff(period)
         if dry_run:
-            expired = retention.expired(before)
-            count = expired.count()
-            if not count:
-                self.stdout.write(
-                    f"Dry run: no connection logs older than {label} "
-                    f"(before {format_time(before)})."
-                )
-                return
-            times = expired.order_by("connect_time").values_list("connect_time", flat=True)
-            oldest, newest = times.first(), times.reverse().first()
-            self.stdout.write(
-                f"Dry run: would delete {count} connection logs older than {label} "
-                f"(before {format_time(before)}), connected from {format_time(oldest)} to "
-                f"{format_time(newest)}, in batches of {batch_size}."
-            )
+            self._dry_run(before, label, batch_size)
             return
 
         verbosity = options.get("verbosity", 1)
@@ -94,10 +90,43 @@ class Command(BaseCommand):
 
         started = time.monotonic()
         result = retention.purge(before, batch_size=batch_size, on_batch=progress)
+        for partition in result.dropped:
+            self.stdout.write(f"Dropped partition {_describe(partition)}.")
+        dropped = (
+            f" and {len(result.dropped)} whole months (about {result.dropped_rows} rows)"
+            if result.dropped
+            else ""
+        )
         self.stdout.write(
             f"Deleted {result.deleted} connection logs older than {label} "
-            f"(before {format_time(before)}) in {result.batches} batches, "
+            f"(before {format_time(before)}) in {result.batches} batches{dropped}, "
             f"{time.monotonic() - started:.1f} s."
+        )
+
+    def _dry_run(self, before, label: str, batch_size: int) -> None:
+        """Which partitions would be dropped, and how many rows deleted one by one."""
+        expired = retention.expired(before)
+        dropped = retention.expired_partitions(before)
+        for partition, rows in dropped:
+            self.stdout.write(
+                f"Dry run: would drop partition {_describe(partition)}, about {rows} rows."
+            )
+            expired = expired.exclude(
+                connect_time__gte=partition.lower, connect_time__lt=partition.upper
+            )
+        count = expired.count()
+        if not count:
+            self.stdout.write(
+                f"Dry run: no {'other ' if dropped else ''}connection logs older than {label} "
+                f"(before {format_time(before)})."
+            )
+            return
+        times = expired.order_by("connect_time").values_list("connect_time", flat=True)
+        oldest, newest = times.first(), times.reverse().first()
+        self.stdout.write(
+            f"Dry run: would delete {count} connection logs older than {label} "
+            f"(before {format_time(before)}), connected from {format_time(oldest)} to "
+            f"{format_time(newest)}, in batches of {batch_size}."
         )
 
     @staticmethod

@@ -28,6 +28,7 @@ from connlogs.savedviews.resolve import start_view
 from connlogs.search.request import LogSearch
 from connlogs.values import format_time
 from connlogs.web import charts, links, menus, presets, viewsmenu
+from connlogs.web.chart_rollups import RollupSearch
 from connlogs.web.tables import LogRow, group_by_day, parsed_user_agent
 from connlogs.web.views.base import DisplayTimezoneMixin, ReaderRequiredMixin, display_zone_name
 from connlogs.web.views.paging import PageRequest, paginate
@@ -127,6 +128,7 @@ class ConnectionLogListView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
             after=found.window.after,
             before=found.window.before,
             now=now,
+            rollup=RollupSearch.for_search(found),
             link=lambda start, end: link.narrowed(
                 connected_after=format_time(start), connected_before=format_time(end)
             ),

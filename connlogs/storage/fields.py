@@ -1,0 +1,97 @@
+"""The connection log's primary key: a UUID field that knows its row's time.
+
+``LogIdField`` gives a new row a version-7 id made from its ``connect_time``
+(``storage.ids``), and teaches the ORM's ``=`` and ``IN`` on it to add the time the ids
+name: on PostgreSQL, where the table is partitioned by month on ``connect_time``,
+``WHERE id = X`` alone would probe the id index of every partition; ``WHERE id = X AND
+connect_time >= T AND connect_time < T + 1 ms`` is pruned to the one partition that holds
+the row when the query is planned. Every door gets this without asking: the detail page, the
+admin, ``after_id``, the exports' keyset. Ids that carry no time (v4, written before) and
+values that are expressions or subqueries are left as they are. Other databases (SQLite keeps
+one table) get the plain comparison.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from django.db import models
+from django.db.models.expressions import Col
+from django.db.models.lookups import Exact, In
+
+from connlogs.storage import ids
+
+
+class LogIdField(models.UUIDField):
+    """A primary key of version-7 ids made from the row's ``time_field`` (an aware datetime).
+
+    A row saved without an id gets ``ids.new_id(row.<time_field>)``; one given an id keeps it.
+    """
+
+    def __init__(self, *args, time_field: str = "connect_time", **kwargs):
+        self.time_field = time_field
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        if self.time_field != "connect_time":
+            kwargs["time_field"] = self.time_field
+        return name, path, args, kwargs
+
+    def get_pk_value_on_save(self, instance) -> uuid.UUID | None:
+        moment = getattr(instance, self.time_field, None)
+        if isinstance(moment, dt.datetime) and moment.tzinfo is not None:
+            return ids.new_id(moment)
+        return super().get_pk_value_on_save(instance)
+
+
+def _time_condition(lookup, compiler, connection, values_) -> tuple[str, list]:
+    """SQL bounding the lookup's row time by the times ``values_`` (ids) name: ``("", [])``
+    when any of them names none, or the left side is not the log's own id column."""
+    lhs = lookup.lhs
+    if not isinstance(lhs, Col) or not isinstance(lhs.target, LogIdField) or not values_:
+        return "", []
+    lowers, uppers = [], []
+    for value in values_:
+        bounds = ids.time_bounds(value) if isinstance(value, uuid.UUID) else None
+        if bounds is None:
+            return "", []
+        lowers.append(bounds[0])
+        uppers.append(bounds[1])
+    time_field = lhs.target.model._meta.get_field(lhs.target.time_field)
+    column, _ = compiler.compile(Col(lhs.alias, time_field))
+    parts, params = [], []
+    if all(lower is not None for lower in lowers):
+        parts.append(f"{column} >= %s")
+        params.append(min(lowers))
+    if all(upper is not None for upper in uppers):
+        parts.append(f"{column} < %s")
+        params.append(max(uppers))
+    return " AND ".join(parts), params
+
+
+@LogIdField.register_lookup
+class LogIdExact(Exact):
+    """``id = X``, and on PostgreSQL the millisecond X names."""
+
+    def as_postgresql(self, compiler, connection):
+        sql, params = self.as_sql(compiler, connection)
+        rhs = self.rhs if isinstance(self.rhs, uuid.UUID) else None
+        extra, extra_params = _time_condition(self, compiler, connection, [rhs] if rhs else [])
+        if not extra:
+            return sql, params
+        return f"({sql} AND {extra})", [*params, *extra_params]
+
+
+@LogIdField.register_lookup
+class LogIdIn(In):
+    """``id IN (...)`` of values, and on PostgreSQL the span of times they name."""
+
+    def as_postgresql(self, compiler, connection):
+        sql, params = self.as_sql(compiler, connection)
+        values_ = list(self.rhs) if isinstance(self.rhs, list | set | tuple) else []
+        extra, extra_params = _time_condition(self, compiler, connection, values_)
+        if not extra:
+            return sql, params
+        return f"({sql} AND {extra})", [*params, *extra_params]

@@ -1,0 +1,188 @@
+"""Monthly partitions of the connection log (PostgreSQL): made ahead, dropped when expired.
+
+The layout is one partition per calendar month (UTC) of ``connect_time``, named
+``connlogs_connectionlog_pYYYY_MM``, and a DEFAULT partition for any time outside them (a
+row is never refused for its time: years 1 and 9999 are valid connection times).
+
+``ensure`` (``manage.py connection_log_partitions``, from cron or the worker, hourly or
+daily) makes the months from this one to ``ahead`` months on. A month is made as a plain
+table and then attached (``ATTACH PARTITION`` takes only a SHARE UPDATE EXCLUSIVE lock on
+the log, so reads and writes go on); rows of that month that reached the DEFAULT partition
+meanwhile are moved into it first, under a short lock of the DEFAULT partition.
+
+``drop`` detaches and drops an expired month. PostgreSQL 15 refuses ``DETACH PARTITION ...
+CONCURRENTLY`` while a DEFAULT partition exists ("cannot detach partitions concurrently
+when a default partition exists"), so the detach is the plain one: a catalog change that
+needs the log's ACCESS EXCLUSIVE lock for milliseconds. It waits at most ``LOCK_TIMEOUT``
+for running queries (so it never holds a queue of readers behind it for long) and is tried
+again; the DROP then runs on the detached table alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from dataclasses import dataclass
+
+from django.db import OperationalError, transaction
+from django.db import connection as default_connection
+from psycopg.errors import LockNotAvailable
+
+from connlogs.storage.ddl import (
+    LOG_TABLE,
+    NEXT_SUFFIX,
+    copy_indexes,
+    copy_statistics,
+    drop_table,
+    is_partitioned,
+)
+
+DEFAULT_PARTITION = f"{LOG_TABLE}_default"
+AHEAD_MONTHS = 3
+LOCK_TIMEOUT = "2s"
+LOCK_ATTEMPTS = 30
+_BOUND = re.compile(r"FOR VALUES FROM \('([^']+)'\) TO \('([^']+)'\)")
+
+
+@dataclass(frozen=True)
+class Partition:
+    """A partition of the log: ``lower <= connect_time < upper``; both None for DEFAULT."""
+
+    name: str
+    lower: dt.datetime | None
+    upper: dt.datetime | None
+
+    @property
+    def is_default(self) -> bool:
+        return self.lower is None
+
+
+def month_start(moment: dt.datetime) -> dt.datetime:
+    """The first instant (UTC) of ``moment``'s month."""
+    moment = moment.astimezone(dt.UTC)
+    return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def next_month(month: dt.datetime) -> dt.datetime:
+    return (month + dt.timedelta(days=32)).replace(day=1)
+
+
+def partition_name(month: dt.datetime) -> str:
+    """The partition of ``month``: ``connlogs_connectionlog_pYYYY_MM`` (whatever table it is
+    attached to while the log is converted)."""
+    return f"{LOG_TABLE}_p{month:%Y_%m}"
+
+
+def _parse_time(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace(" ", "T")).astimezone(dt.UTC)
+
+
+def partitions(cursor, parent: str = LOG_TABLE) -> list[Partition]:
+    """The partitions of ``parent``, months in order, DEFAULT last."""
+    cursor.execute(
+        """SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i
+           JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = %s::regclass""",
+        [parent],
+    )
+    found = []
+    for name, bound in cursor.fetchall():
+        match = _BOUND.search(bound or "")
+        if match:
+            found.append(Partition(name, _parse_time(match[1]), _parse_time(match[2])))
+        else:
+            found.append(Partition(name, None, None))
+    return sorted(found, key=lambda p: (p.is_default, p.lower or dt.datetime.min))
+
+
+def _create_like(cursor, parent: str, name: str) -> None:
+    """The plain table ``name`` shaped as a partition of ``parent``: its columns, defaults,
+    CHECKs, indexes and extended statistics (``<name>_<parent's name>``; the attach adopts
+    the indexes and adds the primary key and foreign keys, but statistics are never
+    inherited: the planner estimates each partition's scan from its own)."""
+    cursor.execute(
+        f'CREATE TABLE "{name}" (LIKE "{parent}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS)'
+    )
+    copy_indexes(cursor, parent, name)
+    copy_statistics(
+        cursor, parent, name, lambda statistic: f"{name}_{statistic.removesuffix(NEXT_SUFFIX)}"
+    )
+
+
+def create_default(cursor, parent: str = LOG_TABLE) -> None:
+    _create_like(cursor, parent, DEFAULT_PARTITION)
+    cursor.execute(f'ALTER TABLE "{parent}" ATTACH PARTITION "{DEFAULT_PARTITION}" DEFAULT')
+
+
+def create_month(cursor, month: dt.datetime, parent: str = LOG_TABLE) -> str:
+    """Make the partition of ``month`` (its first instant, UTC), moving its rows out of the
+    DEFAULT partition; in the caller's transaction. Returns its name."""
+    name = partition_name(month)
+    upper = next_month(month)
+    default = next((p.name for p in partitions(cursor, parent) if p.is_default), None)
+    _create_like(cursor, parent, name)
+    if default:
+        # Writers of this month wait here (they go to the DEFAULT partition until the
+        # attach); readers do not.
+        cursor.execute(f'LOCK TABLE "{default}" IN EXCLUSIVE MODE')
+        cursor.execute(
+            f'WITH moved AS (DELETE FROM "{default}" WHERE connect_time >= %s '
+            f'AND connect_time < %s RETURNING *) INSERT INTO "{name}" SELECT * FROM moved',
+            [month, upper],
+        )
+    cursor.execute(
+        f'ALTER TABLE "{parent}" ATTACH PARTITION "{name}" FOR VALUES FROM (%s) TO (%s)',
+        [month, upper],
+    )
+    return name
+
+
+def ensure(
+    now: dt.datetime,
+    *,
+    ahead: int = AHEAD_MONTHS,
+    since: dt.datetime | None = None,
+    connection=None,
+) -> list[str]:
+    """Make the missing partitions from ``since``'s month (default: ``now``'s) to ``ahead``
+    months after ``now``'s, each in its own short transaction; their names (none where the
+    log is not partitioned: SQLite, or PostgreSQL before migration 0011)."""
+    connection = connection or default_connection
+    if connection.vendor != "postgresql":
+        return []
+    with connection.cursor() as cursor:
+        if not is_partitioned(cursor):
+            return []
+    first = month_start(since or now)
+    last = month_start(now)
+    for _ in range(ahead):
+        last = next_month(last)
+    made = []
+    with connection.cursor() as cursor:
+        have = {p.lower for p in partitions(cursor) if not p.is_default}
+    month = first
+    while month <= last:
+        if month not in have:
+            with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+                made.append(create_month(cursor, month))
+        month = next_month(month)
+    return made
+
+
+def drop(name: str, *, connection=None) -> None:
+    """Detach partition ``name`` from the log and drop it (two short transactions); retried
+    while the detach cannot get its lock within ``LOCK_TIMEOUT``."""
+    connection = connection or default_connection
+    for attempt in range(1, LOCK_ATTEMPTS + 1):
+        try:
+            with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                cursor.execute(f'ALTER TABLE "{LOG_TABLE}" DETACH PARTITION "{name}"')
+            break
+        except OperationalError as error:
+            if attempt == LOCK_ATTEMPTS or not isinstance(error.__cause__, LockNotAvailable):
+                raise
+            time.sleep(min(attempt, 5))
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        drop_table(cursor, name)
