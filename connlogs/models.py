@@ -398,8 +398,8 @@ class SignInThrottle(models.Model):
 
 
 # The tables derived from the log (connection keys, hourly rollups), the change feed's, the
-# saved views' and the streams' tables are declared with their packages; importing them here registers them
-# with the app. Those modules import nothing of this one.
+# saved views' and the streams' tables are declared with their packages; importing them here
+# registers them with the app. Those modules import nothing of this one.
 from connlogs.feed.models import FeedEntry, FeedState  # noqa: E402, F401
 from connlogs.savedviews.models import SavedView, StartView  # noqa: E402, F401
 from connlogs.storage.models import ConnectionKey, ConnectionRollup  # noqa: E402, F401
