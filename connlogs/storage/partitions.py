@@ -40,8 +40,12 @@ from connlogs.storage.ddl import (
 
 DEFAULT_PARTITION = f"{LOG_TABLE}_default"
 AHEAD_MONTHS = 3
-LOCK_TIMEOUT = "2s"
-LOCK_ATTEMPTS = 30
+# Below PostgreSQL's deadlock_timeout (1 s by default): a reader queued behind the waiting
+# DETACH, while the DETACH waits for a lock that reader holds, is a deadlock cycle. The
+# DETACH gives up (and is tried again) before any deadlock check runs, so the check never
+# picks a reader as the victim: the reader waits at most this long, and never fails.
+LOCK_TIMEOUT = "500ms"
+LOCK_ATTEMPTS = 60
 _BOUND = re.compile(r"FOR VALUES FROM \('([^']+)'\) TO \('([^']+)'\)")
 
 
