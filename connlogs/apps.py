@@ -8,3 +8,6 @@ class ConnlogsConfig(AppConfig):
 
     def ready(self) -> None:
         from connlogs.api import schema  # noqa: F401 - registers the OpenAPI auth extension
+        from connlogs.privacy import deferred
+
+        deferred.connect()

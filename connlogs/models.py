@@ -126,6 +126,17 @@ class Organization(models.Model):
     display_name = models.CharField(max_length=128, blank=True, default="")
     description = models.TextField(blank=True, default="")
     icon = models.CharField(max_length=512, blank=True, default="")
+    # Data protection mode for this organization alone (docs/privacy.md), when
+    # ``CONNLOGS_DATA_PROTECTION`` is "organizations" ("on" protects every organization).
+    data_protection = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text=(
+            "Show the people and addresses in this organization's connection logs as "
+            "pseudonyms, except to identity viewers (and owners, unless configured otherwise). "
+            'Applies when CONNLOGS_DATA_PROTECTION is "organizations".'
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -381,3 +392,8 @@ class SignInThrottle(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bucket}: {self.tries}"
+
+
+# Kept in their own modules (one rule, one module), registered with this app from here.
+from connlogs.accesslog.models import AccessLogEntry  # noqa: E402, F401
+from connlogs.privacy.models import Pseudonym, PseudonymKey  # noqa: E402, F401

@@ -16,6 +16,14 @@ urlpatterns = [
         views.ConnectionLogDownloadView.as_view(),
         name="connectionlog-export",
     ),
+    path("connectionlog/exports", views.MyDownloadsView.as_view(), name="connectionlog-exports"),
+    path(
+        "connectionlog/exports/<str:name>.sha256",
+        views.ExportChecksumPageView.as_view(),
+        name="connectionlog-export-checksum",
+    ),
+    path("accesslog", views.AccessLogView.as_view(), name="accesslog"),
+    path("accesslog/export", views.AccessLogDownloadView.as_view(), name="accesslog-export"),
     path(
         "connectionlog/<uuid:pk>",
         views.ConnectionLogDetailView.as_view(),

@@ -129,3 +129,14 @@ class ChoiceKeyFilter(KeyFilter):
 
 class OrganizationKeyFilter(KeyFilter):
     field_class = OrganizationValueField
+
+
+def form_validations(filterset, parse_errors: list) -> list[grammar.Validation]:
+    """A bound FilterSet's validations in the contract's order: each key's value errors,
+    then ``parse_errors`` (unknown keys, from the grammar)."""
+    found = [
+        grammar.Validation(field, str(message))
+        for field, messages in filterset.form.errors.items()
+        for message in messages
+    ]
+    return found + parse_errors

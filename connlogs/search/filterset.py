@@ -10,11 +10,12 @@ from __future__ import annotations
 import uuid
 
 import django_filters
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.db.models.functions import Lower
 
 from connlogs import roles
 from connlogs.models import AGENT_TYPES, ConnectionType, User
+from connlogs.privacy.resolve import resolve_person
 from connlogs.search import grammar
 from connlogs.search.fields import (
     ChoiceKeyFilter,
@@ -22,6 +23,7 @@ from connlogs.search.fields import (
     OrganizationKeyFilter,
     TimeKeyFilter,
     UUIDKeyFilter,
+    form_validations,
 )
 
 STATUS_VALUES = ("ongoing", "completed")
@@ -70,12 +72,7 @@ class ConnectionLogFilterSet(django_filters.FilterSet):
     @property
     def validations(self) -> list[grammar.Validation]:
         """The contract's validations: each key's value errors, then unknown keys."""
-        found = [
-            grammar.Validation(field, str(message))
-            for field, messages in self.form.errors.items()
-            for message in messages
-        ]
-        return found + self.parse_errors
+        return form_validations(self, self.parse_errors)
 
     @property
     def terms(self) -> dict[str, str]:
@@ -99,17 +96,25 @@ class ConnectionLogFilterSet(django_filters.FilterSet):
         ids = User.objects.filter(email=value.lower()).values_list("id", flat=True)
         return list(ids) or nobody(value)
 
+    def _person(self, column: str, value: str, real_ids) -> Q:
+        # ``me`` is the caller, whoever may see what; any other value may be a pseudonym
+        # (data protection mode, connlogs.privacy.resolve).
+        if value == "me":
+            return Q(**{f"{column}__in": real_ids(value)})
+        viewer = getattr(self.request, "user", None)
+        return resolve_person(value, viewer, column=column, real_ids=real_ids)
+
     def filter_workspace_owner(self, queryset, name, value):
-        return queryset.filter(workspace_owner_id__in=self._caller_or_usernames(value))
+        return queryset.filter(self._person("workspace_owner_id", value, self._caller_or_usernames))
 
     def filter_workspace_owner_email(self, queryset, name, value):
-        return queryset.filter(workspace_owner_id__in=self._emails(value))
+        return queryset.filter(self._person("workspace_owner_id", value, self._emails))
 
     def filter_username(self, queryset, name, value):
-        return queryset.filter(user_id__in=self._caller_or_usernames(value))
+        return queryset.filter(self._person("user_id", value, self._caller_or_usernames))
 
     def filter_user_email(self, queryset, name, value):
-        return queryset.filter(user_id__in=self._emails(value))
+        return queryset.filter(self._person("user_id", value, self._emails))
 
     def filter_status(self, queryset, name, value):
         # Web rows are point-in-time events: neither ongoing nor completed.

@@ -16,6 +16,7 @@ from functools import cached_property
 from django.db.models import QuerySet
 
 from connlogs.models import ConnectionLog
+from connlogs.privacy.identities import Identities
 from connlogs.search.filterset import ConnectionLogFilterSet
 from connlogs.search.grammar import Validation
 
@@ -47,7 +48,8 @@ class LogSearch:
                   when it is good: read ``matching`` and ``window`` only then;
     ``matching``  the visible rows that ``q`` matches (a lazy queryset);
     ``terms``     ``{key: value}`` as parsed (lower-cased), for menus and links;
-    ``window``    the ``connected_after``/``connected_before`` bounds, as times.
+    ``window``    the ``connected_after``/``connected_before`` bounds, as times;
+    ``identities`` who is shown as a pseudonym (data protection mode), and the reveals.
     """
 
     def __init__(self, request, q: str):
@@ -62,6 +64,10 @@ class LogSearch:
         if q is None:
             q = query_text(getattr(request, "query_params", request.GET))
         return cls(request, q)
+
+    @cached_property
+    def identities(self) -> Identities:
+        return Identities.for_viewer(self.request.user)
 
     @cached_property
     def validations(self) -> list[Validation]:

@@ -65,6 +65,7 @@ def url_for(name: str, world) -> str:
         "user": "outsider" if name == "api-organization-member" else "target",
         "org": "acme",
         "workspace": str(world["workspace"].id),
+        "name": "connection-log-20250710T101438Z-0a1b2c3d.csv",
     }
     pattern = next(p for p in api_urls.urlpatterns if p.name == name)
     wanted = {key: value for key, value in kwargs.items() if key in pattern.pattern.converters}

@@ -30,6 +30,7 @@ from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from connlogs import roles
+from connlogs.models import AccessLogEntry
 from tests.factories import (
     ConnectionLogFactory,
     OrganizationFactory,
@@ -74,9 +75,22 @@ def known(db):
     workspace = WorkspaceFactory(organization=acme, owner=alice, name="dev")
     ConnectionLogFactory(workspace=workspace, type="ssh")
     ConnectionLogFactory(workspace=workspace, type="workspace_app", user=alice, code=200)
+    export = AccessLogEntry.objects.create(
+        user_id=owner.pk,
+        username=owner.username,
+        door=AccessLogEntry.Door.API_EXPORT,
+        export_name="connection-log-20250710T101438Z-0a1b2c3d.csv",
+        export_sha256="0" * 64,
+        export_status=AccessLogEntry.ExportStatus.COMPLETE,
+    )
     return {
         "token": token_for(owner),
-        "path": {"org": "acme", "user": "alice", "workspace": str(workspace.id)},
+        "path": {
+            "org": "acme",
+            "user": "alice",
+            "workspace": str(workspace.id),
+            "name": export.export_name,
+        },
     }
 
 

@@ -1,5 +1,11 @@
-"""The browser pages: sign-in, the connection-log list and detail, and downloads."""
+"""The browser pages: sign-in, the connection-log list and detail, downloads, the access log."""
 
+from connlogs.web.views.access import (
+    AccessLogDownloadView,
+    AccessLogView,
+    ExportChecksumPageView,
+    MyDownloadsView,
+)
 from connlogs.web.views.auth import SetTimezoneView, SignInView, SignOutView
 from connlogs.web.views.logs import (
     ConnectionLogDetailView,
@@ -8,6 +14,10 @@ from connlogs.web.views.logs import (
 )
 
 __all__ = [
+    "AccessLogDownloadView",
+    "AccessLogView",
+    "ExportChecksumPageView",
+    "MyDownloadsView",
     "ConnectionLogDetailView",
     "ConnectionLogDownloadView",
     "ConnectionLogListView",
