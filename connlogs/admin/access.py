@@ -8,9 +8,11 @@ rotate_pseudonym_key``.
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
 
 from connlogs.models import AccessLogEntry
 from connlogs.paginators import CappedCountPaginator
+from connlogs.privacy.searches import SearchConcealer
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -27,6 +29,13 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class ConcealedSearchesChangeList(ChangeList):
+    def get_results(self, request):
+        # Searches naming people, as an owner kept from identities may see them.
+        super().get_results(request)
+        self.result_list = SearchConcealer.for_viewer(request.user).conceal(list(self.result_list))
+
+
 @admin.register(AccessLogEntry)
 class AccessLogEntryAdmin(ReadOnlyAdmin):
     paginator = CappedCountPaginator
@@ -39,3 +48,12 @@ class AccessLogEntryAdmin(ReadOnlyAdmin):
     search_fields = ("=username", "=export_name", "=export_sha256")
     readonly_fields = [field.name for field in AccessLogEntry._meta.fields]
     fields = readonly_fields
+
+    def get_changelist(self, request, **kwargs):
+        return ConcealedSearchesChangeList
+
+    def get_object(self, request, object_id, from_field=None):
+        entry = super().get_object(request, object_id, from_field)
+        if entry is not None:
+            SearchConcealer.for_viewer(request.user).conceal([entry])
+        return entry

@@ -30,6 +30,7 @@ from connlogs.api.permissions import MayReadAccessLog
 from connlogs.api.serializers import ErrorSerializer
 from connlogs.export import formats
 from connlogs.models import AccessLogEntry, User
+from connlogs.privacy.searches import SearchConcealer
 from connlogs.values import format_time
 
 ACCESS_Q = OpenApiParameter(
@@ -104,6 +105,7 @@ class AccessLogListView(APIView):
             raise ApiError("Query parameters have invalid values.", validations=errors)
         matching = _searched(request).qs
         entries = list(matching[page.offset : page.offset + page.limit])
+        SearchConcealer.for_viewer(request.user).conceal(entries)
         names = organization_names(entries)
         cap = settings.CONNLOGS_COUNT_CAP
         return Response(
@@ -115,12 +117,12 @@ class AccessLogListView(APIView):
         )
 
 
-def _entries_in_batches(matching) -> Iterator[AccessLogEntry]:
+def _entries_in_batches(matching, searches: SearchConcealer) -> Iterator[AccessLogEntry]:
     last = None
     while True:
         batch = matching if last is None else matching.filter(pk__lt=last)
         found = list(batch[:EXPORT_BATCH])
-        yield from found
+        yield from searches.conceal(found)
         if len(found) < EXPORT_BATCH:
             return
         last = found[-1].pk
@@ -140,25 +142,28 @@ def _csv_cells(entry: AccessLogEntry) -> list[str]:
     return [formats.neutralise(_cell(getattr(entry, column))) for column in CSV_COLUMNS]
 
 
-def access_log_lines(matching, fmt: str) -> Iterator[str]:
-    """The entries of ``matching`` as CSV (a header row first) or NDJSON lines."""
+def access_log_lines(matching, fmt: str, viewer: User) -> Iterator[str]:
+    """The entries of ``matching`` as CSV (a header row first) or NDJSON lines, their
+    searches as ``viewer`` is shown them (``connlogs.privacy.searches``)."""
+    searches = SearchConcealer.for_viewer(viewer)
     if fmt == formats.CSV:
         writer = formats.line_writer()
         yield writer.writerow(CSV_COLUMNS)
-        for entry in _entries_in_batches(matching):
+        for entry in _entries_in_batches(matching, searches):
             yield writer.writerow(_csv_cells(entry))
         return
     names: dict[str, str] = {}
-    for entry in _entries_in_batches(matching):
+    for entry in _entries_in_batches(matching, searches):
         missing = [pk for pk in entry.organization_ids if pk not in names]
         if missing:
             names.update(organization_names([entry]))
         yield formats.json_line(access_entry_json(entry, names)) + "\n"
 
 
-def access_log_download(matching, fmt: str) -> StreamingHttpResponse:
+def access_log_download(matching, fmt: str, viewer: User) -> StreamingHttpResponse:
     response = StreamingHttpResponse(
-        formats.batched(access_log_lines(matching, fmt)), content_type=formats.CONTENT_TYPES[fmt]
+        formats.batched(access_log_lines(matching, fmt, viewer)),
+        content_type=formats.CONTENT_TYPES[fmt],
     )
     response["Content-Disposition"] = f'attachment; filename="access-log.{fmt}"'
     response["Cache-Control"] = "no-store"
@@ -184,7 +189,7 @@ class AccessLogExportView(APIView):
         fmt, errors = parse_format(request.query_params)
         if errors:
             raise ApiError("Query parameters have invalid values.", validations=errors)
-        return access_log_download(_searched(request).qs, fmt)
+        return access_log_download(_searched(request).qs, fmt, request.user)
 
 
 def sidecar_entry(name: str, user: User) -> AccessLogEntry | None:
@@ -196,7 +201,12 @@ def sidecar_entry(name: str, user: User) -> AccessLogEntry | None:
     )
     if not roles.is_owner(user):
         found = found.filter(user_id=user.pk)
-    return found.order_by("-id").first()
+    entry = found.order_by("-id").first()
+    if entry is not None and entry.user_id != user.pk:
+        # Another's export: its search as this owner may see it (the checksum line is the
+        # content's, untouched).
+        SearchConcealer.for_viewer(user).conceal([entry])
+    return entry
 
 
 def sidecar_response(entry: AccessLogEntry) -> HttpResponse:

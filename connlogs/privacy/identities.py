@@ -27,7 +27,7 @@ import uuid
 from django.conf import settings
 
 from connlogs import roles
-from connlogs.models import ConnectionLog, Organization, Pseudonym, User
+from connlogs.models import ConnectionLog, Organization, Pseudonym, User, Workspace
 from connlogs.privacy import pseudonyms
 from connlogs.privacy.deferred import after_response
 
@@ -167,6 +167,17 @@ class Identities:
         if row.ip:
             row.ip = self.ip(row.ip)
         return row
+
+    def conceal_workspace(self, workspace: Workspace, viewer: User) -> dict:
+        """``{"owner_id", "owner_name"}`` of ``workspace`` (loaded with its owner and
+        organization) as ``viewer`` is shown them: the pseudonym its log rows show, unless
+        ``viewer`` owns it or may see the real owner. A workspace's id is in every log row,
+        so the directory must not name the person the log hides."""
+        owner_id, owner_name = workspace.owner_id, workspace.owner.username
+        if owner_id != viewer.pk and self.conceals(self.protects(workspace.organization)):
+            owner = self.user(owner_id)
+            owner_id, owner_name = owner.id, owner.username
+        return {"owner_id": str(owner_id), "owner_name": owner_name}
 
     # --- after the response ---------------------------------------------------------------
 

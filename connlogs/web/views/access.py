@@ -18,6 +18,7 @@ from connlogs.accesslog.search import AccessLogFilterSet, organization_names
 from connlogs.api.access_views import access_log_download, sidecar_entry, sidecar_response
 from connlogs.api.export_views import parse_format
 from connlogs.models import AccessLogEntry
+from connlogs.privacy.searches import SearchConcealer
 from connlogs.web.views.base import DisplayTimezoneMixin, ReaderRequiredMixin, display_zone_name
 
 PAGE_SIZE = 50
@@ -51,7 +52,7 @@ class AccessLogView(AccessLogReaderMixin, DisplayTimezoneMixin, View):
         number = _page_number(request.GET.get("page"))
         offset = (number - 1) * PAGE_SIZE
         found = list(filterset.qs[offset : offset + PAGE_SIZE + 1])
-        entries = found[:PAGE_SIZE]
+        entries = SearchConcealer.for_viewer(request.user).conceal(found[:PAGE_SIZE])
         names = organization_names(entries)
         for entry in entries:
             entry.organization_names = [names.get(pk, pk) for pk in entry.organization_ids]
@@ -78,7 +79,7 @@ class AccessLogDownloadView(AccessLogReaderMixin, View):
                 status=400,
                 content_type="text/plain; charset=utf-8",
             )
-        return access_log_download(filterset.qs, fmt)
+        return access_log_download(filterset.qs, fmt, request.user)
 
 
 class MyDownloadsView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
