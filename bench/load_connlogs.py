@@ -58,40 +58,21 @@ def organization_line(parts: list[str], now: str) -> str:
 _ROLES = {"{owner}": '["owner"]', "{auditor}": '["auditor"]'}
 
 
+# The anchor's users.tsv columns, in order.
+_USER_FIELDS = (
+    "id username email name avatar_url status login_type rbac_roles created_at updated_at "
+    "last_seen_at deleted"
+).split()
+
+
 def user_line(parts: list[str], now: str) -> str:
-    (
-        user_id,
-        username,
-        email,
-        name,
-        avatar_url,
-        status,
-        login_type,
-        rbac_roles,
-        created_at,
-        updated_at,
-        last_seen_at,
-        deleted,
-    ) = parts
-    if deleted == "t":
-        status = "suspended"
+    user = dict(zip(_USER_FIELDS, parts, strict=True))
+    status = "suspended" if user["deleted"] == "t" else user["status"]
     return "\t".join(
-        [
-            user_id,
-            "!",
-            NULL,
-            username,
-            email,
-            name,
-            avatar_url,
-            status,
-            login_type,
-            _ROLES.get(rbac_roles, "[]"),
-            last_seen_at,
-            created_at,
-            updated_at,
-        ]
-    )
+        [user["id"], "!", NULL, user["username"], user["email"], user["name"],
+         user["avatar_url"], status, user["login_type"], _ROLES.get(user["rbac_roles"], "[]"),
+         user["last_seen_at"], user["created_at"], user["updated_at"]]
+    )  # fmt: skip
 
 
 def workspace_line(parts: list[str], now: str) -> str:

@@ -10,17 +10,11 @@ Demo data (``manage.py demo``) gives the readers other organizations' rows to se
 from __future__ import annotations
 
 import json
-import os
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+from common import setup_django
 
-import django  # noqa: E402
-
-django.setup()
+setup_django()
 
 from connlogs import roles, tokens  # noqa: E402
 from connlogs.models import Membership, Organization, User, Workspace  # noqa: E402

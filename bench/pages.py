@@ -11,18 +11,11 @@ Runs the real view in-process (Django's test client, no network) against the dat
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+from common import p50, setup_django
 
-import django  # noqa: E402
-
-django.setup()
+setup_django()
 
 from django.conf import settings  # noqa: E402
 from django.test import Client  # noqa: E402
@@ -42,8 +35,7 @@ def timed(client: Client, url: str, runs: int, warmup: int = 2) -> tuple[float, 
         assert response.status_code == 200, (url, response.status_code)
         if i >= warmup:
             samples.append(elapsed)
-    samples.sort()
-    return statistics.median(samples), samples[-1]
+    return p50(samples), max(samples)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 #
 #   bench/run.sh [--rows N] [--reload]        # N defaults to 1,000,000; the full run is 10,000,000
 #   bench/run.sh --rows N --only ingest,export # only those parts of measure.py (see bench/README.md)
+#   bench/run.sh --rows N --only search        # the search language's keys (bench/search_cases.py)
 #
 # 1. creates (once) and starts a throwaway PostgreSQL cluster with the anchor's settings
 #    (shared_buffers=2GB, work_mem=64MB, effective_cache_size=16GB, fsync on, ...) on
@@ -155,7 +156,15 @@ else
     "$PY" "$ANCHOR/queries.py" --n "$N" --dsn "$DSN" --out "$OUT/anchor" \
         --runs "${BENCH_RUNS:-15}" --warmup "${BENCH_WARMUP:-2}"
 fi
-say "connlogs: bench/measure.py${ONLY:+ --only $ONLY}"
+# Part "search" is bench/search_cases.py (the search language's own keys), not measure.py's.
+MEASURE_ONLY="$(echo ",$ONLY," | sed 's/,search,/,/g; s/^,//; s/,$//')"
+if [ -z "$ONLY" ] || [ -n "$MEASURE_ONLY" ]; then
+say "connlogs: bench/measure.py${MEASURE_ONLY:+ --only $MEASURE_ONLY}"
 "$PY" "$HERE/measure.py" --n "$N" --dsn "$DSN" --anchor-results "$OUT/anchor/results-$N.json" \
-    --out "$OUT" --runs "${BENCH_RUNS:-15}" --warmup "${BENCH_WARMUP:-2}" --only "$ONLY"
+    --out "$OUT" --runs "${BENCH_RUNS:-15}" --warmup "${BENCH_WARMUP:-2}" --only "$MEASURE_ONLY"
+fi
+if [ -z "$ONLY" ] || [[ ",$ONLY," == *",search,"* ]]; then
+    "$PY" "$HERE/search_cases.py" --n "$N" --dsn "$DSN" --out "$OUT" --runs "${BENCH_RUNS:-15}" \
+        --warmup "${BENCH_WARMUP:-2}" --anchor-results "$OUT/anchor/results-$N.json"
+fi
 say "done: $OUT/results-$N${ONLY:+-$(echo "$ONLY" | tr ',' '\n' | sort | paste -sd-)}.md"

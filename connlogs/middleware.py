@@ -12,6 +12,9 @@
   connection at the end of the request (``CONN_HEALTH_CHECKS``), so the next one reconnects.
 * ``ChunkedBodyMiddleware``: a body sent with ``Transfer-Encoding: chunked`` (no
   ``Content-Length``) is read, within the body size limit, instead of reading as empty.
+* ``AdminNulParameterMiddleware``: a NUL in any parameter of an admin page is a 400 with a
+  message: the admin's filters and searches put parameters straight into queries, and
+  PostgreSQL refuses NUL in text (a 500 otherwise).
 * ``handler400`` .. ``handler500``: error answers with nothing of the inside (no traceback,
   no SQL): JSON in the contract's shape under ``/api/``, a short plain page elsewhere.
 """
@@ -28,6 +31,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.handlers.wsgi import LimitedStream
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse_lazy
 from django.utils.cache import patch_cache_control
 from django.utils.html import escape
 
@@ -103,6 +107,8 @@ def policy_for(request: HttpRequest) -> str:
 # --- request bodies ----------------------------------------------------------------------
 
 BODY_TOO_LARGE = "Request body too large."
+# The contract's not-found sentence (Coder's httpapi.ResourceNotFound), for every API 404.
+NOT_FOUND = "Resource not found or you do not have access to this resource"
 LENGTH_REQUIRED = (
     "The body was sent in chunks (Transfer-Encoding: chunked) and this server passed none "
     "of it on: send it with a Content-Length header."
@@ -163,6 +169,33 @@ def _read_at_most(stream, size: int | None) -> bytes:
         pieces.append(piece)
         total += len(piece)
     return b"".join(pieces)
+
+
+class AdminNulParameterMiddleware:
+    """Refuses an admin request whose query string or form holds a NUL (key or value)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+        self.admin_prefix = reverse_lazy("admin:index")
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith(str(self.admin_prefix)) and _holds_nul(request):
+            return error_answer(request, 400, NUL_NOT_ALLOWED)
+        return self.get_response(request)
+
+
+NUL_NOT_ALLOWED = "Null characters are not allowed."
+
+
+def _holds_nul(request: HttpRequest) -> bool:
+    parameters = [request.GET]
+    if request.method == "POST" and request.content_type == "application/x-www-form-urlencoded":
+        parameters.append(request.POST)
+    return any(
+        "\x00" in key or any("\x00" in value for value in query.getlist(key))
+        for query in parameters
+        for key in query
+    )
 
 
 # --- error answers -----------------------------------------------------------------------
@@ -231,9 +264,6 @@ def handler403(request: HttpRequest, exception=None) -> HttpResponse:
 
 def handler404(request: HttpRequest, exception=None) -> HttpResponse:
     if is_api(request):
-        # The contract's not-found sentence, as the API's own 404s say it.
-        from connlogs.api.errors import NOT_FOUND
-
         return error_answer(request, 404, NOT_FOUND)
     return error_answer(request, 404, "There is no page at this address.")
 

@@ -224,6 +224,12 @@ WEB_TYPES = frozenset(
     {ConnectionType.WORKSPACE_APP, ConnectionType.PORT_FORWARDING, ConnectionType.TUNNEL}
 )
 _AGENT_TYPE_VALUES = sorted(str(t) for t in AGENT_TYPES)
+_WEB_TYPE_VALUES = sorted(str(t) for t in WEB_TYPES)
+# A result that failed (search key result:failed): a web row's HTTP status >= 400, an agent
+# row's non-zero exit code. The search filters write these exact predicates so that the
+# planner can prove the partial indexes below apply.
+WEB_FAILED = Q(type__in=_WEB_TYPE_VALUES, code__gte=400)
+FAILED = WEB_FAILED | (Q(type__in=_AGENT_TYPE_VALUES) & (Q(code__lt=0) | Q(code__gt=0)))
 
 
 class ConnectionLog(models.Model):
@@ -287,18 +293,43 @@ class ConnectionLog(models.Model):
                 condition=Q(user__isnull=False),
             ),
             models.Index(fields=["type", "-connect_time", "-id"], name="cl_type_time_idx"),
-            # The admin's search by client address (an exact match): without it, a full scan.
-            models.Index(
-                fields=["ip", "-connect_time", "-id"],
-                name="cl_ip_time_idx",
-                condition=Q(ip__isnull=False),
-            ),
             # Open sessions are ~0.3% of rows: "status:ongoing" walks this small index.
             models.Index(
                 fields=["-connect_time", "-id", "type", "organization"],
                 name="cl_ongoing_cover_idx",
                 condition=Q(disconnect_time__isnull=True, type__in=_AGENT_TYPE_VALUES),
             ),
+            # The admin's search by client address and the search language's ip: key
+            # (migration 0006): ip:<address> is an index walk in order, ip:<CIDR> a range of
+            # it (PostgreSQL turns inet <<= into a btree range). The language's other keys:
+            # migration 0007, docs/search.md, bench/README.md.
+            models.Index(
+                fields=["ip", "-connect_time", "-id"],
+                name="cl_ip_time_idx",
+                condition=Q(ip__isnull=False),
+            ),
+            # workspace:<name> walks its name in order; workspace:<owner>/<name> too, testing
+            # the trailing owner in the index. Names are lower-case (NAME_VALIDATOR), so the
+            # plain column serves a case-insensitive search, and counts are index-only.
+            models.Index(
+                fields=["workspace_name", "-connect_time", "-id", "workspace_owner"],
+                name="cl_ws_name_time_idx",
+            ),
+            # result:failed (~17% of rows) and exit codes; status codes >= 400 of web rows (~2%).
+            models.Index(
+                fields=["-connect_time", "-id", "code", "type"],
+                name="cl_failed_time_idx",
+                condition=FAILED,
+            ),
+            models.Index(
+                fields=["-connect_time", "-id", "code"],
+                name="cl_web_failed_time_idx",
+                condition=WEB_FAILED,
+            ),
+            # PostgreSQL only (SQL in migration 0007, no model state): cl_long_session_idx
+            # (duration:), cl_session_end_idx (active_after:), cl_text_trgm_idx (free text,
+            # pg_trgm) and the extended statistics cl_type_disconnect_stats and
+            # cl_owner_workspace_stats.
         ]
 
     def __str__(self) -> str:
@@ -394,6 +425,9 @@ class SignInThrottle(models.Model):
         return f"{self.bucket}: {self.tries}"
 
 
-# Kept in their own modules (one rule, one module), registered with this app from here.
+# The access log's, pseudonyms', change feed's and saved views' tables are declared with their
+# packages (one rule, one module); importing them here registers them with the app.
 from connlogs.accesslog.models import AccessLogEntry  # noqa: E402, F401
+from connlogs.feed.models import FeedEntry, FeedState  # noqa: E402, F401
 from connlogs.privacy.models import Pseudonym, PseudonymKey  # noqa: E402, F401
+from connlogs.savedviews.models import SavedView, StartView  # noqa: E402, F401

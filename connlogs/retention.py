@@ -20,7 +20,7 @@ from django.db import router, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from connlogs import timebounds, transient
+from connlogs import feed, timebounds, transient
 from connlogs.models import CONNECTION_KEY, ConnectionLog
 
 KEEP_FOREVER = ("", "forever")
@@ -165,6 +165,8 @@ def purge(
     while True:
         times = list(oldest_first[:batch_size])
         if not times:
+            # The change feed's entries recorded before the cutoff go with the rows.
+            feed.trim(before=before, batch_size=batch_size)
             return PurgeResult(deleted, batches)
         count = transient.retried(functools.partial(_delete_batch, using, (times[0], times[-1])))
         deleted += count

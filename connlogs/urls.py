@@ -25,6 +25,11 @@ urlpatterns = [
     path("accesslog", views.AccessLogView.as_view(), name="accesslog"),
     path("accesslog/export", views.AccessLogDownloadView.as_view(), name="accesslog-export"),
     path(
+        "connectionlog/changes",
+        views.FollowChangesView.as_view(),
+        name="connectionlog-changes",
+    ),
+    path(
         "connectionlog/<uuid:pk>",
         views.ConnectionLogDetailView.as_view(),
         name="connectionlog-detail",

@@ -1,4 +1,5 @@
-"""Parsing of the value formats the contract accepts (UUIDs, RFC 3339 times, IP addresses).
+"""Parsing of the value formats the contract accepts (UUIDs, RFC 3339 times, IP addresses),
+and of the search language's own forms (relative times, dates, lengths, comparisons, networks).
 
 Shared by the search language and the events endpoint, so both accept exactly the same text.
 """
@@ -155,3 +156,76 @@ def normalize_ip(text: str) -> str | None:
     address = ipaddress.ip_address(text)
     mapped = getattr(address, "ipv4_mapped", None)
     return str(mapped or address)
+
+
+# --- the search language's own value forms (ours, beyond Coder's contract) ---------------
+
+_RELATIVE = re.compile(r"^-(\d{1,9})([smhdw])$")
+_LENGTH = re.compile(r"^(\d{1,9})([smhdw])$")
+_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_COMPARISON = re.compile(r"^(<=|>=|<|>)")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_length(text: str) -> dt.timedelta:
+    """A length of time as a count and a unit: ``90s``, ``15m``, ``8h``, ``7d``, ``2w``.
+
+    ``ValueError`` otherwise (also when the length does not fit a ``timedelta``).
+    """
+    match = _LENGTH.match(text.strip().lower()) if isinstance(text, str) else None
+    if not match:
+        raise ValueError(f"{text!r} is not a length such as 90s, 15m, 8h, 7d or 2w")
+    try:
+        return dt.timedelta(seconds=int(match[1]) * UNIT_SECONDS[match[2]])
+    except OverflowError:
+        raise ValueError(f"{text!r} is too long") from None
+
+
+def parse_search_time(text: str, now: dt.datetime, *, end_of_day: bool = False) -> dt.datetime:
+    """A time of the search language, in UTC: ``ValueError`` with a reason otherwise.
+
+    * RFC 3339 (Coder's only form): ``2026-11-24T09:00:00Z``, ``…+02:00``;
+    * a time relative to ``now``: ``-15m``, ``-24h``, ``-7d``, ``-2w`` (also ``s``);
+    * a bare date, a UTC day: its first microsecond, or with ``end_of_day`` its last
+      (``…_before`` bounds are inclusive, so ``connected_before:2026-11-24`` keeps the day).
+    """
+    text = text.strip() if isinstance(text, str) else text
+    relative = _RELATIVE.match(text.lower()) if isinstance(text, str) else None
+    if relative:
+        try:
+            return now - parse_length(text[1:])
+        except (ValueError, OverflowError):
+            raise ValueError(f'parsing time "{text}": too far in the past') from None
+    date = _DATE.match(text) if isinstance(text, str) else None
+    if date:
+        try:
+            day = dt.datetime(int(date[1]), int(date[2]), int(date[3]), tzinfo=dt.UTC)
+        except ValueError as error:
+            raise ValueError(f'parsing time "{text}": {error}') from None
+        return day.replace(hour=23, minute=59, second=59, microsecond=999999) if end_of_day else day
+    try:
+        return parse_rfc3339(text)
+    except ValueError:
+        if isinstance(text, str) and _RFC3339.match(text):
+            raise  # the right shape with an impossible value: keep the precise reason
+        raise ValueError(
+            f'parsing time "{text}": use an RFC 3339 time (quoted, 2006-01-02T15:04:05Z), '
+            "a date (2006-01-02) or a relative time (-15m, -24h, -7d, -2w)"
+        ) from None
+
+
+def split_comparison(text: str) -> tuple[str, str]:
+    """``(operator, rest)`` of ``>=400``: the operator is ``<``, ``<=``, ``>``, ``>=`` or ``=``
+    when none is written."""
+    match = _COMPARISON.match(text)
+    if not match:
+        return "=", text
+    return match[1], text[len(match[1]) :]
+
+
+def parse_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """A CIDR block: ``10.0.0.0/8``, ``2001:db8::/32``; host bits are cleared
+    (``10.1.2.3/24`` is ``10.1.2.0/24``, as PostgreSQL's ``<<=`` compares the network part)."""
+    if not isinstance(text, str) or "/" not in text or "%" in text:
+        raise ValueError(f"{text!r} is not a CIDR block")
+    return ipaddress.ip_network(text.strip(), strict=False)

@@ -6,6 +6,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from connlogs.values import parse_length
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -58,6 +60,7 @@ MIDDLEWARE = [
     "connlogs.middleware.ContentSecurityPolicyMiddleware",
     "connlogs.middleware.DatabaseUnavailableMiddleware",
     "connlogs.middleware.ChunkedBodyMiddleware",
+    "connlogs.middleware.AdminNulParameterMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -173,9 +176,21 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("CONNLOGS_MAX_BODY_BYTES") or 5
 CONNLOGS_MAX_LIMIT = int(os.environ.get("CONNLOGS_MAX_LIMIT") or 1000)
 CONNLOGS_COUNT_CAP = int(os.environ.get("CONNLOGS_COUNT_CAP") or 2000)
 CONNLOGS_MAX_EVENTS = 1000
+# Exports one server process streams at once; one more is answered 429 with Retry-After.
+# Keep it below gunicorn's --threads so every worker keeps threads for ingest and pages
+# (connlogs/export/slots.py, docs/deployment.md section 2).
+CONNLOGS_MAX_EXPORTS_PER_PROCESS = int(os.environ.get("CONNLOGS_MAX_EXPORTS_PER_PROCESS") or 4)
+if CONNLOGS_MAX_EXPORTS_PER_PROCESS < 1:
+    raise ImproperlyConfigured("CONNLOGS_MAX_EXPORTS_PER_PROCESS must be 1 or more.")
 # An event time may be at most this far (seconds) ahead of the server's clock; old times are
 # always accepted (a reporter may send what it buffered while it was offline).
 CONNLOGS_MAX_CLOCK_SKEW = int(os.environ.get("CONNLOGS_MAX_CLOCK_SKEW") or 24 * 3600)
+# status:stale: ongoing sessions that connected longer ago than this (a length: 7d, 36h):
+# their disconnect was never received.
+try:
+    CONNLOGS_STALE_AFTER = parse_length(os.environ.get("CONNLOGS_STALE_AFTER") or "7d")
+except ValueError as error:
+    raise ImproperlyConfigured(f"CONNLOGS_STALE_AFTER: {error}") from None
 # Session tokens made by POST /api/v2/users/login live this long (seconds).
 CONNLOGS_SESSION_TOKEN_LIFETIME = int(
     os.environ.get("CONNLOGS_SESSION_TOKEN_LIFETIME") or 24 * 3600

@@ -1,3 +1,4 @@
+import gc
 import os
 
 import pytest
@@ -11,6 +12,18 @@ from tests.factories import OrganizationFactory, UserFactory, auth_header
 def fast_password_hashing(settings):
     # PBKDF2's deliberate slowness is for production; tests create hundreds of users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def dropped_exports_give_back_their_slots():
+    # A real server closes every response; the test client never closes a streaming one
+    # that a test did not read to the end. Collecting the dropped responses gives their
+    # export slots back, so one test's unread exports cannot refuse the next test's.
+    yield
+    from connlogs.export import slots
+
+    if slots.streaming():
+        gc.collect()
 
 
 @pytest.fixture

@@ -1,8 +1,12 @@
-"""Reading exports in tests: an NDJSON export ends with its provenance record."""
+"""Reading exports in tests: an NDJSON export ends with its provenance record; a client
+that hangs up."""
 
 from __future__ import annotations
 
 import json
+
+import pytest
+from django.db import connections
 
 
 def split_provenance(body: bytes | str) -> tuple[bytes, dict]:
@@ -20,3 +24,12 @@ def ndjson_entries(body: bytes | str) -> list[dict]:
     content, _ = split_provenance(body)
     # Split on newlines only: an entry may hold U+2028, which str.splitlines splits on.
     return [json.loads(line) for line in content.decode("utf-8").split("\n")[:-1]]
+
+
+def hang_up(response) -> None:
+    """What the server does when its client hangs up: close the response. The end of a
+    request closes a database connection inside a transaction; the test's own connection
+    (and transaction) is kept open meanwhile, as the test client does when it closes one."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(connections["default"], "close_if_unusable_or_obsolete", lambda: None)
+        response.close()

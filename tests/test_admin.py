@@ -514,3 +514,29 @@ def test_workspace_owner_must_be_a_member(owner_client, org):
 def test_unknown_log_id_is_a_redirect_not_an_error(owner_client):
     response = owner_client.get(reverse("admin:connlogs_connectionlog_change", args=[uuid.uuid4()]))
     assert response.status_code == 302
+
+
+@pytest.mark.parametrize(
+    "name,query",
+    [
+        ("connlogs_connectionlog", "type__exact=%00"),
+        ("connlogs_connectionlog", "q=%00"),
+        ("connlogs_connectionlog", "organization__id__exact=a%00"),
+        ("connlogs_user", "q=a%00b"),
+        ("connlogs_user", "status__exact=%00"),
+        ("connlogs_organization", "q=%00"),
+        ("connlogs_membership", "q=%00"),
+        ("connlogs_workspace", "owner__username=a%00"),
+        ("connlogs_apitoken", "q=%00"),
+    ],
+)
+def test_nul_in_an_admin_filter_or_search_is_a_400_not_a_500(owner_client, logs, name, query):
+    # PostgreSQL refuses NUL in text, so any value reaching a query would fail there.
+    response = owner_client.get(reverse(f"admin:{name}_changelist") + "?" + query)
+    assert response.status_code == 400
+    assert "Null characters are not allowed" in response.content.decode()
+
+
+def test_nul_in_the_admin_autocomplete_is_a_400(owner_client):
+    response = owner_client.get(reverse("admin:autocomplete") + "?term=%00")
+    assert response.status_code == 400

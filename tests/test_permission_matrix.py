@@ -41,8 +41,9 @@ from django.db.models import Max
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from connlogs import roles
+from connlogs import feed, roles
 from connlogs.models import AccessLogEntry
+from connlogs.savedviews.models import SavedView, Sharing
 from tests.factories import (
     PASSWORD,
     ConnectionLogFactory,
@@ -144,6 +145,8 @@ def world(db):
         export_sha256="0" * 64,
         export_status=AccessLogEntry.ExportStatus.COMPLETE,
     )
+    # The rows' entries in the change feed, as ingest would have written them.
+    feed.record("default", created=[row.id for found in rows.values() for row in found], updated=[])
     return SimpleNamespace(
         acme=acme,
         globex=globex,
@@ -207,6 +210,14 @@ def read_rows_from_csv(body: bytes) -> set[str]:
 
 def read_rows_from_page(body: bytes) -> set[str]:
     return set(ACCESS_ROW.findall(body.decode()))
+
+
+def ids_from_changes(body: bytes) -> set[str]:
+    return {change["connection_log"]["id"] for change in json.loads(body)["changes"]}
+
+
+def ids_from_followed_rows(body: bytes) -> set[str]:
+    return {row["id"] for row in json.loads(body)["rows"]}
 
 
 # --- the table ---------------------------------------------------------------------------
@@ -320,6 +331,22 @@ GLOBEX_ROW = lambda world: {"pk": world.rows["globex"][0].pk}  # noqa: E731
 WORKSPACE = lambda world: {"workspace": str(world.acme_ws.id)}  # noqa: E731
 ADMIN_ROW = lambda world: {"object_id": str(world.rows["acme"][0].pk)}  # noqa: E731
 
+
+def acme_view(world) -> dict:
+    """A view acme's admin shared with acme (made in the role's rolled-back transaction)."""
+    view = SavedView.objects.create(
+        name="acme",
+        sharing=Sharing.ORGANIZATION,
+        organization=world.acme,
+        owner=world.people["acme_admin"],
+    )
+    return {"view": str(view.id)}
+
+
+def targets_view(world) -> dict:
+    return {"view": str(SavedView.objects.create(name="mine", owner=world.target).id)}
+
+
 DOORS = [
     # --- the read API and its export (connection-log-api.md section 5) -------------------
     Door(
@@ -358,6 +385,44 @@ DOORS = [
         query={"format": "csv"},
         shows=read_rows_from_csv,
     ),
+    Door(
+        "api-connectionlog-changes",
+        "GET",
+        log_readers(401, (200, NONE)),
+        query={"after": "0"},
+        shows=ids_from_changes,
+    ),
+    # --- saved views: acme's shared view is seen by acme and the site readers, changed by
+    # its admins and site owners; a personal view is its owner's alone --------------------
+    Door("api-saved-views", "GET", signed_in(200)),
+    Door("api-saved-views", "POST", signed_in(201), body=lambda world: {"name": "mine"}),
+    Door(
+        "api-saved-view",
+        "GET",
+        signed_in(404, member=200, acme_auditor=200, acme_admin=200, site_auditor=200, owner=200),
+        kwargs=acme_view,
+        label="acme's",
+    ),
+    Door(
+        "api-saved-view",
+        "PATCH",
+        acme_managers(200),
+        kwargs=acme_view,
+        body=lambda world: {"name": "renamed"},
+        label="acme's",
+    ),
+    Door(
+        "api-saved-view",
+        "DELETE",
+        acme_managers(204),
+        kwargs=acme_view,
+        label="acme's",
+    ),
+    Door("api-saved-view", "GET", signed_in(404), kwargs=targets_view, label="someone's own"),
+    Door("api-saved-view", "DELETE", signed_in(404), kwargs=targets_view, label="someone's own"),
+    Door("api-start-view", "GET", signed_in(200)),
+    Door("api-start-view", "PUT", signed_in(200), body=lambda world: {"view": "stale-sessions"}),
+    Door("api-start-view", "DELETE", signed_in(204)),
     # --- writes (write-api.md) ----------------------------------------------------------
     Door(
         "api-connectionlog-events",
@@ -470,6 +535,13 @@ DOORS = [
         log_readers(302, 403),
         shows=ids_from_page,
         records=Entry.Door.PAGE,
+    ),
+    Door(
+        "connectionlog-changes",
+        "GET",
+        log_readers(302, 403),
+        query={"after": "0"},
+        shows=ids_from_followed_rows,
     ),
     Door(
         "connectionlog-export",

@@ -143,3 +143,71 @@ def test_a_reported_address_is_the_address(text, stored):
 def test_a_port_or_brackets_around_no_address(text):
     with pytest.raises(ValueError):
         values.normalize_ip(text)
+
+
+# --- the search language's own forms ------------------------------------------------------
+
+NOW = dt.datetime(2026, 11, 29, 12, 0, 0, 123456, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "end_of_day", "expected"),
+    [
+        ("-15m", False, NOW - dt.timedelta(minutes=15)),
+        ("-24h", True, NOW - dt.timedelta(hours=24)),
+        ("-7d", False, NOW - dt.timedelta(days=7)),
+        ("-2w", False, NOW - dt.timedelta(weeks=2)),
+        ("-90s", False, NOW - dt.timedelta(seconds=90)),
+        ("2026-11-24", False, dt.datetime(2026, 11, 24, tzinfo=dt.UTC)),
+        ("2026-11-24", True, dt.datetime(2026, 11, 24, 23, 59, 59, 999999, tzinfo=dt.UTC)),
+        ("2026-11-24t09:00:00+01:00", True, dt.datetime(2026, 11, 24, 8, tzinfo=dt.UTC)),
+    ],
+)
+def test_search_times(text, end_of_day, expected):
+    assert values.parse_search_time(text, NOW, end_of_day=end_of_day) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("yesterday", "a relative time (-15m, -24h, -7d, -2w)"),
+        ("-7y", "a relative time"),
+        ("+15m", "a relative time"),
+        ("2026-02-30", "day is out of range for month"),
+        ("2026-02-30T00:00:00Z", "day is out of range for month"),
+        ("-999999999w", "too far in the past"),
+    ],
+)
+def test_bad_search_times_say_why(text, reason):
+    with pytest.raises(ValueError, match=reason.replace("(", r"\(").replace(")", r"\)")):
+        values.parse_search_time(text, NOW)
+
+
+@pytest.mark.parametrize(
+    ("text", "length"),
+    [("90s", dt.timedelta(seconds=90)), ("8h", dt.timedelta(hours=8)), ("2w", dt.timedelta(14))],
+)
+def test_lengths(text, length):
+    assert values.parse_length(text) == length
+
+
+@pytest.mark.parametrize("text", ["8", "h", "-8h", "1.5h", "8 h", "8y", "9999999999s"])
+def test_bad_lengths(text):
+    with pytest.raises(ValueError):
+        values.parse_length(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "parts"),
+    [(">=400", (">=", "400")), ("<1m", ("<", "1m")), ("404", ("=", "404")), ("=>4", ("=", "=>4"))],
+)
+def test_comparisons(text, parts):
+    assert values.split_comparison(text) == parts
+
+
+def test_networks_clear_host_bits_and_refuse_non_blocks():
+    assert str(values.parse_network("10.1.2.3/8")) == "10.0.0.0/8"
+    assert str(values.parse_network("2001:DB8::1/32")) == "2001:db8::/32"
+    for text in ("10.0.0.1", "10.0.0.0/33", "fe80::1%eth0/64", "nope/8"):
+        with pytest.raises(ValueError):
+            values.parse_network(text)

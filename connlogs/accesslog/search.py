@@ -20,18 +20,19 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Lower
+from django.db.models.lookups import In
 
 from connlogs import roles
 from connlogs.models import AccessLogEntry, Organization, User
 from connlogs.search import grammar
 from connlogs.search.fields import (
-    ChoiceKeyFilter,
-    KeyFilter,
-    OrganizationKeyFilter,
-    TimeKeyFilter,
-    UUIDKeyFilter,
+    ChoiceValueField,
+    OrganizationValueField,
+    TimeValueField,
+    UUIDValueField,
     form_validations,
 )
+from connlogs.search.filterset import KeyFilter
 
 BOOLEANS = ("true", "false")
 
@@ -51,14 +52,17 @@ def visible_entries(user: User) -> QuerySet:
 
 
 class AccessLogFilterSet(django_filters.FilterSet):
-    user = KeyFilter(method="filter_user")
-    door = ChoiceKeyFilter(field_name="door", allowed=tuple(AccessLogEntry.Door.values))
-    revealed = ChoiceKeyFilter(method="filter_revealed", allowed=BOOLEANS)
-    organization = OrganizationKeyFilter(method="filter_organization")
-    row = UUIDKeyFilter(field_name="row_id")
-    export = KeyFilter(method="filter_export")
-    after = TimeKeyFilter(field_name="time", lookup_expr="gte")
-    before = TimeKeyFilter(field_name="time", lookup_expr="lte")
+    """The access log's ``q``: each key's value may be a list, ``key:a,b`` (either), as in the
+    connection log's; the meaning of each key is its ``q_<key>`` method."""
+
+    user = KeyFilter()
+    door = KeyFilter(ChoiceValueField, allowed=tuple(AccessLogEntry.Door.values))
+    revealed = KeyFilter(ChoiceValueField, allowed=BOOLEANS)
+    organization = KeyFilter(OrganizationValueField)
+    row = KeyFilter(UUIDValueField)
+    export = KeyFilter()
+    after = KeyFilter(TimeValueField)
+    before = KeyFilter(TimeValueField, end_of_day=True)
 
     def __init__(self, data=None, queryset=None, *, request=None, prefix=None):
         super().__init__(data, queryset, request=request, prefix=prefix)
@@ -82,19 +86,37 @@ class AccessLogFilterSet(django_filters.FilterSet):
     def validations(self) -> list[grammar.Validation]:
         return form_validations(self, self.parse_errors)
 
-    def filter_user(self, queryset, name, value):
-        return queryset.annotate(username_lower=Lower("username")).filter(
-            username_lower=value.lower()
-        )
+    def condition(self, key: str, value) -> Q:
+        """What ``key`` with its cleaned ``value`` matches (``KeyFilter`` asks)."""
+        return getattr(self, f"q_{key}")(value)
 
-    def filter_revealed(self, queryset, name, value):
-        return queryset.filter(revealed=value == "true")
+    def q_user(self, names):
+        # Compared case-insensitively.
+        return Q(In(Lower("username"), [name.lower() for name in names]))
 
-    def filter_organization(self, queryset, name, value):
-        return queryset.filter(organizations__contains=str(value))
+    def q_door(self, doors):
+        return Q(door__in=doors)
 
-    def filter_export(self, queryset, name, value):
-        return queryset.filter(Q(export_sha256=value) | Q(export_name=value))
+    def q_revealed(self, flags):
+        return Q(revealed__in=[flag == "true" for flag in flags])
+
+    def q_organization(self, ids):
+        either = Q()
+        for organization_id in ids:
+            either |= Q(organizations__contains=str(organization_id))
+        return either
+
+    def q_row(self, ids):
+        return Q(row_id__in=ids)
+
+    def q_export(self, names):
+        return Q(export_sha256__in=names) | Q(export_name__in=names)
+
+    def q_after(self, time):
+        return Q(time__gte=time)
+
+    def q_before(self, time):
+        return Q(time__lte=time)
 
 
 def organization_names(entries: list[AccessLogEntry]) -> dict[str, str]:

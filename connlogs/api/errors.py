@@ -10,11 +10,10 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from connlogs.middleware import BODY_TOO_LARGE, body_limit_detail
+from connlogs.middleware import BODY_TOO_LARGE, NOT_FOUND, body_limit_detail
 from connlogs.search import Validation
 
 SIGNED_OUT = "You are signed out or your session has expired. Please sign in again to continue."
-NOT_FOUND = "Resource not found or you do not have access to this resource"
 
 
 def error_body(message: str, detail: str = "", validations: Iterable[Validation] = ()) -> dict:

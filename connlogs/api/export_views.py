@@ -11,6 +11,7 @@ from connlogs import export
 from connlogs.accesslog.record import Door
 from connlogs.api.errors import ApiError
 from connlogs.api.pagination import single_param
+from connlogs.api.saved_views import VIEW_PARAMETER
 from connlogs.api.serializers import ErrorSerializer
 from connlogs.api.views import Q_PARAMETER
 from connlogs.search import Validation, quote
@@ -96,10 +97,12 @@ class ConnectionLogExportView(APIView):
             "starting with = + - @ (or their full-width forms), tab, carriage return or line "
             "feed that are not numbers are prefixed with `'`. `bom=1` starts a CSV file with "
             "a UTF-8 byte-order mark, so that Excel reads it as UTF-8. A bad `q`, `format` or "
-            "`bom` is a 400 before any byte is streamed. Any `Accept` header is answered."
+            "`bom` is a 400 before any byte is streamed. Any `Accept` header is answered. When "
+            "the server already streams as many exports as it may, a 429 with `Retry-After`."
         ),
         parameters=[
             Q_PARAMETER,
+            VIEW_PARAMETER,
             OpenApiParameter(
                 "format",
                 OpenApiTypes.STR,
@@ -123,6 +126,11 @@ class ConnectionLogExportView(APIView):
             (200, "application/x-ndjson"): OpenApiResponse(OpenApiTypes.STR, description=DOWNLOAD),
             (400, "application/json"): ErrorSerializer,
             (401, "application/json"): ErrorSerializer,
+            (429, "application/json"): OpenApiResponse(
+                ErrorSerializer,
+                description="This server already streams as many exports as it may "
+                "(`CONNLOGS_MAX_EXPORTS_PER_PROCESS`); `Retry-After` says when to ask again.",
+            ),
         },
     )
     def get(self, request):
@@ -132,4 +140,7 @@ class ConnectionLogExportView(APIView):
         search = LogSearch.from_request(request)
         if search.validations:
             raise ApiError("Invalid connection search query.", validations=search.validations)
-        return export.search_export_response(search, fmt, Door.API_EXPORT, bom=bom)
+        try:
+            return export.search_export_response(search, fmt, Door.API_EXPORT, bom=bom)
+        except export.ExportsBusy:
+            return export.busy_answer(request)

@@ -7,6 +7,8 @@ from connlogs.api import (
     directory,
     event_views,
     export_views,
+    feed_views,
+    saved_views,
     views,
     workspace_views,
 )
@@ -28,6 +30,23 @@ urlpatterns = [
         "accesslog/export",
         access_views.AccessLogExportView.as_view(),
         name="api-accesslog-export",
+    ),
+    # The change feed and saved views (docs/api.md, "Following changes", "Saved views").
+    path(
+        "connectionlog/changes",
+        feed_views.ConnectionLogChangesView.as_view(),
+        name="api-connectionlog-changes",
+    ),
+    path("connectionlog/views", saved_views.SavedViewListView.as_view(), name="api-saved-views"),
+    path(
+        "connectionlog/views/<str:view>",
+        saved_views.SavedViewDetailView.as_view(),
+        name="api-saved-view",
+    ),
+    path(
+        "connectionlog/start-view",
+        saved_views.StartViewView.as_view(),
+        name="api-start-view",
     ),
     path("users/login", auth_views.LoginView.as_view(), name="api-login"),
     path("users/logout", auth_views.LogoutView.as_view(), name="api-logout"),

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from connlogs.accesslog.record import Door, record_rows
 from connlogs.api.errors import ApiError
 from connlogs.api.pagination import INT32_MAX, parse_page_params
+from connlogs.api.saved_views import VIEW_PARAMETER
 from connlogs.api.serializers import (
     ConnectionLogPageSerializer,
     ErrorSerializer,
@@ -23,10 +24,15 @@ Q_PARAMETER = OpenApiParameter(
     "q",
     OpenApiTypes.STR,
     description=(
-        "Search terms `key:value` separated by spaces, ANDed. Keys: organization, "
-        "workspace_owner, workspace_owner_email, type, username, user_email, connected_after, "
-        "connected_before, workspace_id, connection_id, status. Quote times: "
-        '`connected_after:"2025-01-01T00:00:00Z"`.'
+        "Search terms `key:value` separated by spaces, ANDed (docs/search.md). Coder's keys: "
+        "organization, workspace_owner, workspace_owner_email, type, username, user_email, "
+        "connected_after, connected_before, workspace_id, connection_id, status (ongoing, "
+        "completed, stale). Ours: ip (address or CIDR block), workspace (name or owner/name), "
+        "agent, status_code (404, 4xx, >=400), exit_code, result (ok, failed), active_after, "
+        "active_before (overlap with a window), duration (>8h, <1m). `-key:value` excludes, "
+        "`key:a,b` is either, words without a key search names, usernames, IPs and slugs. "
+        'Times: RFC 3339 (quoted: `connected_after:"2025-01-01T00:00:00Z"`), a date '
+        "(`2025-01-01`) or relative (`-24h`, `-7d`)."
     ),
 )
 
@@ -37,6 +43,7 @@ class ConnectionLogListView(APIView):
         summary="Search connection logs, newest first",
         parameters=[
             Q_PARAMETER,
+            VIEW_PARAMETER,
             OpenApiParameter(
                 "limit",
                 {"type": "integer", "minimum": 0, "maximum": settings.CONNLOGS_MAX_LIMIT},

@@ -13,6 +13,7 @@ from django.http import StreamingHttpResponse
 
 from connlogs import metrics
 from connlogs.accesslog.provenance import ExportStart, ProvenancedBody
+from connlogs.export import slots
 from connlogs.export.formats import (
     CONTENT_TYPES,
     CSV,
@@ -26,14 +27,17 @@ from connlogs.export.formats import (
     neutralise,
 )
 from connlogs.export.rows import stream_rows
+from connlogs.export.slots import ExportsBusy, busy_answer
 from connlogs.privacy.identities import Identities
 
 __all__ = [
     "CONTENT_TYPES",
     "CSV",
     "CSV_COLUMNS",
+    "ExportsBusy",
     "FORMATS",
     "NDJSON",
+    "busy_answer",
     "csv_cells",
     "csv_lines",
     "export_response",
@@ -59,14 +63,21 @@ def export_response(
     NDJSON never does). ``start`` names the export and its caller: the access-log entry is
     written when the body ends, and an NDJSON body ends with its provenance record.
 
-    Nothing is read from the database until the server starts sending the body.
+    Nothing is read from the database until the server starts sending the body. Raises
+    ``ExportsBusy`` (answer it with ``busy_answer``) when this process already streams
+    ``CONNLOGS_MAX_EXPORTS_PER_PROCESS`` exports; the slot taken here is given back when the
+    body ends or the server closes the response (``slots.hold``).
     """
     if fmt not in CONTENT_TYPES:
         raise ValueError(f"unknown export format {fmt!r}")
     rows = stream_rows(queryset, viewer, identities)
     # A generator: the first query runs when the first piece of the body is asked for.
-    pieces = metrics.counted_stream(
-        batched(csv_lines(rows, bom=bom) if fmt == CSV else ndjson_lines(rows))
+    # The slot is taken before anything is read; the provenance wrapper closes the held body
+    # when it ends or is closed, which gives the slot back.
+    pieces = slots.hold(
+        metrics.counted_stream(
+            batched(csv_lines(rows, bom=bom) if fmt == CSV else ndjson_lines(rows))
+        )
     )
     response = StreamingHttpResponse(
         ProvenancedBody(pieces, rows, start), content_type=CONTENT_TYPES[fmt]
@@ -78,7 +89,8 @@ def export_response(
 
 def search_export_response(search, fmt: str, door: str, *, bom: bool = False):
     """``export_response`` of a ``LogSearch`` (its rows, viewer, pseudonyms and ``q``) through
-    ``door`` (``AccessLogEntry.Door``): what the API's export and the page's download send."""
+    ``door`` (``AccessLogEntry.Door``): what the API's export and the page's download send.
+    Raises ``ExportsBusy`` as ``export_response`` does."""
     return export_response(
         search.matching,
         fmt,

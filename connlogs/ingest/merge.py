@@ -20,7 +20,7 @@ from typing import Any
 
 from django.db import router, transaction
 
-from connlogs import transient
+from connlogs import feed, transient
 from connlogs.ingest import stores
 from connlogs.ingest.audit import log_after_commit
 from connlogs.ingest.rows import Row, WorkspaceRef, marker, new_row
@@ -149,6 +149,13 @@ def _apply(events: list[Event], workspaces: Mapping[uuid.UUID, WorkspaceRef]) ->
 
         if changed_rows:
             store.update(changed_rows)
+        # Last: the change feed numbers its entries in commit order (connlogs.feed.writing).
+        feed.record(
+            alias,
+            created=[row.id for row in web_rows]
+            + [row.id for row in new_rows if row.id in inserted],
+            updated=[row.id for row in changed_rows],
+        )
         log_after_commit(events, workspaces)
 
     return RecordResult(tally.created, tally.updated, tally.unchanged)

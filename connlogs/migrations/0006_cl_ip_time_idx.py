@@ -5,11 +5,9 @@
 #
 # Built CONCURRENTLY on PostgreSQL (no write lock while a big table is indexed), as in 0002.
 
-import importlib
-
 from django.db import migrations, models
 
-_0002 = importlib.import_module("connlogs.migrations.0002_covering_log_indexes")
+from connlogs.schema_ops import AddIndexConcurrentlyOnPostgres
 
 
 class Migration(migrations.Migration):
@@ -21,7 +19,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        _0002.AddIndexConcurrentlyOnPostgres(
+        AddIndexConcurrentlyOnPostgres(
             model_name="connectionlog",
             index=models.Index(
                 condition=models.Q(("ip__isnull", False)),

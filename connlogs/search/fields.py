@@ -3,26 +3,61 @@
 Each ``q`` key's value is cleaned by one of these fields (django-filter binds them to the
 FilterSet's filters), so a bad value becomes the contract's validation, word for word, and
 never reaches the database: NUL characters included, which PostgreSQL refuses in text.
+
+A listable field reads ``a,b`` as either value and cleans to a tuple of items (empty items
+are skipped); the others clean to one value. The sentences of Coder's keys are Coder's; the
+keys that are ours add what a good value looks like.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import ipaddress
+import re
 import uuid
+from dataclasses import dataclass
 
-import django_filters
 from django import forms
 from django.core.validators import ProhibitNullCharactersValidator
+from django.utils import timezone
 
 from connlogs import values
 from connlogs.models import Organization
 from connlogs.search import grammar
 
 
+@dataclass(frozen=True)
+class CodeRange:
+    """Inclusive bounds on a status or exit code; ``None`` is open (``>=400``: 400, None)."""
+
+    low: int | None
+    high: int | None
+
+
+@dataclass(frozen=True)
+class WorkspaceName:
+    """``workspace:name`` or ``workspace:owner/name`` (lower-case, as ``q`` is)."""
+
+    owner: str | None
+    name: str
+
+
+@dataclass(frozen=True)
+class LengthComparison:
+    """``duration:>8h``: ``operator`` is ``<``, ``<=``, ``>`` or ``>=``."""
+
+    operator: str
+    length: dt.timedelta
+
+
 class KeyedField(forms.CharField):
     """A search-key value; its errors name the key as the contract's sentences do."""
 
-    def __init__(self, *args, query_key: str = "", **kwargs):
+    listable = True
+
+    def __init__(self, *args, query_key: str = "", hint: str = "", **kwargs):
         self.query_key = query_key
+        self.hint = hint
         kwargs.setdefault("required", False)
         kwargs.setdefault("strip", False)
         super().__init__(*args, **kwargs)
@@ -33,35 +68,58 @@ class KeyedField(forms.CharField):
         # values up in the database, and PostgreSQL refuses NUL in text (a 500, not a 400).
         if isinstance(value, str) and "\x00" in value:
             raise forms.ValidationError(ProhibitNullCharactersValidator.message)
-        return value
+        if value in self.empty_values:
+            return None
+        if not self.listable:
+            return self.clean_item(value)
+        items = tuple(self.clean_item(part) for part in value.split(",") if part)
+        return items or None
+
+    def clean_item(self, text: str):
+        return text
 
     def invalid_value(self, value: str) -> forms.ValidationError:
-        return forms.ValidationError(
+        sentence = (
             f"Query param {grammar.quote(self.query_key)} has invalid value: "
             f"{grammar.quote(value)} is not a valid value"
         )
+        return forms.ValidationError(f"{sentence} ({self.hint})" if self.hint else sentence)
 
 
 class UUIDValueField(KeyedField):
     def to_python(self, value):
-        value = super().to_python(value)
-        if value in self.empty_values:
-            return None
+        self.in_list = isinstance(value, str) and "," in value
+        return super().to_python(value)
+
+    def clean_item(self, text):
         try:
-            return values.parse_uuid(value)
+            return values.parse_uuid(text)
         except ValueError:
-            raise forms.ValidationError(
-                f"Query param {grammar.quote(self.query_key)} must be a valid uuid"
-            ) from None
+            sentence = f"Query param {grammar.quote(self.query_key)} must be a valid uuid"
+            if self.in_list:
+                sentence += f": {grammar.quote(text)} is not one"
+            raise forms.ValidationError(sentence) from None
 
 
 class TimeValueField(KeyedField):
-    def to_python(self, value):
-        value = super().to_python(value)
-        if value in self.empty_values:
-            return None
+    """A time: RFC 3339 (Coder's form), a relative time or a bare date (ours).
+
+    ``now`` is the search's one clock; ``end_of_day`` makes a bare date its last microsecond
+    (``…_before`` keys, which are inclusive).
+    """
+
+    listable = False
+
+    def __init__(self, *args, now: dt.datetime | None = None, end_of_day=False, **kwargs):
+        self.now = now
+        self.end_of_day = end_of_day
+        super().__init__(*args, **kwargs)
+
+    def clean_item(self, text):
         try:
-            return values.parse_rfc3339(value)
+            return values.parse_search_time(
+                text, self.now or timezone.now(), end_of_day=self.end_of_day
+            )
         except ValueError as error:
             raise forms.ValidationError(
                 f"Query param {grammar.quote(self.query_key)} must be a valid date format "
@@ -74,13 +132,10 @@ class ChoiceValueField(KeyedField):
         self.allowed = allowed
         super().__init__(*args, **kwargs)
 
-    def to_python(self, value):
-        value = super().to_python(value)
-        if value in self.empty_values:
-            return None
-        if value not in self.allowed:
-            raise self.invalid_value(value)
-        return value
+    def clean_item(self, text):
+        if text not in self.allowed:
+            raise self.invalid_value(text)
+        return text
 
 
 class OrganizationValueField(KeyedField):
@@ -91,44 +146,94 @@ class OrganizationValueField(KeyedField):
         self.visible_ids = visible_ids
         super().__init__(*args, **kwargs)
 
-    def to_python(self, value):
-        value = super().to_python(value)
-        if value in self.empty_values:
-            return None
+    def clean_item(self, text):
         try:
-            return values.parse_uuid(value)
+            return values.parse_uuid(text)
         except ValueError:
             pass
-        organizations = Organization.objects.filter(name=value)
+        organizations = Organization.objects.filter(name=text)
         if self.visible_ids is not None:
             organizations = organizations.filter(id__in=self.visible_ids)
         found = organizations.values_list("id", flat=True).first()
         if found is None:
             raise forms.ValidationError(
                 f"Query param {grammar.quote(self.query_key)} has invalid value: organization "
-                f"{grammar.quote(value)} either does not exist, or you are unauthorized to view it"
+                f"{grammar.quote(text)} either does not exist, or you are unauthorized to view it"
             )
         return found
 
 
-class KeyFilter(django_filters.Filter):
-    field_class = KeyedField
+class IPValueField(KeyedField):
+    """An address (``10.1.2.3``, ``2001:db8::1``; ``localhost``) or a CIDR block, as a network
+    (an address is its /32 or /128)."""
+
+    def clean_item(self, text):
+        try:
+            if "/" in text:
+                return values.parse_network(text)
+            return ipaddress.ip_network(values.normalize_ip(text))
+        except (ValueError, TypeError):
+            raise self.invalid_value(text) from None
 
 
-class UUIDKeyFilter(KeyFilter):
-    field_class = UUIDValueField
+class WorkspaceValueField(KeyedField):
+    def clean_item(self, text):
+        parts = text.split("/")
+        if len(parts) == 1:
+            return WorkspaceName(None, text)
+        if len(parts) == 2 and all(parts):
+            return WorkspaceName(parts[0], parts[1])
+        raise self.invalid_value(text)
 
 
-class TimeKeyFilter(KeyFilter):
-    field_class = TimeValueField
+_CODE_CLASS = re.compile(r"^([1-9])xx$")
+_INTEGER = re.compile(r"^-?\d{1,9}$")
 
 
-class ChoiceKeyFilter(KeyFilter):
-    field_class = ChoiceValueField
+class CodeValueField(KeyedField):
+    """``404``, ``>=400`` (also ``>``, ``<``, ``<=``) and, with ``classes``, ``4xx``."""
+
+    def __init__(self, *args, classes: bool = False, **kwargs):
+        self.classes = classes
+        super().__init__(*args, **kwargs)
+
+    def clean_item(self, text):
+        operator, number = values.split_comparison(text)
+        code_class = _CODE_CLASS.match(number) if self.classes else None
+        if code_class and operator == "=":
+            low = int(code_class[1]) * 100
+            return CodeRange(low, low + 99)
+        if not _INTEGER.match(number):
+            raise self.invalid_value(text)
+        n = int(number)
+        return {
+            "=": CodeRange(n, n),
+            ">": CodeRange(n + 1, None),
+            ">=": CodeRange(n, None),
+            "<": CodeRange(None, n - 1),
+            "<=": CodeRange(None, n),
+        }[operator]
 
 
-class OrganizationKeyFilter(KeyFilter):
-    field_class = OrganizationValueField
+class DurationValueField(KeyedField):
+    def clean_item(self, text):
+        operator, length = values.split_comparison(text)
+        if operator == "=":
+            raise self.invalid_value(text)
+        try:
+            return LengthComparison(operator, values.parse_length(length))
+        except ValueError:
+            raise self.invalid_value(text) from None
+
+
+class FreeTextField(KeyedField):
+    """Words without a key: each word must match; ``a,b`` in a word is either."""
+
+    listable = False
+
+    def clean_item(self, text):
+        words = tuple(tuple(part for part in word.split(",") if part) for word in text.split(" "))
+        return tuple(word for word in words if word) or None
 
 
 def form_validations(filterset, parse_errors: list) -> list[grammar.Validation]:

@@ -10,6 +10,11 @@ The rules follow Coder's search parser (see docs/search.md):
 5. an element with more than one unquoted ``:`` is the only error reported;
 6. a key given twice is an error on that key;
 7. a key no filter knows is an error on that key.
+
+Ours, on top: ``-key`` (a negation) and ``search`` are keys like any other for these rules
+(the FilterSet knows them), and two errors teach: rule 5's sentence goes on to show the
+quoted form, rule 7's lists the keys. Coder's sentence is kept whole, first, so a client that
+matches on it still does.
 """
 
 from __future__ import annotations
@@ -83,9 +88,22 @@ def _unquoted_colons(element: str) -> int:
     return count
 
 
+def unknown_key(key: str, known: Iterable[str]) -> str:
+    """Coder's sentence for an unknown key, then the keys there are (negations left out)."""
+    listed = ", ".join(name for name in known if not name.startswith("-"))
+    return (
+        f"{quote(key)} is not a valid query param. Valid keys: {listed}; "
+        'put "-" before a key to exclude what it matches'
+    )
+
+
 def parse(q: str | None, known_keys: Iterable[str]) -> ParsedQuery:
-    """Tokenize ``q`` into search terms, or the validation errors of the contract."""
-    known = set(known_keys)
+    """Tokenize ``q`` into search terms, or the validation errors of the contract.
+
+    ``known_keys`` in the order the unknown-key sentence lists them.
+    """
+    known = list(known_keys)
+    knows = set(known)
     elements = _split((q or "").lower(), " ")
     pairs: list[tuple[str, str]] = []
     free_words: list[str] = []
@@ -100,7 +118,11 @@ def parse(q: str | None, known_keys: Iterable[str]) -> ParsedQuery:
             key, value = (part.strip('"') for part in _split(element, ":"))
             pairs.append((key, value))
         else:
-            detail = f"Query element {quote(element)} can only contain 1 ':'"
+            key, _, value = element.partition(":")
+            detail = (
+                f"Query element {quote(element)} can only contain 1 ':'. A value with ':' "
+                f'(a time, an IPv6 address) must be quoted: {key}:"{value.replace(chr(34), "")}"'
+            )
             return ParsedQuery(errors=[Validation("q", detail)])
     if free_words:
         pairs.append((FREE_TEXT_KEY, " ".join(free_words)))
@@ -114,10 +136,10 @@ def parse(q: str | None, known_keys: Iterable[str]) -> ParsedQuery:
 
     parsed = ParsedQuery()
     for key, value in pairs:
-        if key in known:
+        if key in knows:
             parsed.terms[key] = value
         else:
-            parsed.errors.append(Validation(key, f"{quote(key)} is not a valid query param"))
+            parsed.errors.append(Validation(key, unknown_key(key, known)))
     return parsed
 
 

@@ -12,11 +12,15 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from functools import cached_property
+from types import SimpleNamespace
 
 from django.db.models import QuerySet
+from django.http import QueryDict
+from django.utils import timezone
 
 from connlogs.models import ConnectionLog
 from connlogs.privacy.identities import Identities
+from connlogs.savedviews.resolve import search_query
 from connlogs.search.filterset import ConnectionLogFilterSet
 from connlogs.search.grammar import Validation
 
@@ -33,7 +37,9 @@ def query_text(params) -> str:
 
 @dataclass(frozen=True)
 class TimeWindow:
-    """The bounds ``q`` puts on ``connect_time`` (inclusive), ``None`` where it sets none."""
+    """The time range ``q`` names (inclusive), ``None`` where it names no bound: the
+    ``connected_after``/``connected_before`` bounds, else the ``active_after``/``active_before``
+    ones (relative times and dates resolved against the search's ``now``)."""
 
     after: dt.datetime | None = None
     before: dt.datetime | None = None
@@ -47,23 +53,46 @@ class LogSearch:
     ``validations`` the contract's errors of ``q`` (value errors, then unknown keys), ``[]``
                   when it is good: read ``matching`` and ``window`` only then;
     ``matching``  the visible rows that ``q`` matches (a lazy queryset);
-    ``terms``     ``{key: value}`` as parsed (lower-cased), for menus and links;
-    ``window``    the ``connected_after``/``connected_before`` bounds, as times;
+    ``terms``     ``{key: value}`` as parsed (lower-cased; a negation's key keeps its ``-``),
+                  for menus and links;
+    ``window``    the time range ``q`` names, as times (``TimeWindow``);
+    ``now``       the one clock of the request: relative times (``-24h``), ``duration``
+                  and ``status:stale`` are measured from it, so a page, its count and its
+                  chart agree;
+    ``notices``   facts about a valid ``q`` that explain an empty answer without being
+                  errors (Coder answers them with no rows and no error), for the pages:
+                  ``No user named "frnak"``. Read after ``matching`` has been evaluated or
+                  ``validations`` read;
     ``identities`` who is shown as a pseudonym (data protection mode), and the reveals.
     """
 
-    def __init__(self, request, q: str):
+    # A ``view=`` that could not be opened (``savedviews.resolve.search_query``).
+    view_errors: tuple[Validation, ...] = ()
+
+    def __init__(self, request, q: str, now: dt.datetime | None = None):
         self.request = request
         self.q = q
+        self.now = now or timezone.now()
         self.visible: QuerySet = ConnectionLog.objects.visible_to(request.user)
-        self.filterset = ConnectionLogFilterSet.from_query(q, self.visible, request)
+        self.filterset = ConnectionLogFilterSet.from_query(q, self.visible, request, self.now)
 
     @classmethod
     def from_request(cls, request, q: str | None = None) -> LogSearch:
-        """The search a request asks for: ``q`` from its query string unless given."""
+        """The search a request asks for: ``q`` from its query string unless given, or the
+        ``q`` of the saved view its ``view`` parameter names (resolved here, for every door)."""
+        view_errors: list[Validation] = []
         if q is None:
-            q = query_text(getattr(request, "query_params", request.GET))
-        return cls(request, q)
+            params = getattr(request, "query_params", request.GET)
+            q, view_errors = search_query(params, query_text(params), request.user)
+        search = cls(request, q)
+        search.view_errors = tuple(view_errors)
+        return search
+
+    @classmethod
+    def for_user(cls, user, q: str) -> LogSearch:
+        """``user``'s search for ``q`` without a request (a stream worker acting for the
+        user it stores): the same scope and filters as the user's own requests."""
+        return cls(SimpleNamespace(user=user, GET=QueryDict(), query_params=QueryDict()), q)
 
     @cached_property
     def identities(self) -> Identities:
@@ -71,7 +100,7 @@ class LogSearch:
 
     @cached_property
     def validations(self) -> list[Validation]:
-        return self.filterset.validations
+        return list(self.view_errors) or self.filterset.validations
 
     @property
     def is_valid(self) -> bool:
@@ -91,6 +120,14 @@ class LogSearch:
         return self.filterset.qs
 
     @property
+    def notices(self) -> list[str]:
+        if self.is_valid:
+            _ = self.filterset.qs  # the people keys are resolved as the filters are applied
+        return self.filterset.notices
+
+    @property
     def window(self) -> TimeWindow:
         cleaned = self.filterset.form.cleaned_data
-        return TimeWindow(cleaned.get("connected_after"), cleaned.get("connected_before"))
+        after = cleaned.get("connected_after") or cleaned.get("active_after")
+        before = cleaned.get("connected_before") or cleaned.get("active_before")
+        return TimeWindow(after, before)

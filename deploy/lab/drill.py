@@ -3,10 +3,10 @@
 
     deploy/lab/up.sh && .venv/bin/python deploy/lab/drill.py [--short]; deploy/lab/down.sh
 
-The load is bench/load_fault.py's (writers posting event batches with an Idempotency-Key
-and retrying until a 200, API readers, a page reader, an exporter, a health prober), sent
-over TLS through nginx. First a read-your-writes check (below), then one phase per fault,
-each its own stretch of load:
+The load is bench/load_fault.py's clients (bench/fault_ledger.py's writers posting event
+batches with an Idempotency-Key and retrying until a 200; bench/fault_clients.py's API
+readers, page reader, exporter and health prober), sent over TLS through nginx. First a
+read-your-writes check (below), then one phase per fault, each its own stretch of load:
 
 1. ``app server killed``: app-1's process group gets SIGKILL, and starts again;
 2. ``replica stopped``: the replica stops (fast), and starts again;
@@ -37,7 +37,6 @@ import subprocess
 import sys
 import threading
 import time
-import types
 import urllib.parse
 import uuid
 from collections import Counter
@@ -47,8 +46,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1] / "bench"))
 
-import load_fault as lf  # noqa: E402
 import parts  # noqa: E402
+from common import HOST, Http, logger, percentile, use_connection  # noqa: E402
+from fault_clients import Exporter, PageReader, Prober, Reader  # noqa: E402
+from fault_ledger import Clock, Ledger, Writer, verify  # noqa: E402
+from fault_record import Recorder  # noqa: E402
 
 _UNVERIFIED = ssl._create_unverified_context()  # the lab's self-signed certificate
 
@@ -70,18 +72,13 @@ def _tls_connection(host, port, timeout=30):
     return _BrowserLikeConnection(host, port, timeout=timeout, context=_UNVERIFIED)
 
 
-# The shared load's clients speak HTTPS here: load_fault's connections come from this name.
-lf.http = types.SimpleNamespace(
-    client=types.SimpleNamespace(
-        HTTPConnection=_tls_connection,
-        HTTPException=http.client.HTTPException,
-        IncompleteRead=http.client.IncompleteRead,
-    )
-)
+# The shared load's clients speak HTTPS here.
+use_connection(_tls_connection)
+say = logger("drill", sys.stdout)
 
 
 class Primary:
-    """What ``load_fault.verify`` reads the database through: psql on the primary itself."""
+    """What ``fault_ledger.verify`` reads the database through: psql on the primary itself."""
 
     def __init__(self, state: dict):
         self.state = state
@@ -103,7 +100,7 @@ class ReadsWatcher(threading.Thread):
         while not self.stop.is_set():
             for port in self.ports:
                 try:
-                    conn = http.client.HTTPConnection(lf.HOST, port, timeout=2)
+                    conn = http.client.HTTPConnection(HOST, port, timeout=2)
                     conn.request("GET", "/healthz")
                     response = conn.getresponse()
                     data = json.loads(response.read())
@@ -151,12 +148,12 @@ def seed(state: dict) -> dict:
     return data
 
 
-def read_your_writes(state: dict, data: dict, clock: lf.Clock, tries: int) -> dict:
+def read_your_writes(state: dict, data: dict, clock: Clock, tries: int) -> dict:
     """Own writes seen at once while the replica lags 2 s; others' not yet."""
     parts.psql(state, "ALTER SYSTEM SET recovery_min_apply_delay = '2s'", "replica", "postgres")
     parts.psql(state, "SELECT pg_reload_conf()", "replica", "postgres")
     port, space = state["ports"]["nginx"], data["rw"]["workspace"]
-    writer, other = lf.Http(port), lf.Http(port)
+    writer, other = Http(port), Http(port)
     own_seen = others_seen = 0
     warm_up = 10
     query = "/api/v2/connectionlog?" + urllib.parse.urlencode(
@@ -213,7 +210,7 @@ PHASES = [
 
 
 def events_in(verified: dict) -> tuple[int, int, int]:
-    """(acknowledged, stored, doubled) events from ``load_fault.verify``'s answer."""
+    """(acknowledged, stored, doubled) events from ``fault_ledger.verify``'s answer."""
     acknowledged = (
         verified["expected_agent_rows"] + verified["expected_disconnects"]
         + verified["expected_web_rows"]
@@ -234,28 +231,28 @@ def run_phase(state, data, ledger, clock, name, fault, restore, args) -> dict:
     port = state["ports"]["nginx"]
     stop = threading.Event()
     origin = time.monotonic()
-    recorder = lf.Recorder(origin)
+    recorder = Recorder(origin)
     rng = int(origin)
     threads = [
-        *(lf.Writer(i, port, data, ledger, recorder, stop, clock, rng + i) for i in range(2)),
-        *(lf.Reader(i, port, data, recorder, stop, rng + 10 + i) for i in range(2)),
-        lf.PageReader(port, data, recorder, stop, rng + 20),
-        lf.Exporter(port, data, recorder, stop, rng + 30),
-        lf.Prober(port, recorder, stop),
+        *(Writer(i, port, data, ledger, recorder, stop, clock, rng + i) for i in range(2)),
+        *(Reader(i, port, data, recorder, stop, rng + 10 + i) for i in range(2)),
+        PageReader(port, data, recorder, stop, rng + 20),
+        Exporter(port, data, recorder, stop, rng + 30),
+        Prober(port, recorder, stop),
     ]
     watcher = ReadsWatcher(state, origin, stop)
     for thread in [*threads, watcher]:
         thread.start()
     time.sleep(args.lead)
     fault_at = time.monotonic() - origin
-    lf.say(f"{name}: fault at {fault_at:.1f}s")
+    say(f"{name}: fault at {fault_at:.1f}s")
     fault(state)
     fault_done = time.monotonic() - origin
     if restore is not None:
         time.sleep(args.outage)
         restore(state)
     restored_at = time.monotonic() - origin
-    lf.say(f"{name}: restored at {restored_at:.1f}s")
+    say(f"{name}: restored at {restored_at:.1f}s")
     # At least half a phase of load after the restart, to see the service recovered.
     time.sleep(max(args.phase - (time.monotonic() - origin), args.phase / 2))
     stop.set()
@@ -279,7 +276,7 @@ def run_phase(state, data, ledger, clock, name, fault, restore, args) -> dict:
          if s.started >= restored_at and s.endpoint.startswith("POST") and s.status == 200),
         None,
     )  # fmt: skip
-    verified = lf.verify(Primary(state), parts.DATABASE, data, ledger)
+    verified = verify(Primary(state), parts.DATABASE, data, ledger)
     acknowledged, stored, doubled = events_in(verified)
     row = {
         "phase": name,
@@ -289,8 +286,8 @@ def run_phase(state, data, ledger, clock, name, fault, restore, args) -> dict:
             1 for s in samples if s.status >= 500 and s.status != 503 and s not in in_flight
         ),
         "cut_in_flight": len(in_flight),
-        "p50_ms": lf.percentile(timed, 0.5),
-        "p99_ms": lf.percentile(timed, 0.99),
+        "p50_ms": percentile(timed, 0.5),
+        "p99_ms": percentile(timed, 0.99),
         "errors_for_s": round(max(s.started + s.seconds for s in after_fault) - fault_at, 2)
         if after_fault
         else 0.0,
@@ -343,13 +340,13 @@ def main() -> int:
     if not state:
         raise SystemExit("no lab is up: run deploy/lab/up.sh first")
     data = seed(state)
-    ledger, clock = lf.Ledger(), lf.Clock()
+    ledger, clock = Ledger(), Clock()
     ryw = read_your_writes(state, data, clock, args.ryw_tries)
-    lf.say(f"read-your-writes: {ryw}")
+    say(f"read-your-writes: {ryw}")
     rows = []
     for name, fault, restore in PHASES:
         rows.append(run_phase(state, data, ledger, clock, name, fault, restore, args))
-        lf.say(f"{name}: {json.dumps(rows[-1])}")
+        say(f"{name}: {json.dumps(rows[-1])}")
 
     print()
     print(f"== drill: {len(PHASES)} phases of {args.phase:.0f}s through nginx (TLS), "

@@ -1,4 +1,5 @@
-"""The pages in a real browser: a 390-pixel phone, the admin at 1440, auto-refresh, API docs."""
+"""The pages in a real browser: a 390-pixel phone, the admin at 1440, the refresh link
+without JavaScript, API docs."""
 
 from __future__ import annotations
 
@@ -113,30 +114,17 @@ def desk(browser, live_server, data):
     context.close()
 
 
-def test_auto_refresh_reloads_while_its_checkbox_has_the_focus(desk: Page, live_server):
-    page = desk
-    page.clock.install()
-    sign_in(page, live_server, "ada")
-    page.locator("[data-autorefresh]").check()
-    assert page.evaluate("document.activeElement.matches('[data-autorefresh]')")
-    page.evaluate("window.stillHere = true")
-    with page.expect_navigation():
-        page.clock.run_for(31_000)
-    assert page.evaluate("window.stillHere") is None
-    expect(page.locator("[data-autorefresh]")).to_be_checked()  # remembered
-
-
-def test_auto_refresh_waits_while_someone_types(desk: Page, live_server):
-    page = desk
-    page.clock.install()
-    sign_in(page, live_server, "ada")
-    page.locator("[data-autorefresh]").check()
-    page.locator("#q").fill("type:ss")
-    page.evaluate("window.stillHere = true")
-    page.clock.run_for(31_000)
-    page.wait_for_timeout(500)
-    assert page.evaluate("window.stillHere") is True
-    expect(page.locator("#q")).to_have_value("type:ss")
+def test_without_javascript_the_page_offers_a_refresh_link_not_follow(browser, live_server, data):
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    sign_in(page, live_server, "ada", "/connectionlog?q=type%3Assh")
+    refresh = page.get_by_test_id("refresh")
+    expect(refresh).to_be_visible()
+    assert refresh.get_attribute("href") == "/connectionlog?q=type%3Assh"
+    expect(page.locator("[data-follow]")).to_be_hidden()
+    refresh.click()
+    expect(page).to_have_url(re.compile(r"/connectionlog\?q=type%3Assh$"))
+    context.close()
 
 
 def test_admin_incident_columns_fit_1440_pixels(desk: Page, live_server):

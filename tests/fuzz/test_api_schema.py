@@ -31,6 +31,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from connlogs import roles
 from connlogs.models import AccessLogEntry
+from connlogs.savedviews.models import SavedView
 from tests.factories import (
     ConnectionLogFactory,
     OrganizationFactory,
@@ -83,6 +84,7 @@ def known(db):
         export_sha256="0" * 64,
         export_status=AccessLogEntry.ExportStatus.COMPLETE,
     )
+    view = SavedView.objects.create(name="ssh", q="type:ssh", owner=owner)
     return {
         "token": token_for(owner),
         "path": {
@@ -90,6 +92,7 @@ def known(db):
             "user": "alice",
             "workspace": str(workspace.id),
             "name": export.export_name,
+            "view": str(view.id),
         },
     }
 

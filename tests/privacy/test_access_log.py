@@ -15,6 +15,7 @@ from connlogs.accesslog.models import AppendOnlyError
 from connlogs.models import AccessLogEntry
 from connlogs.privacy import deferred
 from tests.conftest import as_user, requires_postgres
+from tests.exports import hang_up
 from tests.factories import tokens
 
 LIST = "/api/v2/connectionlog"
@@ -110,7 +111,7 @@ def test_an_export_the_client_abandons_is_recorded_as_abandoned(people, monkeypa
     response = as_user(people.owner).get(EXPORT, {"format": "ndjson"})
     pieces = iter(response.streaming_content)
     next(pieces)
-    response.close()
+    hang_up(response)
     entry = newest()
     assert entry.door == Door.API_EXPORT and entry.export_status == "abandoned"
     assert 1 <= entry.rows < 3 and entry.export_sha256

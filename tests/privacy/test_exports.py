@@ -12,7 +12,7 @@ from django.core.management import call_command
 
 from connlogs.models import AccessLogEntry
 from tests.conftest import as_user
-from tests.exports import split_provenance
+from tests.exports import hang_up, split_provenance
 
 EXPORT = "/api/v2/connectionlog/export"
 FILE_NAME = re.compile(r'filename="([^"]+)"')
@@ -124,7 +124,7 @@ def test_an_abandoned_export_is_said_to_be_incomplete(people, tmp_path, monkeypa
     response = as_user(people.owner).get(EXPORT, {"format": "csv"})
     pieces = iter(response.streaming_content)
     partial = next(pieces)
-    response.close()
+    hang_up(response)
     code, out = verify(tmp_path, partial)
     assert code == 1 and "INCOMPLETE" in out and "abandoned" in out
 

@@ -160,7 +160,7 @@ def test_any_accept_header_is_answered(owner_api, accept):
 
 def test_bad_q_is_a_400_with_the_contract_error(owner_api):
     response = owner_api.get(
-        URL, {"q": "type:foo nonsense", "format": "csv"}, HTTP_ACCEPT="text/csv"
+        URL, {"q": "type:foo status:maybe", "format": "csv"}, HTTP_ACCEPT="text/csv"
     )
     assert response.status_code == 400
     assert not response.streaming
@@ -171,7 +171,10 @@ def test_bad_q_is_a_400_with_the_contract_error(owner_api):
                 "field": "type",
                 "detail": 'Query param "type" has invalid value: "foo" is not a valid value',
             },
-            {"field": "search", "detail": '"search" is not a valid query param'},
+            {
+                "field": "status",
+                "detail": 'Query param "status" has invalid value: "maybe" is not a valid value',
+            },
         ],
     }
 

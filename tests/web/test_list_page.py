@@ -226,7 +226,7 @@ def test_clear_link_drops_the_search(owner_client):
     "q",
     [
         "type:ssh:x",
-        "nonsense",
+        "nonsense:x",
         "type:foo status:maybe workspace_id:abc",
         "type:ssh type:vscode",
         'connected_after:"2025-13-01T00:00:00Z"',

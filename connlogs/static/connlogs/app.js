@@ -54,50 +54,15 @@
       } catch (e) { /* keep UTC */ }
     });
 
-    // A whole table row opens its detail page (the time is the real link).
-    document.querySelectorAll("tr[data-href]").forEach(function (row) {
-      row.addEventListener("click", function (event) {
-        if (event.target.closest("a, button, input, select")) return;
-        if (window.getSelection && String(window.getSelection())) return;
-        if (event.metaKey || event.ctrlKey) window.open(row.dataset.href, "_blank");
-        else window.location.href = row.dataset.href;
-      });
+    // A whole table row opens its detail page (the time is the real link). Delegated, so
+    // rows that Follow adds later open too.
+    document.addEventListener("click", function (event) {
+      var row = event.target.closest && event.target.closest("tr[data-href]");
+      if (!row || event.target.closest("a, button, input, select")) return;
+      if (window.getSelection && String(window.getSelection())) return;
+      if (event.metaKey || event.ctrlKey) window.open(row.dataset.href, "_blank");
+      else window.location.href = row.dataset.href;
     });
-
-    // Auto-refresh of the first page during an incident (remembered in this browser). It
-    // waits while someone is typing or choosing (a reload would lose that), not while a
-    // checkbox, button or link merely has the focus (the auto-refresh box itself, after a
-    // click or the space bar, keeps it).
-    var NOT_TYPED = ["checkbox", "radio", "button", "submit", "reset", "image", "range", "color", "file"];
-    var isEditing = function (element) {
-      if (!element) return false;
-      if (element.isContentEditable) return true;
-      var tag = element.tagName;
-      if (tag === "TEXTAREA" || tag === "SELECT") return true;
-      return tag === "INPUT" && NOT_TYPED.indexOf((element.type || "").toLowerCase()) === -1;
-    };
-    var refresh = document.querySelector("[data-autorefresh]");
-    if (refresh && !refresh.disabled) {
-      var key = "connlogs.autorefresh";
-      var timer = null;
-      var schedule = function () {
-        clearTimeout(timer);
-        if (!refresh.checked) return;
-        timer = setTimeout(function () {
-          if (document.visibilityState === "visible" && !isEditing(document.activeElement)) {
-            window.location.reload();
-          } else {
-            schedule();
-          }
-        }, 30000);
-      };
-      try { refresh.checked = localStorage.getItem(key) === "1"; } catch (e) { /* private mode */ }
-      refresh.addEventListener("change", function () {
-        try { localStorage.setItem(key, refresh.checked ? "1" : "0"); } catch (e) { /* ignore */ }
-        schedule();
-      });
-      schedule();
-    }
 
     // Copy buttons next to ids and addresses.
     if (navigator.clipboard) {

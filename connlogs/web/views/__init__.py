@@ -1,4 +1,5 @@
-"""The browser pages: sign-in, the connection-log list and detail, downloads, the access log."""
+"""The browser pages: sign-in, the connection-log list (and its follow mode), detail,
+downloads, the access log."""
 
 from connlogs.web.views.access import (
     AccessLogDownloadView,
@@ -7,6 +8,7 @@ from connlogs.web.views.access import (
     MyDownloadsView,
 )
 from connlogs.web.views.auth import SetTimezoneView, SignInView, SignOutView
+from connlogs.web.views.following import FollowChangesView
 from connlogs.web.views.logs import (
     ConnectionLogDetailView,
     ConnectionLogDownloadView,
@@ -21,6 +23,7 @@ __all__ = [
     "ConnectionLogDetailView",
     "ConnectionLogDownloadView",
     "ConnectionLogListView",
+    "FollowChangesView",
     "SetTimezoneView",
     "SignInView",
     "SignOutView",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import Http404, HttpResponse
@@ -22,11 +23,13 @@ from connlogs import export, retention, roles, timebounds
 from connlogs.accesslog.record import Door, record_rows
 from connlogs.api.export_views import parse_options
 from connlogs.api.serializers import connection_log_entries
+from connlogs.feed.reading import latest_seq
 from connlogs.models import ConnectionLog, Organization, User, Workspace
 from connlogs.privacy.identities import Identities
+from connlogs.savedviews.resolve import start_view
 from connlogs.search.request import LogSearch
 from connlogs.values import format_time
-from connlogs.web import charts, links, menus
+from connlogs.web import charts, links, menus, viewsmenu
 from connlogs.web.tables import LogRow, group_by_day, parsed_user_agent
 from connlogs.web.views.base import DisplayTimezoneMixin, ReaderRequiredMixin, display_zone_name
 from connlogs.web.views.paging import PageRequest, paginate
@@ -76,10 +79,26 @@ class ConnectionLogListView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
             # A filter form: write the menus into q, then show the clean address of it.
             return redirect(links.list_url(menus.submitted_q(request.GET, now), size))
 
+        start = start_view(request.user)
+        if start is not None and not request.GET:
+            # The plain address opens the user's start view, if they chose one.
+            return redirect(links.list_url(view=viewsmenu.view_id(start)))
+
+        # The feed's position is read before the rows: a change committed in between is
+        # then shown twice (the page replaces a row it already has), never missed.
+        feed_next = latest_seq()
         found = LogSearch.from_request(request)
         q = found.q.strip()
-        link = links.ListLinks(q, size)
         organizations = readable_organizations(request.user)
+        saved = viewsmenu.views_menu(
+            request.user, request.GET.get("view", ""), organizations, start
+        )
+        if saved.current and saved.current.page_size and "per_page" not in request.GET:
+            size = saved.current.page_size
+        link = links.ListLinks(q, size)
+        clear_url = links.list_url("", size)
+        if saved.start_id and "?" not in clear_url:
+            clear_url += "?q="  # the plain address would open the start view again
         context = {
             "q": q,
             "size": size,
@@ -87,9 +106,19 @@ class ConnectionLogListView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
             "menus": menus.SearchMenus.for_search(
                 found, organizations, owner_usernames(request.user, found.identities), now
             ),
-            "clear_url": links.list_url("", size),
+            "clear_url": clear_url,
             "zone_name": display_zone_name(request),
             "is_filtered": bool(q),
+            "saved": saved,
+            "saved_groups": [
+                ("Mine", saved.mine),
+                ("Shared with me", saved.shared),
+                ("Built in", saved.built_in),
+            ],
+            "hidden_columns": viewsmenu.hidden_columns(saved.current),
+            "feed_next": feed_next,
+            "changes_url": reverse("connectionlog-changes"),
+            "feed_params": urlencode({"q": q}) if q else "",
         }
         if found.validations:
             return render(request, self.template_name, context, status=400)
@@ -120,6 +149,7 @@ class ConnectionLogListView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
             else [],
             show_organization=len(organizations) > 1,
             empty=_empty_state(page, found),
+            notices=found.notices,
             size_urls=[(option, link.sized(option)) for option in links.PAGE_SIZES],
             first_page_url=link.page(),
             export_csv_url=link.export(export.CSV),
@@ -222,4 +252,7 @@ class ConnectionLogDownloadView(ReaderRequiredMixin, View):
         if found.validations:
             # The list page shows the search's errors under the box.
             return redirect(links.list_url(found.q.strip()))
-        return export.search_export_response(found, fmt, Door.PAGE_EXPORT, bom=bom)
+        try:
+            return export.search_export_response(found, fmt, Door.PAGE_EXPORT, bom=bom)
+        except export.ExportsBusy:
+            return export.busy_answer(request)

@@ -17,7 +17,7 @@ def first_pseudonym_key(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('connlogs', '0006_cl_ip_time_idx'),
+        ('connlogs', '0008_change_feed_and_saved_views'),
     ]
 
     operations = [

@@ -1,0 +1,161 @@
+"""Saved views over the API: request bodies, and the JSON of a view (saved or built-in)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from connlogs.api.serializers import (
+    JsonBodySerializer,
+    OrganizationRefSerializer,
+    organization_json,
+)
+from connlogs.roles import User
+from connlogs.savedviews import access, display
+from connlogs.savedviews.models import MAX_NAME, MAX_Q, SavedView, Sharing
+from connlogs.savedviews.presets import Preset
+from connlogs.values import format_time
+
+# --- request bodies ---------------------------------------------------------------------
+
+
+def _checked(error: str, value):
+    if error:
+        raise serializers.ValidationError(error)
+    return value
+
+
+class SavedViewBodySerializer(JsonBodySerializer):
+    """A view to create (``name`` required) or the fields to change (``PATCH``)."""
+
+    name = serializers.CharField(max_length=MAX_NAME)
+    q = serializers.CharField(
+        max_length=MAX_Q, allow_blank=True, required=False, help_text="The search; '' is all rows."
+    )
+    page_size = serializers.IntegerField(
+        allow_null=True, required=False, help_text="One of the list page's sizes; null: its own."
+    )
+    time_zone = serializers.CharField(
+        max_length=64,
+        allow_blank=True,
+        allow_null=True,
+        required=False,
+        help_text="An IANA zone name; null or '': the reader's own.",
+    )
+    columns = serializers.ListField(
+        child=serializers.CharField(),
+        allow_null=True,
+        required=False,
+        help_text="The list's columns to show, in order: " + ", ".join(display.COLUMNS) + ".",
+    )
+    sharing = serializers.ChoiceField(choices=Sharing.values, required=False)
+    organization = serializers.CharField(
+        allow_null=True,
+        required=False,
+        help_text='With "sharing": "organization": its UUID or name.',
+    )
+    owner = serializers.CharField(
+        allow_null=True,
+        required=False,
+        help_text="A shared view's new owner (UUID or username; null: nobody).",
+    )
+
+    def validate_page_size(self, value):
+        return _checked(display.page_size_error(value), value)
+
+    def validate_time_zone(self, value):
+        return _checked(display.time_zone_error(value or ""), value or "")
+
+    def validate_columns(self, value):
+        return _checked(display.columns_error(value), value)
+
+
+class StartViewBodySerializer(JsonBodySerializer):
+    view = serializers.CharField(help_text="A saved view's id or a built-in view's key.")
+
+
+# --- the JSON of a view -----------------------------------------------------------------
+
+
+def saved_view_json(view: SavedView, viewer: User) -> dict:
+    """A saved view as ``viewer`` (who may see it) sees it; load it with
+    ``select_related("organization", "owner")``."""
+    owner = view.owner
+    return {
+        "id": str(view.id),
+        "name": view.name,
+        "q": view.q,
+        "description": "",
+        "page_size": view.page_size,
+        "time_zone": view.time_zone or None,
+        "columns": view.columns,
+        "sharing": view.sharing,
+        "organization": organization_json(view.organization) if view.organization else None,
+        "owner": {"id": str(owner.id), "username": owner.username} if owner else None,
+        "mine": owner is not None and owner.pk == viewer.pk,
+        "built_in": False,
+        "editable": access.may_change(viewer, view),
+        "created_at": format_time(view.created_at),
+        "updated_at": format_time(view.updated_at),
+    }
+
+
+def preset_json(preset: Preset) -> dict:
+    """A built-in view: read-only, shared with everyone, no owner and no display choices."""
+    return {
+        "id": preset.key,
+        "name": preset.name,
+        "q": preset.q,
+        "description": preset.description,
+        "page_size": None,
+        "time_zone": None,
+        "columns": None,
+        "sharing": Sharing.EVERYONE.value,
+        "organization": None,
+        "owner": None,
+        "mine": False,
+        "built_in": True,
+        "editable": False,
+        "created_at": None,
+        "updated_at": None,
+    }
+
+
+def view_json(view: SavedView | Preset, viewer: User) -> dict:
+    if isinstance(view, Preset):
+        return preset_json(view)
+    return saved_view_json(view, viewer)
+
+
+# --- schema only (the functions above build the JSON) -------------------------------------
+
+
+class ViewOwnerSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    username = serializers.CharField()
+
+
+class SavedViewSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="A UUID, or a built-in view's key.")
+    name = serializers.CharField()
+    q = serializers.CharField()
+    description = serializers.CharField(help_text="Built-in views only; '' otherwise.")
+    page_size = serializers.IntegerField(allow_null=True)
+    time_zone = serializers.CharField(allow_null=True)
+    columns = serializers.ListField(child=serializers.CharField(), allow_null=True)
+    sharing = serializers.ChoiceField(choices=Sharing.values)
+    organization = OrganizationRefSerializer(allow_null=True)
+    owner = ViewOwnerSerializer(allow_null=True, help_text="null: built in, or owner deleted.")
+    mine = serializers.BooleanField(help_text="The caller owns it.")
+    built_in = serializers.BooleanField()
+    editable = serializers.BooleanField(help_text="The caller may change and delete it.")
+    created_at = serializers.DateTimeField(allow_null=True)
+    updated_at = serializers.DateTimeField(allow_null=True)
+
+
+class SavedViewListSerializer(serializers.Serializer):
+    views = SavedViewSerializer(many=True)
+    start_view_id = serializers.CharField(allow_null=True)
+
+
+class StartViewSerializer(serializers.Serializer):
+    view = SavedViewSerializer(allow_null=True)

@@ -1,0 +1,176 @@
+"""Reading the change feed: the entries after a ``seq`` whose rows a search matches, in order.
+
+One function serves every reader: the API (``GET /api/v2/connectionlog/changes``) and code
+without a request, such as a stream worker that stores an owner and a ``q`` or view
+(``changes_for``). A reader gets each changed row **as it is when read**: an ``updated``
+entry, or a ``created`` one read after the disconnect, shows the row with its disconnect;
+``q`` filters the rows as they are now. An entry whose row retention has deleted is not shown.
+
+Why a follower loses nothing: entries are numbered in commit order (``writing``), so all the
+entries up to the highest visible ``seq`` are final when it is read; a page answers the
+entries in ``(after, end]`` and ``next`` never passes ``end``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import router
+from django.db.models import F, Max, Min
+
+from connlogs.api.serializers import connection_log_entries
+from connlogs.feed.models import FeedAction, FeedEntry, FeedState
+from connlogs.models import ConnectionLog
+from connlogs.roles import User
+from connlogs.savedviews.resolve import query_of
+from connlogs.search.grammar import Validation
+from connlogs.search.request import LogSearch
+
+DEFAULT_LIMIT = 100
+# Entries one read examines at most, matching or not: a rare ``q`` over a long backlog costs
+# a bounded walk per request (``next`` moves on by up to this much), never a scan of the feed.
+SCAN_WINDOW = 5_000
+
+
+@dataclass(frozen=True)
+class Change:
+    """One entry: its ``seq``, ``"created"`` or ``"updated"``, and the row as it is now
+    (loaded with ``with_related()``, ready for ``connection_log_entries``)."""
+
+    seq: int
+    action: str
+    row: ConnectionLog
+
+
+@dataclass(frozen=True)
+class ChangePage:
+    """The changes after ``after`` (oldest first) and ``next``: the ``after`` of the next
+    read. ``next`` is the last change's seq when the page is full, else the end read."""
+
+    changes: list[Change]
+    next: int
+
+
+class FeedError(Exception):
+    """A read the feed cannot answer."""
+
+
+class FeedTrimmed(FeedError):
+    """Retention removed entries the reader has not read: ``oldest_seq`` is the oldest entry
+    kept (read on with ``after=oldest_seq - 1``, accepting the loss)."""
+
+    def __init__(self, after: int, oldest_seq: int):
+        self.after, self.oldest_seq = after, oldest_seq
+        super().__init__(f"changes after {after} were trimmed; the oldest kept is {oldest_seq}")
+
+
+class AfterPastEnd(FeedError):
+    """``after`` is beyond every seq handed out (``latest``): not a position of this feed."""
+
+    def __init__(self, after: int, latest: int):
+        self.after, self.latest = after, latest
+        super().__init__(f"after={after} is past the end of the feed ({latest})")
+
+
+class InvalidSearch(FeedError):
+    """The ``q`` (or the view's) is not a valid search for the user: the contract's
+    ``validations``."""
+
+    def __init__(self, validations: list[Validation]):
+        self.validations = validations
+        super().__init__("; ".join(f"{v.field}: {v.detail}" for v in validations))
+
+
+def _alias() -> str:
+    # The entries and their rows are read from one database (the primary): a replica behind
+    # it could hold an entry's position without its row, and a follower would move past it.
+    return router.db_for_read(FeedEntry)
+
+
+def trimmed_through(alias: str | None = None) -> int:
+    """The highest seq retention has removed (0: none)."""
+    state = FeedState.objects.using(alias or _alias()).filter(pk=1)
+    return state.values_list("trimmed_through", flat=True).first() or 0
+
+
+def _highest_entry(alias: str) -> int:
+    return FeedEntry.objects.using(alias).aggregate(latest=Max("seq"))["latest"] or 0
+
+
+def latest_seq(alias: str | None = None) -> int:
+    """The end of the feed: the highest seq committed (or trimmed), 0 for an empty feed."""
+    alias = alias or _alias()
+    return max(_highest_entry(alias), trimmed_through(alias))
+
+
+def oldest_seq(alias: str | None = None) -> int:
+    """The oldest entry kept; one past the end when none is."""
+    alias = alias or _alias()
+    oldest = FeedEntry.objects.using(alias).aggregate(oldest=Min("seq"))["oldest"]
+    return oldest if oldest is not None else latest_seq(alias) + 1
+
+
+def read_changes(search: LogSearch, *, after: int | None, limit: int = DEFAULT_LIMIT) -> ChangePage:
+    """Up to ``limit`` changes after ``after`` whose rows ``search`` matches (in the scope of
+    its user), oldest first.
+
+    ``after=None`` answers no changes and ``next`` = the end of the feed (start following
+    now); ``after=0`` starts at the oldest entry kept. Check ``search.validations`` first.
+    Raises ``FeedTrimmed`` when retention removed entries after ``after`` (``after`` > 0),
+    ``AfterPastEnd`` when ``after`` is beyond the end.
+    """
+    alias = _alias()
+    trimmed = trimmed_through(alias)
+    end = max(_highest_entry(alias), trimmed)
+    if after is None:
+        return ChangePage([], end)
+    if after > end:
+        raise AfterPastEnd(after, end)
+    start = after or trimmed
+    if start < trimmed:
+        raise FeedTrimmed(after, oldest_seq(alias))
+    # The window starts at the first entry after ``start``: no read is spent on the gap
+    # below the oldest entry kept, or on numbers a rolled-back batch drew.
+    first = FeedEntry.objects.using(alias).filter(seq__gt=start).aggregate(first=Min("seq"))
+    if first["first"] is None or first["first"] > end:
+        return ChangePage([], end)
+    upper = min(end, first["first"] - 1 + SCAN_WINDOW)
+    rows = list(
+        search.matching.using(alias)
+        .filter(feed_entries__seq__gt=start, feed_entries__seq__lte=upper)
+        .annotate(feed_seq=F("feed_entries__seq"), feed_action=F("feed_entries__action"))
+        .order_by("feed_seq")
+        .with_related()[:limit]
+    )
+    # A trim that committed while we read may have removed entries of (start, upper]: then
+    # this page may have holes, and the reader must be told.
+    if after and start < trimmed_through(alias):
+        raise FeedTrimmed(after, oldest_seq(alias))
+    changes = [Change(row.feed_seq, FeedAction(row.feed_action).label, row) for row in rows]
+    return ChangePage(changes, changes[-1].seq if len(changes) == limit else upper)
+
+
+def changes_for(
+    user: User, *, q: str = "", view: str = "", after: int | None, limit: int = DEFAULT_LIMIT
+) -> ChangePage:
+    """``read_changes`` for ``user`` without a request: their scope, ``q`` or the saved view
+    ``view`` (its id; ``q`` is then ignored). For a stream worker or an alert rule that
+    stores its owner; the caller decides what a suspended owner may still read.
+
+    Raises ``savedviews.resolve.ViewNotFound`` when ``user`` may not see ``view``,
+    ``InvalidSearch`` for a bad ``q``, and what ``read_changes`` raises.
+    """
+    search = LogSearch.for_user(user, query_of(view, user) if view else q)
+    if search.validations:
+        raise InvalidSearch(search.validations)
+    return read_changes(search, after=after, limit=limit)
+
+
+def change_entries(page: ChangePage, viewer: User) -> list[dict]:
+    """The API's ``changes``: ``{"seq", "action", "connection_log"}`` per change, the row in
+    the read contract's shape as ``viewer`` sees it (``connection_log_entries``)."""
+    shown = connection_log_entries([change.row for change in page.changes], viewer)
+    return [
+        {"seq": change.seq, "action": change.action, "connection_log": entry}
+        for change, entry in zip(page.changes, shown, strict=True)
+    ]

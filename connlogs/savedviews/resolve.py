@@ -1,0 +1,75 @@
+"""A saved or built-in view as a ``q``: for the ``view=`` parameter of every door
+(``LogSearch.from_request``), for the start view, and for callers without a request (a stream
+worker holding an owner and a view id).
+"""
+
+from __future__ import annotations
+
+from connlogs import roles, values
+from connlogs.savedviews.access import visible_views
+from connlogs.savedviews.models import SavedView, StartView
+from connlogs.savedviews.presets import PRESETS, Preset
+from connlogs.search.grammar import Validation, repeated_param
+
+VIEW_PARAM = "view"
+NOT_VISIBLE = 'Query param "view" does not name a saved view you can see'
+WITH_Q = 'Query params "q" and "view" cannot be used together: a view is a saved "q"'
+
+
+class ViewNotFound(LookupError):
+    """No view with that id, or one the user may not see (the two are not told apart)."""
+
+
+def find_view(view_id: str, user: roles.User) -> SavedView | Preset | None:
+    """The view ``view_id`` names for ``user``: a built-in one by its key, a saved one by its
+    UUID if ``user`` may see it; ``None`` otherwise."""
+    if view_id in PRESETS:
+        return PRESETS[view_id]
+    try:
+        pk = values.parse_uuid(view_id)
+    except ValueError:
+        return None
+    return visible_views(user).filter(pk=pk).first()
+
+
+def query_of(view_id: str, user: roles.User) -> str:
+    """The ``q`` of the view ``view_id`` as ``user`` may open it; ``ViewNotFound`` when
+    ``user`` may not see it. The rows it finds are still scoped to ``user``'s role."""
+    view = find_view(view_id, user)
+    if view is None:
+        raise ViewNotFound(view_id)
+    return view.q
+
+
+def search_query(params, q: str, user: roles.User) -> tuple[str, list[Validation]]:
+    """The ``q`` a request searches with: its own ``q``, or the one its ``view`` names.
+
+    ``params`` is the request's ``QueryDict``. Answers ``(q, [])``, or ``("", validations)``
+    when ``view`` is repeated, is used together with a non-empty ``q``, or names no view
+    ``user`` may see: 400s in the contract's shape, as a bad ``q`` is. An empty ``view=`` is no
+    view.
+    """
+    given = params.getlist(VIEW_PARAM) if hasattr(params, "getlist") else []
+    if len(given) > 1:
+        return "", [Validation(VIEW_PARAM, repeated_param(VIEW_PARAM, len(given)))]
+    if not given or not given[0]:
+        return q, []
+    if q.strip():
+        return "", [Validation(VIEW_PARAM, WITH_Q)]
+    try:
+        return query_of(given[0], user), []
+    except ViewNotFound:
+        return "", [Validation(VIEW_PARAM, NOT_VISIBLE)]
+
+
+def start_view(user: roles.User) -> SavedView | Preset | None:
+    """The view ``user``'s list page opens with, or ``None`` (none chosen, or the chosen view
+    is one they may no longer see: shared with an organization they left, unshared...)."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    choice = StartView.objects.filter(user_id=user.pk).first()
+    if choice is None:
+        return None
+    if choice.preset:
+        return PRESETS.get(choice.preset)
+    return visible_views(user).filter(pk=choice.view_id).first()
