@@ -113,3 +113,14 @@ def record_rows(
         **extra,
     )
     return record(Reader.from_request(request), read, identities)
+
+
+def record_changes(
+    request, q: str, rows: list[ConnectionLog], identities: Identities
+) -> AccessLogEntry | None:
+    """``record_rows`` of a change-feed read (``Door.FEED``: the API's and the following
+    page's) that returned rows. A read that returned none is not recorded: a following page
+    asks every few seconds, and such entries would bury the reads that showed rows."""
+    if not rows:
+        return None
+    return record_rows(request, Door.FEED, q, rows, identities)

@@ -2,8 +2,9 @@
 a viewer who may not see it matches nothing.
 
 The search keys that name a person (``workspace_owner``, ``workspace_owner_email``,
-``username``, ``user_email``) and the address key (``ip``) ask ``resolve_person`` /
-``resolve_ip`` for their condition instead of building it from the value. Both take the
+``username``, ``user_email``, the owner in ``workspace:owner/name``, free text's usernames)
+and the address key (``ip``) ask ``resolve_person`` / ``resolve_ip`` for their condition
+instead of building it from the value. Both take the
 key's own condition for a real value (``real_ids`` / ``real``) and return a ``Q`` on the
 log table:
 
@@ -19,7 +20,8 @@ log table:
   values are shown); one more query reads which organizations are protected.
 
 Only pseudonyms that were shown can be typed back: they are indexed when shown
-(``Identities.remember``).
+(``Identities.remember``). Free text also matches the row's address as text: ``concealed_rows``
+says in which rows a viewer must not find a word there.
 """
 
 from __future__ import annotations
@@ -62,26 +64,43 @@ def _match(
     return found | (real_q() & ~Q(organization_id__in=protected))
 
 
-def resolve_person(value: str, viewer: User, *, column: str, real_ids: Callable[[str], list]) -> Q:
-    """The condition of a person key on ``column`` (``workspace_owner_id`` or ``user_id``).
+def concealed_rows(viewer: User) -> Q | None:
+    """The rows ``viewer`` is shown pseudonyms in: ``None`` for none (mode off, or a viewer
+    who may reveal identities), an empty ``Q()`` for every row (mode on), else the rows of
+    the protected organizations (one query)."""
+    protected = _protected_organizations()
+    if protected == [] or roles.may_reveal_identities(viewer):
+        return None
+    return Q() if protected is None else Q(organization_id__in=protected)
+
+
+def _on(columns: tuple[str, ...], ids: list) -> Q:
+    condition = Q()
+    for column in columns:
+        condition |= Q(**{f"{column}__in": ids})
+    return condition
+
+
+def resolve_person(
+    value: str, viewer: User, *, column: str | tuple[str, ...], real_ids: Callable[[str], list]
+) -> Q:
+    """The condition of a person key on ``column`` (``workspace_owner_id`` or ``user_id``;
+    a tuple: any of them).
 
     ``value`` is a username or an email as typed (lower-cased by the grammar; a pseudonym
     is ``user-…`` or ``user-…@pseudonym.invalid``); ``real_ids(value)`` gives the ids the
-    key matches for a real value (at least one id: ``filterset.nobody`` when none).
+    key matches for a real value (for a key: at least one id, ``filterset.nobody`` when none).
     """
     token = pseudonyms.user_token(value)
+    columns = (column,) if isinstance(column, str) else column
 
     def pseudonym_q(values: list[str]) -> Q:
         # An unknown pseudonym: one id no user has, as ``filterset.nobody`` does.
         ids = [uuid.UUID(found) for found in values] or [uuid.uuid5(roles.NO_ID, token)]
-        return Q(**{f"{column}__in": ids})
+        return _on(columns, ids)
 
     return _match(
-        Pseudonym.Kind.USER,
-        token,
-        viewer,
-        pseudonym_q,
-        lambda: Q(**{f"{column}__in": real_ids(value)}),
+        Pseudonym.Kind.USER, token, viewer, pseudonym_q, lambda: _on(columns, real_ids(value))
     )
 
 

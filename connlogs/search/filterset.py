@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import uuid
-from functools import reduce
+from functools import cached_property, reduce
 
 import django_filters
 from django.db.models import Q, QuerySet
@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from connlogs import roles
 from connlogs.models import ConnectionType, User
-from connlogs.privacy.resolve import resolve_person
+from connlogs.privacy.resolve import concealed_rows, resolve_ip, resolve_person
 from connlogs.search import conditions, grammar
 from connlogs.search.fields import (
     ChoiceValueField,
@@ -176,16 +176,24 @@ class ConnectionLogFilterSet(django_filters.FilterSet):
             ids += self._found_or_nobody(wanted, found, "No user named {}")
         return ids
 
+    @property
+    def _viewer(self):
+        return getattr(self.request, "user", None)
+
+    @cached_property
+    def _concealed_rows(self) -> Q | None:
+        """The rows this viewer is shown pseudonyms in (``privacy.resolve.concealed_rows``)."""
+        return concealed_rows(self._viewer)
+
     def _person(self, column: str, items: tuple[str, ...], real_ids) -> Q:
         """Either of ``items`` on ``column``: ``me`` is the caller, whoever may see what; any
         other value may be a pseudonym (data protection mode, ``connlogs.privacy.resolve``).
         ``real_ids(names)`` gives the ids of real names (``_people`` or ``_emails``)."""
-        viewer = getattr(self.request, "user", None)
         return conditions.either(
             Q(**{f"{column}__in": real_ids((item,))})
             if item == "me"
             else resolve_person(
-                item, viewer, column=column, real_ids=lambda value: real_ids((value,))
+                item, self._viewer, column=column, real_ids=lambda value: real_ids((value,))
             )
             for item in items
         )
@@ -246,14 +254,22 @@ class ConnectionLogFilterSet(django_filters.FilterSet):
     # --- ours ---------------------------------------------------------------------------
 
     def q_ip(self, items):
-        return conditions.ip(items)
+        # An address may be a pseudonym (data protection mode), resolved as the admin's
+        # search by address is; a network never is one.
+        def one(network) -> Q:
+            host = network.prefixlen == network.max_prefixlen
+            typed = str(network.network_address) if host else str(network)
+            real = conditions.ip((network,))
+            return resolve_ip(typed, self._viewer, real=lambda _: real)
+
+        return conditions.either(one(network) for network in items)
 
     def q_workspace(self, items: tuple[WorkspaceName, ...]):
         def one(item: WorkspaceName) -> Q:
             named = conditions.workspace_name(item)
             if item.owner is None:
                 return named
-            return named & Q(workspace_owner_id__in=self._people((item.owner,)))
+            return named & self._person("workspace_owner_id", (item.owner,), self._people)
 
         return conditions.either(one(item) for item in items)
 
@@ -282,12 +298,21 @@ class ConnectionLogFilterSet(django_filters.FilterSet):
         """Every word matches (one of its ``a,b`` alternatives) some column of the row, the
         owner's username or the connecting user's username."""
 
+        def users_containing(word: str) -> list:
+            return list(User.objects.filter(username__icontains=word).values_list("id", flat=True))
+
         def one(word: str) -> Q:
-            condition = conditions.row_text(word)
-            users = list(User.objects.filter(username__icontains=word).values_list("id", flat=True))
-            if users:
-                condition |= Q(workspace_owner_id__in=users) | Q(user_id__in=users)
-            return condition
+            # For a reader shown pseudonyms, usernames and addresses are pseudonyms too: a
+            # word finds a person by their pseudonym (``resolve_person``), and never by the
+            # real address in the rows they see concealed.
+            text = conditions.row_text(word)
+            hidden = self._concealed_rows
+            if hidden is not None:
+                without_ip = conditions.row_text(word, with_ip=False)
+                text &= (without_ip | ~hidden) if hidden else without_ip
+            columns = ("workspace_owner_id", "user_id")
+            people = resolve_person(word, self._viewer, column=columns, real_ids=users_containing)
+            return text | people
 
         return reduce(
             lambda left, right: left & right,
