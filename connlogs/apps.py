@@ -9,8 +9,10 @@ class ConnlogsConfig(AppConfig):
 
     def ready(self) -> None:
         from connlogs.api import schema  # noqa: F401 - registers the OpenAPI auth extension
+        from connlogs.privacy import deferred
         from connlogs.search import lookups
 
+        deferred.connect()
         lookups.register_lookups()
         connection_created.connect(
             lookups.register_sqlite_functions, dispatch_uid="connlogs-sqlite-functions"

@@ -128,6 +128,17 @@ class Organization(models.Model):
     display_name = models.CharField(max_length=128, blank=True, default="")
     description = models.TextField(blank=True, default="")
     icon = models.CharField(max_length=512, blank=True, default="")
+    # Data protection mode for this organization alone (docs/privacy.md), when
+    # ``CONNLOGS_DATA_PROTECTION`` is "organizations" ("on" protects every organization).
+    data_protection = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text=(
+            "Show the people and addresses in this organization's connection logs as "
+            "pseudonyms, except to identity viewers (and owners, unless configured otherwise). "
+            'Applies when CONNLOGS_DATA_PROTECTION is "organizations".'
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -397,10 +408,12 @@ class SignInThrottle(models.Model):
         return f"{self.bucket}: {self.tries}"
 
 
-# The tables derived from the log (connection keys, hourly rollups), the change feed's, the
-# saved views' and the streams' tables are declared with their packages; importing them here
-# registers them with the app. Those modules import nothing of this one.
+# The tables derived from the log (connection keys, hourly rollups), the access log's, the
+# pseudonyms', the change feed's, the saved views' and the streams' tables are declared with
+# their packages; importing them here registers them with the app.
+from connlogs.accesslog.models import AccessLogEntry  # noqa: E402, F401
 from connlogs.feed.models import FeedEntry, FeedState  # noqa: E402, F401
+from connlogs.privacy.models import Pseudonym, PseudonymKey  # noqa: E402, F401
 from connlogs.savedviews.models import SavedView, StartView  # noqa: E402, F401
 from connlogs.storage.models import ConnectionKey, ConnectionRollup  # noqa: E402, F401
 from connlogs.streams.models import Stream, StreamBatch, WorkerHeartbeat  # noqa: E402, F401

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Q
 
@@ -19,6 +20,8 @@ User = AbstractBaseUser
 OWNER = "owner"
 AUDITOR = "auditor"
 CONNECTION_REPORTER = "connection-reporter"
+# Sees real identities where data protection mode shows pseudonyms (docs/privacy.md).
+IDENTITY_VIEWER = "identity-viewer"
 ORGANIZATION_ADMIN = "organization-admin"
 ORGANIZATION_AUDITOR = "organization-auditor"
 
@@ -26,6 +29,7 @@ SITE_ROLES: dict[str, str] = {
     OWNER: "Owner",
     AUDITOR: "Auditor",
     CONNECTION_REPORTER: "Connection Reporter",
+    IDENTITY_VIEWER: "Identity Viewer",
 }
 ORGANIZATION_ROLES: dict[str, str] = {
     ORGANIZATION_ADMIN: "Organization Admin",
@@ -84,6 +88,41 @@ def readable_organization_ids(user: User) -> list[uuid.UUID] | None:
 def may_read_connection_logs(user: User) -> bool:
     readable = readable_organization_ids(user)
     return readable is None or bool(readable)
+
+
+def may_reveal_identities(user: User) -> bool:
+    """Whether ``user`` sees real identities in rows that data protection mode covers.
+
+    Users with the site role ``identity-viewer`` do; so do site owners unless
+    ``CONNLOGS_OWNERS_SEE_IDENTITIES`` is off. The role reveals; it does not grant reading:
+    which rows a user reads is still ``readable_organization_ids``.
+    """
+    if has_site_role(user, IDENTITY_VIEWER):
+        return True
+    return is_owner(user) and settings.CONNLOGS_OWNERS_SEE_IDENTITIES
+
+
+def access_log_organization_ids(user: User) -> list[uuid.UUID] | None:
+    """The organizations whose reads ``user`` may see in the access log.
+
+    ``None`` means every read (site owners); otherwise the organizations ``user`` administers
+    (possibly none): an organization admin sees the reads that returned their organization's
+    rows.
+    """
+    if is_owner(user):
+        return None
+    if not getattr(user, "is_authenticated", False):
+        return []
+    return [
+        membership.organization_id
+        for membership in _memberships(user)
+        if ORGANIZATION_ADMIN in (membership.roles or [])
+    ]
+
+
+def may_read_access_log(user: User) -> bool:
+    scope = access_log_organization_ids(user)
+    return scope is None or bool(scope)
 
 
 def visible_organization_ids(user: User) -> list[uuid.UUID] | None:

@@ -18,6 +18,14 @@ urlpatterns = [
         name="connectionlog-export",
     ),
     path("connectionlog/streams", StreamsPageView.as_view(), name="streams-page"),
+    path("connectionlog/exports", views.MyDownloadsView.as_view(), name="connectionlog-exports"),
+    path(
+        "connectionlog/exports/<str:name>.sha256",
+        views.ExportChecksumPageView.as_view(),
+        name="connectionlog-export-checksum",
+    ),
+    path("accesslog", views.AccessLogView.as_view(), name="accesslog"),
+    path("accesslog/export", views.AccessLogDownloadView.as_view(), name="accesslog-export"),
     path(
         "connectionlog/changes",
         views.FollowChangesView.as_view(),

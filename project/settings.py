@@ -327,3 +327,30 @@ for _alias in DATABASES.values():
 # neither set it answers nobody (404).
 CONNLOGS_METRICS_TOKEN = os.environ.get("CONNLOGS_METRICS_TOKEN") or ""
 CONNLOGS_METRICS_NETWORKS = env_list("CONNLOGS_METRICS_NETWORKS", "")
+
+# --- privacy (docs/privacy.md) -------------------------------------------------------------
+# Data protection mode: people and addresses in connection logs are shown as pseudonyms to
+# anyone who may not reveal them. "on": in every organization; "organizations": in the
+# organizations that turn it on (the admin, or `manage.py data_protection`); "off" (default).
+_DATA_PROTECTION = (os.environ.get("CONNLOGS_DATA_PROTECTION") or "off").strip().lower()
+CONNLOGS_DATA_PROTECTION = {"true": "on", "1": "on", "false": "off", "0": "off"}.get(
+    _DATA_PROTECTION, _DATA_PROTECTION
+)
+if CONNLOGS_DATA_PROTECTION not in {"on", "off", "organizations"}:
+    raise ImproperlyConfigured('CONNLOGS_DATA_PROTECTION must be "on", "off" or "organizations".')
+# Site owners see real identities in protected rows (as users with the identity-viewer role
+# do); off: only identity viewers do.
+CONNLOGS_OWNERS_SEE_IDENTITIES = env_bool("CONNLOGS_OWNERS_SEE_IDENTITIES", True)
+# The secret that pseudonyms are keyed with (mixed with a random salt kept in the database,
+# which `manage.py rotate_pseudonym_key` replaces); default: SECRET_KEY.
+CONNLOGS_PSEUDONYM_SECRET = os.environ.get("CONNLOGS_PSEUDONYM_SECRET") or SECRET_KEY
+# The key of the access log's hash chain (HMAC-SHA256); default: derived from SECRET_KEY.
+# Keep it stable: `manage.py verify_access_log` checks the chain with it.
+CONNLOGS_ACCESS_LOG_KEY = os.environ.get("CONNLOGS_ACCESS_LOG_KEY") or SECRET_KEY
+# How long access-log entries are kept ("400d", "forever", ...); default: the connection
+# log's retention plus 365 days (forever when the log is kept forever). Never shorter than
+# the log's. `manage.py purge_access_log` deletes what is older.
+CONNLOGS_ACCESS_LOG_RETENTION = os.environ.get("CONNLOGS_ACCESS_LOG_RETENTION") or ""
+# After a response that recorded a read, its worker chains the new access-log entries at
+# most this often (seconds); 0: only `manage.py seal_access_log` does.
+CONNLOGS_ACCESS_LOG_SEAL_SECONDS = float(os.environ.get("CONNLOGS_ACCESS_LOG_SEAL_SECONDS") or 2)

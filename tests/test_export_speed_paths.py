@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
 import json
 import random
@@ -25,6 +26,7 @@ from connlogs import export, roles
 from connlogs.api.serializers import connection_log_entries
 from connlogs.export import rows as export_rows
 from connlogs.models import ConnectionLog, ConnectionType
+from tests.exports import ndjson_entries, split_provenance
 from tests.factories import (
     ConnectionLogFactory,
     MembershipFactory,
@@ -115,11 +117,6 @@ def streamed(response) -> bytes:
     return b"".join(response.streaming_content)
 
 
-def ndjson_entries(body: bytes) -> list[dict]:
-    # Split on newlines only: an entry may hold U+2028, which str.splitlines splits on.
-    return [json.loads(line) for line in body.decode("utf-8").split("\n")[:-1]]
-
-
 def reference_rows():
     """The rows as the read API loads them: model instances, newest first, joined."""
     return list(ConnectionLog.objects.newest_first().with_related())
@@ -145,7 +142,9 @@ def reference_csv(rows, viewer) -> bytes:
 def test_ndjson_is_byte_for_byte_the_entry_of_each_row(dataset, small_batches, api):
     api.credentials(**auth_header(dataset))
     expected = reference_ndjson(reference_rows(), dataset)
-    assert streamed(api.get(URL, {"format": "ndjson"})) == expected
+    content, provenance = split_provenance(streamed(api.get(URL, {"format": "ndjson"})))
+    assert content == expected
+    assert provenance["sha256"] == hashlib.sha256(expected).hexdigest()
     assert b'"organization_ids":["' in expected  # users with organizations are in it
 
 
@@ -184,7 +183,7 @@ def test_scoped_and_filtered_exports_are_the_apis_rows(dataset, small_batches, a
 def test_rows_come_in_keyset_batches_and_names_are_looked_up_once(dataset, small_batches, api):
     api.credentials(**auth_header(dataset))
     with CaptureQueriesContext(connection) as captured:
-        assert streamed(api.get(URL, {"format": "ndjson"})).count(b"\n") == 200
+        assert streamed(api.get(URL, {"format": "ndjson"})).count(b"\n") == 200 + 1
     sqls = [q["sql"] for q in captured.captured_queries]
     row_reads = [sql for sql in sqls if 'FROM "connlogs_connectionlog"' in sql]
     assert len(row_reads) == 29  # ceil(200 / 7): the last, short batch ends it

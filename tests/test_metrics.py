@@ -6,6 +6,7 @@ import re
 import pytest
 from django.test import Client
 
+from tests.exports import ndjson_entries
 from tests.factories import ConnectionLogFactory, UserFactory, WorkspaceFactory
 
 TOKEN = "scrape-secret-1"
@@ -86,7 +87,7 @@ def test_export_streams_in_progress(token, client_for):
     pieces = iter(response.streaming_content)
     first = next(pieces)
     assert value(scrape(**token), gauge) == idle + 1  # being sent, not finished
-    assert len(b"".join([first, *pieces]).splitlines()) == 3
+    assert len(ndjson_entries(b"".join([first, *pieces]))) == 3
     response.close()
     assert value(scrape(**token), gauge) == idle
 

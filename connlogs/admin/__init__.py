@@ -8,7 +8,9 @@ Two rules shape it:
   (``directory.KeepsConnectionLogs``);
 * the log table may hold tens of millions of rows: its list never counts the whole table
   (``CappedCountPaginator``), never sorts on an unindexed column, filters only through
-  indexed columns and searches with the API's own ``q`` language (``logs``).
+  indexed columns and searches with the API's own ``q`` language (``logs``);
+* the access log is read-only too, and the log's rows show pseudonyms to an owner who may
+  not reveal identities (``CONNLOGS_OWNERS_SEE_IDENTITIES`` off), as every door does.
 
 Who gets in is decided by ``User.is_staff``/``has_perm``, which ask ``roles.is_owner``.
 """
@@ -17,7 +19,7 @@ from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
-from connlogs.admin import directory, logs
+from connlogs.admin import access, directory, logs
 from connlogs.web.forms import ThrottledAdminAuthenticationForm, ThrottledPasswordChangeView
 
 admin.site.site_header = "connlogs administration"
@@ -46,4 +48,4 @@ admin.site.password_change = password_change
 if admin.site.is_registered(Group):
     admin.site.unregister(Group)
 
-__all__ = ["directory", "logs"]
+__all__ = ["access", "directory", "logs"]

@@ -81,7 +81,9 @@ class UserFormMixin:
 
 SITE_ROLES_HELP = (
     "Owner: manages everything, reads every log. Auditor: reads every log. "
-    "Connection Reporter: a service account that sends events and nothing else."
+    "Connection Reporter: a service account that sends events and nothing else. "
+    "Identity Viewer: sees real names and addresses where data protection mode shows "
+    "pseudonyms (with a role that reads the log; each reveal is in the access log)."
 )
 
 
@@ -279,7 +281,17 @@ class OrganizationAdmin(KeepsConnectionLogs, admin.ModelAdmin):
     search_fields = ("name", "display_name")
     ordering = ("name",)
     readonly_fields = ("id", "created_at", "updated_at")
-    fields = ("id", "name", "display_name", "description", "icon", "created_at", "updated_at")
+    fields = (
+        "id",
+        "name",
+        "display_name",
+        "description",
+        "icon",
+        "data_protection",
+        "created_at",
+        "updated_at",
+    )
+    list_filter = ("data_protection",)
     inlines = (OrganizationMembershipInline,)
 
 

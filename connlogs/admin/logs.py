@@ -6,11 +6,16 @@ from django.contrib import admin, messages
 from django.contrib.admin import ShowFacets
 from django.contrib.admin.views.main import ChangeList
 from django.db.models import Q
+from django.urls import reverse
 from django.utils.html import format_html
 
 from connlogs import timebounds, values
+from connlogs.accesslog.record import Door, record_rows
+from connlogs.admin.access import ReadOnlyAdmin
 from connlogs.models import ConnectionLog
 from connlogs.paginators import CappedCountPaginator
+from connlogs.privacy.identities import Identities
+from connlogs.privacy.resolve import resolve_ip
 from connlogs.search.filterset import STATUS_VALUES, ConnectionLogFilterSet
 from connlogs.visible import visible_text
 from connlogs.web.tables import LogRow, type_label
@@ -58,6 +63,15 @@ class NewestFirstChangeList(ChangeList):
             return ["connect_time", "id"]
         return ["-connect_time", "-id"]
 
+    def get_results(self, request):
+        # The page's rows as the owner may see them (pseudonyms under data protection mode),
+        # and the read in the access log.
+        super().get_results(request)
+        identities = Identities.for_viewer(request.user)
+        self.result_list = [identities.conceal_row(row) for row in self.result_list]
+        q = request.GET.get("q", "")
+        record_rows(request, Door.ADMIN, q, self.result_list, identities)
+
 
 def _shown_text(field: str, description: str):
     """A read-only field of the change page showing agent-supplied text as it reads."""
@@ -70,7 +84,7 @@ def _shown_text(field: str, description: str):
 
 
 @admin.register(ConnectionLog)
-class ConnectionLogAdmin(admin.ModelAdmin):
+class ConnectionLogAdmin(ReadOnlyAdmin):
     paginator = CappedCountPaginator
     show_full_result_count = False
     show_facets = ShowFacets.NEVER
@@ -106,7 +120,7 @@ class ConnectionLogAdmin(admin.ModelAdmin):
         "code",
         "organization",
         "workspace_owner",
-        "workspace",
+        "workspace_link",
         "recorded_workspace_name",
         "agent",
         "connection_id",
@@ -116,6 +130,7 @@ class ConnectionLogAdmin(admin.ModelAdmin):
         "slug_or_port_text",
     )
     readonly_fields = (
+        "workspace_link",
         "connected",
         "disconnected",
         "reason",
@@ -146,6 +161,12 @@ class ConnectionLogAdmin(admin.ModelAdmin):
     @admin.display(description="Workspace")
     def workspace_label(self, obj: ConnectionLog) -> str:
         return visible_text(f"{obj.workspace_owner.username}/{obj.workspace_name}.{obj.agent_name}")
+
+    @admin.display(description="Workspace")
+    def workspace_link(self, obj: ConnectionLog) -> str:
+        # By id: the workspace's own name includes its owner's, which a concealed row hides.
+        url = reverse("admin:connlogs_workspace_change", args=[obj.workspace_id])
+        return format_html('<a href="{}">{}</a>', url, obj.workspace_id)
 
     @admin.display(description="User")
     def who(self, obj: ConnectionLog) -> str:
@@ -184,6 +205,14 @@ class ConnectionLogAdmin(admin.ModelAdmin):
         with display_zone(request):
             return _rendered(super().change_view(request, object_id, form_url, extra_context))
 
+    def get_object(self, request, object_id, from_field=None):
+        row = super().get_object(request, object_id, from_field)
+        if row is not None:
+            identities = Identities.for_viewer(request.user)
+            identities.conceal_row(row)
+            record_rows(request, Door.ADMIN_DETAIL, "", [row], identities, row_id=row.id)
+        return row
+
     def get_queryset(self, request):
         # The one gate every read of connection logs passes, the admin included.
         return super().get_queryset(request).visible_to(request.user)
@@ -203,23 +232,15 @@ class ConnectionLogAdmin(admin.ModelAdmin):
             return queryset.filter(Q(id=key) | Q(connection_id=key) | Q(workspace_id=key)), False
         address = _ip_address(term)
         if address is not None:
-            return queryset.filter(ip=address), False
+            # A pseudonym finds its rows; a real address only for an owner who may see it.
+            found = resolve_ip(address, request.user, real=lambda value: Q(ip=value))
+            return queryset.filter(found), False
         filterset = ConnectionLogFilterSet.from_query(term, queryset, request)
         if filterset.validations:
             for validation in filterset.validations:
                 messages.error(request, f"{validation.field}: {validation.detail}")
             return queryset.none(), False
         return filterset.qs, False
-
-    # Audit data: readable by owners (has_view_permission asks User.has_perm), never edited.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def _time_cell(moment) -> str:

@@ -8,6 +8,7 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.views import APIView
 
 from connlogs import export
+from connlogs.accesslog.record import Door
 from connlogs.api.errors import ApiError
 from connlogs.api.pagination import single_param
 from connlogs.api.saved_views import VIEW_PARAMETER
@@ -73,9 +74,11 @@ def parse_options(params) -> tuple[str, bool, list[Validation]]:
 
 
 DOWNLOAD = (
-    "An attachment named connection-log-<UTC time of the export>.csv or .ndjson: `format=csv` "
-    "gives text/csv (RFC 4180, a header row), `format=ndjson` gives application/x-ndjson "
-    "(one read-contract object per line)."
+    "An attachment named connection-log-<UTC time of the export>-<export id>.csv or .ndjson: "
+    "`format=csv` gives text/csv (RFC 4180, a header row; its SHA-256 and provenance at "
+    "/api/v2/connectionlog/exports/<file name>.sha256 once it is complete), `format=ndjson` "
+    "gives application/x-ndjson (one read-contract object per line, then one provenance "
+    'record `{"provenance": {...}}` with the SHA-256 of every line before it).'
 )
 
 
@@ -138,6 +141,6 @@ class ConnectionLogExportView(APIView):
         if search.validations:
             raise ApiError("Invalid connection search query.", validations=search.validations)
         try:
-            return export.export_response(search.matching, fmt, request.user, bom=bom)
+            return export.search_export_response(search, fmt, Door.API_EXPORT, bom=bom)
         except export.ExportsBusy:
             return export.busy_answer(request)

@@ -10,6 +10,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from connlogs.accesslog.record import record_changes
 from connlogs.api.errors import ApiError
 from connlogs.api.pagination import DEFAULT_LIMIT, single_param
 from connlogs.api.saved_views import VIEW_PARAMETER
@@ -109,7 +110,10 @@ class ConnectionLogChangesView(APIView):
             raise ApiError(BAD_PARAMS, validations=[Validation("after", detail)]) from None
         except FeedTrimmed as error:
             raise _gone(error) from None
-        return Response({"changes": change_entries(page, request.user), "next": page.next})
+        changes = change_entries(page, request.user, search.identities)
+        rows = [change.row for change in page.changes]
+        record_changes(request, search.q, rows, search.identities)
+        return Response({"changes": changes, "next": page.next})
 
 
 def _gone(error: FeedTrimmed) -> ApiError:

@@ -38,3 +38,10 @@ class MayCreateOrganizations(_SignedIn):
 
     def allows(self, user) -> bool:
         return roles.may_create_organizations(user)
+
+
+class MayReadAccessLog(_SignedIn):
+    message = "Only site owners and organization admins may read the access log."
+
+    def allows(self, user) -> bool:
+        return roles.may_read_access_log(user)

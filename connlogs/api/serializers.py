@@ -23,6 +23,7 @@ from connlogs.models import (
     Organization,
     User,
 )
+from connlogs.privacy.identities import Identities
 from connlogs.values import format_time
 
 
@@ -96,14 +97,47 @@ def _shows_user(row: ConnectionLog) -> bool:
     return bool(row.user_id) and row.type in WEB_TYPES
 
 
-def connection_log_entries(rows: Iterable[ConnectionLog], viewer: User) -> list[dict]:
+def connection_log_entries(
+    rows: Iterable[ConnectionLog], viewer: User | None, identities: Identities | None = None
+) -> list[dict]:
     """The read contract's entries of rows loaded with ``with_related()``, as ``viewer``
-    sees them: one query for the organizations of all the users they show."""
-    rows = list(rows)
+    sees them: one query for the organizations of all the users they show.
+
+    ``identities`` says who is shown as a pseudonym (data protection mode): the door's own,
+    which also records reveals for its access-log entry; without it, ``viewer``'s, whose
+    pseudonyms are indexed after the response. A stream without a viewer passes
+    ``Identities.for_stream()`` and ``viewer=None`` (no user object lists organizations).
+    """
+    if identities is None:
+        identities = Identities.for_viewer(viewer)
+        identities.remember_after_response()
+    rows = [identities.conceal_row(row) for row in rows]
     organization_ids = organization_ids_by_user(
         {row.user_id for row in rows if _shows_user(row)}, viewer
     )
     return [connection_log_json(row, organization_ids) for row in rows]
+
+
+def conceal_entry(entry: dict, identities: Identities) -> dict:
+    """A read-contract entry (as ``connection_log_entries`` made it for a reader who sees
+    every identity) as ``identities`` shows it: for a concealed row a copy in which the
+    owner, the web user and the address are pseudonyms; otherwise ``entry`` itself.
+
+    For doors that hold JSON rather than rows (the change feed's consumers, outbound
+    streams). Keys and types stay those of the contract.
+    """
+    if not identities.conceals(identities.protects_id(entry["organization"]["id"])):
+        return entry
+    shown = dict(entry)
+    owner = identities.user(entry["workspace_owner_id"])
+    shown["workspace_owner_id"], shown["workspace_owner_username"] = str(owner.id), owner.username
+    if entry.get("ip"):
+        shown["ip"] = identities.ip(entry["ip"])
+    user = (entry.get("web_info") or {}).get("user")
+    if user:
+        stand_in = identities.stand_in(user["id"], user["status"], user["login_type"])
+        shown["web_info"] = {**entry["web_info"], "user": user_json(stand_in, [])}
+    return shown
 
 
 def connection_log_json(row: ConnectionLog, organization_ids: Mapping) -> dict:

@@ -2,6 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerSplitView
 
 from connlogs.api import (
+    access_views,
     auth_views,
     directory,
     event_views,
@@ -19,6 +20,17 @@ urlpatterns = [
         "connectionlog/export",
         export_views.ConnectionLogExportView.as_view(),
         name="api-connectionlog-export",
+    ),
+    path(
+        "connectionlog/exports/<str:name>.sha256",
+        access_views.ExportChecksumView.as_view(),
+        name="api-connectionlog-export-checksum",
+    ),
+    path("accesslog", access_views.AccessLogListView.as_view(), name="api-accesslog"),
+    path(
+        "accesslog/export",
+        access_views.AccessLogExportView.as_view(),
+        name="api-accesslog-export",
     ),
     # The change feed and saved views (docs/api.md, "Following changes", "Saved views").
     path(

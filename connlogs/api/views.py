@@ -8,6 +8,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from connlogs.accesslog.record import Door, record_rows
 from connlogs.api.errors import ApiError
 from connlogs.api.pagination import INT32_MAX, parse_page_params
 from connlogs.api.saved_views import VIEW_PARAMETER
@@ -88,11 +89,12 @@ class ConnectionLogListView(APIView):
         else:
             rows = matching.page(page.offset, page.limit)
 
+        rows = list(rows)
         cap = settings.CONNLOGS_COUNT_CAP
-        return Response(
-            {
-                "connection_logs": connection_log_entries(rows, request.user),
-                "count": matching.capped_count(cap),
-                "count_cap": cap,
-            }
-        )
+        body = {
+            "connection_logs": connection_log_entries(rows, request.user, search.identities),
+            "count": matching.capped_count(cap),
+            "count_cap": cap,
+        }
+        record_rows(request, Door.API, search.q, rows, search.identities)
+        return Response(body)

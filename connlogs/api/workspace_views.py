@@ -29,6 +29,7 @@ from connlogs.api.directory_serializers import (
 )
 from connlogs.api.lookups import resolve_user, resolve_workspace
 from connlogs.models import Workspace
+from connlogs.privacy.identities import Identities
 
 WORKSPACE_PARAM = OpenApiParameter("workspace", OpenApiTypes.UUID, OpenApiParameter.PATH)
 
@@ -67,7 +68,11 @@ class WorkspaceDetailView(DirectoryView):
         responses={200: WorkspaceSerializer, **error_responses(401, 404)},
     )
     def get(self, request, workspace: str):
-        return Response(workspace_json(resolve_workspace(request, workspace)))
+        found = resolve_workspace(request, workspace)
+        identities = Identities.for_viewer(request.user)
+        shown = workspace_json(found) | identities.conceal_workspace(found, request.user)
+        identities.remember_after_response()
+        return Response(shown)
 
     @extend_schema(
         operation_id="deleteWorkspace",

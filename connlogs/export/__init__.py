@@ -2,7 +2,8 @@
 
 ``rows`` reads every row of a search in keyset batches and shapes each as the read API does;
 ``formats`` writes them as CSV cells or NDJSON lines; ``export_response`` is the download
-that every door (the API's export, the list page's button) answers with.
+that every door (the API's export, the list page's button) answers with, carrying its
+provenance (``connlogs.accesslog.provenance``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 
 from connlogs import metrics
+from connlogs.accesslog.provenance import ExportStart, ProvenancedBody
 from connlogs.export import slots
 from connlogs.export.formats import (
     CONTENT_TYPES,
@@ -21,12 +23,12 @@ from connlogs.export.formats import (
     batched,
     csv_cells,
     csv_lines,
-    filename,
     ndjson_lines,
     neutralise,
 )
 from connlogs.export.rows import stream_rows
 from connlogs.export.slots import ExportsBusy, busy_answer
+from connlogs.privacy.identities import Identities
 
 __all__ = [
     "CONTENT_TYPES",
@@ -39,7 +41,7 @@ __all__ = [
     "csv_cells",
     "csv_lines",
     "export_response",
-    "filename",
+    "search_export_response",
     "ndjson_lines",
     "neutralise",
     "stream_rows",
@@ -47,11 +49,19 @@ __all__ = [
 
 
 def export_response(
-    queryset: QuerySet, fmt: str, viewer, *, bom: bool = False
+    queryset: QuerySet,
+    fmt: str,
+    viewer,
+    *,
+    start: ExportStart,
+    identities: Identities | None = None,
+    bom: bool = False,
 ) -> StreamingHttpResponse:
     """A download of every row of ``queryset`` (already scoped and filtered) in ``fmt``, as
-    ``viewer`` (the caller, a ``User``) sees it; ``bom``: a CSV file starts with a byte-order
-    mark (for Excel; NDJSON never does).
+    ``viewer`` (the caller, a ``User``) sees it, with pseudonyms as ``identities`` shows them
+    (the viewer's by default); ``bom``: a CSV file starts with a byte-order mark (for Excel;
+    NDJSON never does). ``start`` names the export and its caller: the access-log entry is
+    written when the body ends, and an NDJSON body ends with its provenance record.
 
     Nothing is read from the database until the server starts sending the body. Raises
     ``ExportsBusy`` (answer it with ``busy_answer``) when this process already streams
@@ -60,14 +70,32 @@ def export_response(
     """
     if fmt not in CONTENT_TYPES:
         raise ValueError(f"unknown export format {fmt!r}")
-    entries = stream_rows(queryset, viewer)
+    rows = stream_rows(queryset, viewer, identities)
     # A generator: the first query runs when the first piece of the body is asked for.
-    body = slots.hold(
+    # The slot is taken before anything is read; the provenance wrapper closes the held body
+    # when it ends or is closed, which gives the slot back.
+    pieces = slots.hold(
         metrics.counted_stream(
-            batched(csv_lines(entries, bom=bom) if fmt == CSV else ndjson_lines(entries))
+            batched(csv_lines(rows, bom=bom) if fmt == CSV else ndjson_lines(rows))
         )
     )
-    response = StreamingHttpResponse(body, content_type=CONTENT_TYPES[fmt])
-    response["Content-Disposition"] = f'attachment; filename="{filename(fmt)}"'
+    response = StreamingHttpResponse(
+        ProvenancedBody(pieces, rows, start), content_type=CONTENT_TYPES[fmt]
+    )
+    response["Content-Disposition"] = f'attachment; filename="{start.name}"'
     response["Cache-Control"] = "no-store"
     return response
+
+
+def search_export_response(search, fmt: str, door: str, *, bom: bool = False):
+    """``export_response`` of a ``LogSearch`` (its rows, viewer, pseudonyms and ``q``) through
+    ``door`` (``AccessLogEntry.Door``): what the API's export and the page's download send.
+    Raises ``ExportsBusy`` as ``export_response`` does."""
+    return export_response(
+        search.matching,
+        fmt,
+        search.request.user,
+        start=ExportStart.from_request(search.request, door, search.q, fmt),
+        identities=search.identities,
+        bom=bom,
+    )

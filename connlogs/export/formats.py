@@ -1,4 +1,4 @@
-"""The export formats: CSV cells a spreadsheet shows safely, NDJSON lines, file names.
+"""The export formats: CSV cells a spreadsheet shows safely, NDJSON lines.
 
 Both are written from the read contract's entries (``connlogs.export.rows``), so an export
 says exactly what the read API says (shared/spec/export.md).
@@ -7,12 +7,9 @@ says exactly what the read API says (shared/spec/export.md).
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import json
 import re
 from collections.abc import Iterable, Iterator
-
-from django.utils import timezone
 
 CSV_COLUMNS: tuple[str, ...] = (
     "id",
@@ -130,10 +127,20 @@ class _Line:
         return text
 
 
+def line_writer():
+    """A ``csv.writer`` whose ``writerow`` returns the row's text (RFC 4180 quoting)."""
+    return csv.writer(_Line())
+
+
+def json_line(value) -> str:
+    """``value`` as one NDJSON line's JSON (compact, UTF-8 as is), without the line feed."""
+    return _encode(value)
+
+
 def csv_lines(entries: Iterable[dict], *, bom: bool = False) -> Iterator[str]:
     """The CSV file: a header row, then a row per entry; ``bom``: a byte-order mark first,
     for Excel."""
-    writer = csv.writer(_Line())
+    writer = line_writer()
     yield (BYTE_ORDER_MARK if bom else "") + writer.writerow(CSV_COLUMNS)
     for entry in entries:
         yield writer.writerow(csv_cells(entry))
@@ -142,11 +149,6 @@ def csv_lines(entries: Iterable[dict], *, bom: bool = False) -> Iterator[str]:
 def ndjson_lines(entries: Iterable[dict]) -> Iterator[str]:
     for entry in entries:
         yield _encode(entry) + "\n"
-
-
-def filename(fmt: str, now: dt.datetime | None = None) -> str:
-    stamp = (now or timezone.now()).astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    return f"connection-log-{stamp}.{fmt}"
 
 
 def batched(pieces: Iterable[str]) -> Iterator[str]:

@@ -37,6 +37,7 @@ from connlogs.api.serializers import (
     user_json,
 )
 from connlogs.models import Organization, User
+from connlogs.privacy.identities import Identities
 
 # Rows read per keyset batch (one query each).
 CHUNK_SIZE = 2000
@@ -60,7 +61,7 @@ _COLUMNS = (
     "disconnect_time",
     "disconnect_reason",
 )
-_ORGANIZATION_FIELDS = ("id", "name", "display_name", "icon")
+_ORGANIZATION_FIELDS = ("id", "name", "display_name", "icon", "data_protection")
 # What ``user_json`` shows (the owner's username among it); no password hash.
 _USER_FIELDS = (
     "id",
@@ -151,13 +152,24 @@ class _Directory:
     database the rows come from (a replica's rows name the replica's users), and one for the
     memberships of the new web users (``organization_ids_by_user``, as the read API asks it
     once per page). Keyed like the rows' ids (``key``: text on PostgreSQL, UUIDs elsewhere).
+
+    ``concealed`` holds the organizations whose rows ``identities`` shows with pseudonyms
+    (data protection mode); their owners, users and addresses are shaped once each too.
+    ``rows`` counts the entries made so far.
     """
 
-    def __init__(self, read: _Rows, viewer: User):
+    def __init__(self, read: _Rows, viewer: User, identities: Identities):
         self.read, self.key, self.viewer = read, read.key, viewer
+        self.identities = identities
         self.organizations: dict[Any, dict] = {}
         self.usernames: dict[Any, str] = {}
         self.users: dict[Any, dict] = {}
+        self.concealed: set = set()
+        self.rows = 0
+        # Pseudonyms, made on first use: (id text, username) of owners, user objects, addresses.
+        self._owners: dict[Any, tuple[str, str]] = {}
+        self._users: dict[Any, dict] = {}
+        self._ips: dict[str, str] = {}
 
     def learn(self, rows: list[tuple]) -> None:
         organization_ids = {row[2] for row in rows}.difference(self.organizations)
@@ -165,11 +177,13 @@ class _Directory:
         web_user_ids = {row[10] for row in rows if row[10] is not None}
         web_user_ids.difference_update(self.users)
         user_ids = {row[3] for row in rows}.difference(self.usernames) | web_user_ids
-        key = self.key
+        key, identities = self.key, self.identities
         if organization_ids:
             found = Organization.objects.using(self.read.alias).filter(id__in=organization_ids)
             for organization in found.only(*_ORGANIZATION_FIELDS):
                 self.organizations[key(organization.id)] = organization_json(organization)
+                if identities.conceals(identities.protects(organization)):
+                    self.concealed.add(key(organization.id))
         if not user_ids:
             return
         found_users = User.objects.using(self.read.alias).filter(id__in=user_ids)
@@ -181,19 +195,41 @@ class _Directory:
             if user.id in shown:
                 self.users[key(user.id)] = user_json(user, memberships.get(user.id, []))
 
+    def owner(self, owner_id: Any) -> tuple[str, str]:
+        """The pseudonymous id and username of a concealed row's owner."""
+        found = self._owners.get(owner_id)
+        if found is None:
+            pseudonym = self.identities.user(owner_id)
+            found = self._owners[owner_id] = (str(pseudonym.id), pseudonym.username)
+        return found
 
-def _entries(queryset: QuerySet, viewer: User) -> Iterator[dict]:
-    """The read-contract entry of every row of ``queryset`` as ``viewer`` sees it, newest
-    first."""
-    read = _Rows(queryset.db)
-    directory = _Directory(read, viewer)
-    organizations, usernames, users = (
+    def user(self, user_id: Any) -> dict:
+        """The pseudonymous user object of a concealed row's web user."""
+        found = self._users.get(user_id)
+        if found is None:
+            real = self.users[user_id]
+            stand_in = self.identities.stand_in(user_id, real["status"], real["login_type"])
+            found = self._users[user_id] = user_json(stand_in, [])
+        return found
+
+    def ip(self, address: str) -> str:
+        found = self._ips.get(address)
+        if found is None:
+            found = self._ips[address] = self.identities.ip(address)
+        return found
+
+
+def _entries(directory: _Directory, queryset: QuerySet) -> Iterator[dict]:
+    """The read-contract entry of every row of ``queryset`` as ``directory``'s viewer sees
+    it, newest first; a concealed row's owner, user and address are pseudonyms."""
+    organizations, usernames, users, concealed = (
         directory.organizations,
         directory.usernames,
         directory.users,
+        directory.concealed,
     )
     entry = connection_log_entry
-    for rows in _batches(queryset, read):
+    for rows in _batches(queryset, directory.read):
         directory.learn(rows)
         for (
             log_id,
@@ -213,19 +249,27 @@ def _entries(queryset: QuerySet, viewer: User) -> Iterator[dict]:
             disconnect_time,
             disconnect_reason,
         ) in rows:
+            directory.rows += 1
+            if organization_id in concealed:
+                owner_id, owner_name = directory.owner(owner_id)
+                user = directory.user(user_id) if user_id is not None else None
+                ip = directory.ip(ip) if ip else ip
+            else:
+                owner_name = usernames[owner_id]
+                user = users[user_id] if user_id is not None else None
             yield entry(
                 log_id,
                 connect_time,
                 organizations[organization_id],
                 owner_id,
-                usernames[owner_id],
+                owner_name,
                 workspace_id,
                 workspace_name,
                 agent_name,
                 ip,
                 kind,
                 user_agent,
-                users[user_id] if user_id is not None else None,
+                user,
                 slug_or_port,
                 code,
                 connection_id,
@@ -234,7 +278,31 @@ def _entries(queryset: QuerySet, viewer: User) -> Iterator[dict]:
             )
 
 
-def stream_rows(queryset: QuerySet, viewer: User) -> Iterator[dict]:
+class ExportRows:
+    """The entries of an export, newest first, and what they showed so far: ``rows`` (a
+    count), ``organizations`` (ids) and ``identities`` (the pseudonyms shown, reveals)."""
+
+    def __init__(self, queryset: QuerySet, viewer: User, identities: Identities):
+        self.identities = identities
+        self._directory = _Directory(_Rows(queryset.db), viewer, identities)
+        self._entries = _entries(self._directory, queryset)
+
+    def __iter__(self) -> Iterator[dict]:
+        return self._entries
+
+    @property
+    def rows(self) -> int:
+        return self._directory.rows
+
+    @property
+    def organizations(self) -> list:
+        return list(self._directory.organizations)
+
+
+def stream_rows(
+    queryset: QuerySet, viewer: User, identities: Identities | None = None
+) -> ExportRows:
     """The entries of ``queryset``'s rows as ``viewer`` sees them (the user objects'
-    ``organization_ids``), newest first, read in keyset batches."""
-    return _entries(queryset, viewer)
+    ``organization_ids``; pseudonyms as ``identities`` shows them, by default as the
+    viewer's), newest first, read in keyset batches."""
+    return ExportRows(queryset, viewer, identities or Identities.for_viewer(viewer))

@@ -21,6 +21,7 @@ from django.db.models import F, Max, Min
 from connlogs.api.serializers import connection_log_entries
 from connlogs.feed.models import FeedAction, FeedEntry, FeedState
 from connlogs.models import ConnectionLog
+from connlogs.privacy.identities import Identities
 from connlogs.roles import User
 from connlogs.savedviews.resolve import query_of
 from connlogs.search.grammar import Validation
@@ -166,10 +167,14 @@ def changes_for(
     return read_changes(search, after=after, limit=limit)
 
 
-def change_entries(page: ChangePage, viewer: User) -> list[dict]:
+def change_entries(
+    page: ChangePage, viewer: User, identities: Identities | None = None
+) -> list[dict]:
     """The API's ``changes``: ``{"seq", "action", "connection_log"}`` per change, the row in
-    the read contract's shape as ``viewer`` sees it (``connection_log_entries``)."""
-    shown = connection_log_entries([change.row for change in page.changes], viewer)
+    the read contract's shape as ``viewer`` sees it, with pseudonyms as ``identities`` (by
+    default the viewer's) shows them (``connection_log_entries``)."""
+    rows = [change.row for change in page.changes]
+    shown = connection_log_entries(rows, viewer, identities)
     return [
         {"seq": change.seq, "action": change.action, "connection_log": entry}
         for change, entry in zip(page.changes, shown, strict=True)

@@ -162,6 +162,7 @@ def duration(items: tuple[LengthComparison, ...], now: dt.datetime) -> Q:
     return either(one(item) for item in items)
 
 
-def row_text(word: str) -> Q:
-    """The word in the row's own text (workspace, agent, slug or port, IP)."""
-    return Q(FoldedContains(RowText(), word))
+def row_text(word: str, *, with_ip: bool = True) -> Q:
+    """The word in the row's own text (workspace, agent, slug or port, IP; ``with_ip=False``:
+    without the IP)."""
+    return Q(FoldedContains(RowText(with_ip=with_ip), word))

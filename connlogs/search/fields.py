@@ -234,3 +234,14 @@ class FreeTextField(KeyedField):
     def clean_item(self, text):
         words = tuple(tuple(part for part in word.split(",") if part) for word in text.split(" "))
         return tuple(word for word in words if word) or None
+
+
+def form_validations(filterset, parse_errors: list) -> list[grammar.Validation]:
+    """A bound FilterSet's validations in the contract's order: each key's value errors,
+    then ``parse_errors`` (unknown keys, from the grammar)."""
+    found = [
+        grammar.Validation(field, str(message))
+        for field, messages in filterset.form.errors.items()
+        for message in messages
+    ]
+    return found + parse_errors

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import uuid
-from functools import reduce
+from functools import cached_property, reduce
 
 import django_filters
 from django.db.models import Q, QuerySet
@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from connlogs import roles
 from connlogs.models import ConnectionType, User
+from connlogs.privacy.resolve import concealed_rows, resolve_ip, resolve_person
 from connlogs.search import conditions, grammar
 from connlogs.search.fields import (
     ChoiceValueField,
@@ -37,6 +38,7 @@ from connlogs.search.fields import (
     UUIDValueField,
     WorkspaceName,
     WorkspaceValueField,
+    form_validations,
 )
 
 STATUS_VALUES = ("ongoing", "completed", "stale")
@@ -141,12 +143,7 @@ class ConnectionLogFilterSet(django_filters.FilterSet):
     @property
     def validations(self) -> list[grammar.Validation]:
         """The contract's validations: each key's value errors, then unknown keys."""
-        found = [
-            grammar.Validation(field, str(message))
-            for field, messages in self.form.errors.items()
-            for message in messages
-        ]
-        return found + self.parse_errors
+        return form_validations(self, self.parse_errors)
 
     @property
     def terms(self) -> dict[str, str]:
@@ -181,6 +178,28 @@ class ConnectionLogFilterSet(django_filters.FilterSet):
             ids += self._found_or_nobody(wanted, found, "No user named {}")
         return ids
 
+    @property
+    def _viewer(self):
+        return getattr(self.request, "user", None)
+
+    @cached_property
+    def _concealed_rows(self) -> Q | None:
+        """The rows this viewer is shown pseudonyms in (``privacy.resolve.concealed_rows``)."""
+        return concealed_rows(self._viewer)
+
+    def _person(self, column: str, items: tuple[str, ...], real_ids) -> Q:
+        """Either of ``items`` on ``column``: ``me`` is the caller, whoever may see what; any
+        other value may be a pseudonym (data protection mode, ``connlogs.privacy.resolve``).
+        ``real_ids(names)`` gives the ids of real names (``_people`` or ``_emails``)."""
+        return conditions.either(
+            Q(**{f"{column}__in": real_ids((item,))})
+            if item == "me"
+            else resolve_person(
+                item, self._viewer, column=column, real_ids=lambda value: real_ids((value,))
+            )
+            for item in items
+        )
+
     def _emails(self, emails: tuple[str, ...]) -> list:
         wanted = [email.lower() for email in emails]
         found = dict(User.objects.filter(email__in=wanted).values_list("email", "id"))
@@ -205,19 +224,19 @@ class ConnectionLogFilterSet(django_filters.FilterSet):
         return Q(organization_id__in=items)
 
     def q_workspace_owner(self, items):
-        return Q(workspace_owner_id__in=self._people(items))
+        return self._person("workspace_owner_id", items, self._people)
 
     def q_workspace_owner_email(self, items):
-        return Q(workspace_owner_id__in=self._emails(items))
+        return self._person("workspace_owner_id", items, self._emails)
 
     def q_type(self, items):
         return Q(type__in=items)
 
     def q_username(self, items):
-        return Q(user_id__in=self._people(items))
+        return self._person("user_id", items, self._people)
 
     def q_user_email(self, items):
-        return Q(user_id__in=self._emails(items))
+        return self._person("user_id", items, self._emails)
 
     def q_connected_after(self, time):
         return Q(connect_time__gte=time)
@@ -237,14 +256,22 @@ class ConnectionLogFilterSet(django_filters.FilterSet):
     # --- ours ---------------------------------------------------------------------------
 
     def q_ip(self, items):
-        return conditions.ip(items)
+        # An address may be a pseudonym (data protection mode), resolved as the admin's
+        # search by address is; a network never is one.
+        def one(network) -> Q:
+            host = network.prefixlen == network.max_prefixlen
+            typed = str(network.network_address) if host else str(network)
+            real = conditions.ip((network,))
+            return resolve_ip(typed, self._viewer, real=lambda _: real)
+
+        return conditions.either(one(network) for network in items)
 
     def q_workspace(self, items: tuple[WorkspaceName, ...]):
         def one(item: WorkspaceName) -> Q:
             named = conditions.workspace_name(item)
             if item.owner is None:
                 return named
-            return named & Q(workspace_owner_id__in=self._people((item.owner,)))
+            return named & self._person("workspace_owner_id", (item.owner,), self._people)
 
         return conditions.either(one(item) for item in items)
 
@@ -276,12 +303,21 @@ class ConnectionLogFilterSet(django_filters.FilterSet):
         """Every word matches (one of its ``a,b`` alternatives) some column of the row, the
         owner's username or the connecting user's username."""
 
+        def users_containing(word: str) -> list:
+            return list(User.objects.filter(username__icontains=word).values_list("id", flat=True))
+
         def one(word: str) -> Q:
-            condition = conditions.row_text(word)
-            users = list(User.objects.filter(username__icontains=word).values_list("id", flat=True))
-            if users:
-                condition |= Q(workspace_owner_id__in=users) | Q(user_id__in=users)
-            return condition
+            # For a reader shown pseudonyms, usernames and addresses are pseudonyms too: a
+            # word finds a person by their pseudonym (``resolve_person``), and never by the
+            # real address in the rows they see concealed.
+            text = conditions.row_text(word)
+            hidden = self._concealed_rows
+            if hidden is not None:
+                without_ip = conditions.row_text(word, with_ip=False)
+                text &= (without_ip | ~hidden) if hidden else without_ip
+            columns = ("workspace_owner_id", "user_id")
+            people = resolve_person(word, self._viewer, column=columns, real_ids=users_containing)
+            return text | people
 
         return reduce(
             lambda left, right: left & right,

@@ -58,8 +58,11 @@ class RowText(Func):
     arg_joiner = " || ' ' || "
     output_field = TextField()
 
-    def __init__(self):
-        super().__init__(F("workspace_name"), F("agent_name"), F("slug_or_port"), _IPText(F("ip")))
+    def __init__(self, *, with_ip: bool = True):
+        # ``with_ip=False``: the text a reader shown address pseudonyms may search (no index
+        # serves it; it only rechecks rows the indexed text found).
+        columns = [F("workspace_name"), F("agent_name"), F("slug_or_port")]
+        super().__init__(*columns, *([_IPText(F("ip"))] if with_ip else []))
 
 
 def like_pattern(word: str) -> str:

@@ -19,6 +19,7 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from connlogs.models import ConnectionLog
+from connlogs.privacy.identities import Identities
 from connlogs.savedviews.resolve import search_query
 from connlogs.search.filterset import ConnectionLogFilterSet
 from connlogs.search.grammar import Validation
@@ -61,7 +62,8 @@ class LogSearch:
     ``notices``   facts about a valid ``q`` that explain an empty answer without being
                   errors (Coder answers them with no rows and no error), for the pages:
                   ``No user named "frnak"``. Read after ``matching`` has been evaluated or
-                  ``validations`` read.
+                  ``validations`` read;
+    ``identities`` who is shown as a pseudonym (data protection mode), and the reveals.
     """
 
     # A ``view=`` that could not be opened (``savedviews.resolve.search_query``).
@@ -91,6 +93,10 @@ class LogSearch:
         """``user``'s search for ``q`` without a request (a stream worker acting for the
         user it stores): the same scope and filters as the user's own requests."""
         return cls(SimpleNamespace(user=user, GET=QueryDict(), query_params=QueryDict()), q)
+
+    @cached_property
+    def identities(self) -> Identities:
+        return Identities.for_viewer(self.request.user)
 
     @cached_property
     def validations(self) -> list[Validation]:

@@ -48,6 +48,11 @@ def may_manage_streams(user) -> bool:
 
 
 @register.simple_tag
+def may_read_access_log(user) -> bool:
+    return bool(getattr(user, "is_authenticated", False)) and roles.may_read_access_log(user)
+
+
+@register.simple_tag
 def icon(name: str, label: str = ""):
     """An icon of the page's sprite; decorative unless given a label."""
     if label:

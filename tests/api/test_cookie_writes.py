@@ -72,6 +72,7 @@ def url_for(name: str, world) -> str:
         "user": "outsider" if name == "api-organization-member" else "target",
         "org": "acme",
         "workspace": str(world["workspace"].id),
+        "name": "connection-log-20250710T101438Z-0a1b2c3d.csv",
         "view": "stale-sessions",  # a built-in view: changing it is a 403 of its own
         "stream": str(world["stream"].id),
     }

@@ -130,7 +130,9 @@ def test_download_csv_of_the_current_search(signed_in_page: Page):
     with page.expect_download() as info:
         page.get_by_test_id("download-csv").click()
     download = info.value
-    assert re.fullmatch(r"connection-log-\d{8}T\d{6}Z\.csv", download.suggested_filename)
+    assert re.fullmatch(
+        r"connection-log-\d{8}T\d{6}Z-[0-9a-f]{8}\.csv", download.suggested_filename
+    )
     with open(download.path(), encoding="utf-8") as handle:
         rows = list(csv.DictReader(io.StringIO(handle.read())))
     assert len(rows) == 10

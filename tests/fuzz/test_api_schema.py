@@ -30,6 +30,7 @@ from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from connlogs import roles
+from connlogs.models import AccessLogEntry
 from connlogs.savedviews.models import SavedView
 from connlogs.streams.models import Stream
 from tests.factories import (
@@ -76,6 +77,14 @@ def known(db):
     workspace = WorkspaceFactory(organization=acme, owner=alice, name="dev")
     ConnectionLogFactory(workspace=workspace, type="ssh")
     ConnectionLogFactory(workspace=workspace, type="workspace_app", user=alice, code=200)
+    export = AccessLogEntry.objects.create(
+        user_id=owner.pk,
+        username=owner.username,
+        door=AccessLogEntry.Door.API_EXPORT,
+        export_name="connection-log-20250710T101438Z-0a1b2c3d.csv",
+        export_sha256="0" * 64,
+        export_status=AccessLogEntry.ExportStatus.COMPLETE,
+    )
     view = SavedView.objects.create(name="ssh", q="type:ssh", owner=owner)
     stream = Stream.objects.create(
         name="siem", kind="http", url="http://127.0.0.1:9/", created_by=owner
@@ -86,6 +95,7 @@ def known(db):
             "org": "acme",
             "user": "alice",
             "workspace": str(workspace.id),
+            "name": export.export_name,
             "view": str(view.id),
             "stream": str(stream.id),
         },

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from rest_framework.test import APIClient
 
 from connlogs import roles
 from connlogs.models import ConnectionLog, Membership
+from tests.exports import ndjson_entries
 from tests.factories import (
     ConnectionLogFactory,
     OrganizationFactory,
@@ -559,7 +559,7 @@ def test_the_export_streams_the_same_rows_as_the_api(world):
         assert exported.status_code == listed.status_code
         if listed.status_code != 200:
             return
-        lines = b"".join(exported.streaming_content).decode().splitlines()
-        assert [json.loads(line) for line in lines] == listed.json()["connection_logs"]
+        exported_entries = ndjson_entries(b"".join(exported.streaming_content))
+        assert exported_entries == listed.json()["connection_logs"]
 
     check()

@@ -16,6 +16,7 @@ from connlogs import export
 from connlogs.api.serializers import connection_log_json
 from connlogs.export import formats as export_formats
 from connlogs.export import rows as export_rows
+from tests.exports import ndjson_entries
 from tests.factories import ConnectionLogFactory, auth_header
 from tests.web.conftest import row_ids, signed_in
 
@@ -121,7 +122,7 @@ def test_csv_neutralises_agent_and_browser_text(world, owner_api):
 def test_ndjson_lines_are_exactly_the_read_contract(world, owner_api):
     response = owner_api.get(URL, {"format": "ndjson"})
     assert response["Content-Type"] == "application/x-ndjson"
-    entries = [json.loads(line) for line in body(response).splitlines()]
+    entries = ndjson_entries(body(response))
     api = owner_api.get("/api/v2/connectionlog").json()["connection_logs"]
     assert entries == api
 
@@ -130,11 +131,12 @@ def test_content_types_and_file_names(owner_api):
     response = owner_api.get(URL, {"format": "csv"})
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert re.fullmatch(
-        r'attachment; filename="connection-log-\d{8}T\d{6}Z\.csv"', response["Content-Disposition"]
+        r'attachment; filename="connection-log-\d{8}T\d{6}Z-[0-9a-f]{8}\.csv"',
+        response["Content-Disposition"],
     )
     response = owner_api.get(URL, {"format": "ndjson"})
     assert re.fullmatch(
-        r'attachment; filename="connection-log-\d{8}T\d{6}Z\.ndjson"',
+        r'attachment; filename="connection-log-\d{8}T\d{6}Z-[0-9a-f]{8}\.ndjson"',
         response["Content-Disposition"],
     )
 
@@ -202,8 +204,8 @@ def test_export_reads_nothing_before_the_body_then_reads_keyset_batches(
         ]
         assert isinstance(response, StreamingHttpResponse) and response.streaming
         assert reads_before_body == []
-        lines = body(response).splitlines()
-    assert len(lines) == 5
+        entries = ndjson_entries(body(response))
+    assert len(entries) == 5
     row_reads = [
         q["sql"] for q in captured.captured_queries if 'FROM "connlogs_connectionlog"' in q["sql"]
     ]
@@ -228,7 +230,7 @@ def test_download_button_carries_the_same_q_and_matches_the_list(world):
     rows = csv_rows(client.get(href))
     assert [r["id"] for r in rows] == row_ids(page)
     ndjson = client.get(page.context["export_ndjson_url"])
-    assert [json.loads(line)["id"] for line in body(ndjson).splitlines()] == row_ids(page)
+    assert [entry["id"] for entry in ndjson_entries(body(ndjson))] == row_ids(page)
 
 
 def test_download_matches_every_page_of_the_list_not_only_the_first(world):

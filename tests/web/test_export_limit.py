@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.db import connections
 from django.http import StreamingHttpResponse
 
 from connlogs.export import slots as export_slots
+from tests.exports import hang_up, ndjson_entries, split_provenance
 from tests.factories import auth_header
 from tests.web.conftest import signed_in
 
@@ -28,15 +28,6 @@ def owner_api(world, api):
     return api
 
 
-def hang_up(response) -> None:
-    """What the server does when its client hangs up: close the response. The end of a
-    request closes a database connection inside a transaction; the test's own connection
-    (and transaction) is kept open meanwhile, as the test client does when it closes one."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(connections["default"], "close_if_unusable_or_obsolete", lambda: None)
-        response.close()
-
-
 def assert_refused_in_the_api_shape(response) -> None:
     assert response.status_code == 429
     assert int(response["Retry-After"]) > 0
@@ -49,8 +40,10 @@ def test_an_export_over_the_limit_is_a_429_with_retry_after(one_export_at_a_time
 
     assert_refused_in_the_api_shape(owner_api.get(API, {"format": "ndjson"}))
 
-    lines = b"".join(streaming.streaming_content).decode().splitlines()
-    assert len(lines) == 5  # every row: the refusal did not cut the export that was streaming
+    body = b"".join(streaming.streaming_content)
+    # Every row and the provenance record: the refusal did not cut the export that was streaming.
+    assert len(ndjson_entries(body)) == 5
+    assert split_provenance(body)[1]["status"] == "complete"
     again = owner_api.get(API, {"format": "csv"})
     assert again.status_code == 200  # read to the end, the first export gave its slot back
     b"".join(again.streaming_content)
@@ -77,11 +70,11 @@ def test_an_abandoned_or_failed_stream_gives_its_slot_back(
     hang_up(abandoned)
     assert export_slots.streaming() == 0
 
-    def broken(queryset, viewer):
+    def broken(directory, queryset):
         raise ConnectionError("the database went away mid-stream")
         yield  # a generator, like the real reader
 
-    monkeypatch.setattr("connlogs.export.stream_rows", broken)
+    monkeypatch.setattr("connlogs.export.rows._entries", broken)
     failing = owner_api.get(API)
     assert export_slots.streaming() == 1
     with pytest.raises(ConnectionError):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 
 import pytest
 
+from tests.exports import ndjson_entries
 from tests.factories import auth_header
 from tests.web.conftest import VISIBILITY, expected_ids, row_ids, signed_in
 
@@ -55,8 +55,8 @@ def test_api_export_has_exactly_the_roles_rows(world, role, api):
     api.credentials(**auth_header(world.people[role]))
     response = api.get("/api/v2/connectionlog/export", {"format": "ndjson"})
     assert response.status_code == 200
-    lines = b"".join(response.streaming_content).decode().splitlines()
-    assert [json.loads(line)["id"] for line in lines] == expected_ids(world, role)
+    entries = ndjson_entries(b"".join(response.streaming_content))
+    assert [entry["id"] for entry in entries] == expected_ids(world, role)
 
 
 def test_plain_member_gets_an_explanation_not_an_empty_table(world):

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
 from connlogs.web import menus
+from tests.exports import ndjson_entries
 from tests.factories import auth_header
 from tests.web.conftest import row_ids, signed_in
 
@@ -43,7 +43,7 @@ def test_the_read_api_uses_the_first_q(api, ssh_ids):
 
 def test_the_export_api_uses_the_first_q(api, ssh_ids):
     body = streamed(api.get(f"/api/v2/connectionlog/export?format=ndjson&{TWICE}"))
-    assert [json.loads(line)["id"] for line in body.splitlines()] == ssh_ids
+    assert [entry["id"] for entry in ndjson_entries(body)] == ssh_ids
 
 
 def test_the_list_page_uses_the_first_q(world, ssh_ids):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import json
 
 import pytest
 from django.core.management import call_command
@@ -19,6 +18,7 @@ from django.urls import reverse
 
 from connlogs import roles
 from connlogs.web.views.base import TIMEZONE_COOKIE
+from tests.exports import ndjson_entries
 from tests.factories import ConnectionLogFactory, OrganizationFactory, UserFactory, WorkspaceFactory
 from tests.web.conftest import signed_in
 
@@ -173,7 +173,7 @@ def test_csv_export_writes_four_digit_years(edges):
 
 def test_ndjson_export_and_api_write_four_digit_years(edges):
     owner, _ = edges
-    lines = [json.loads(line) for line in _export(owner, "ndjson").splitlines()]
+    lines = ndjson_entries(_export(owner, "ndjson"))
     assert {entry["connect_time"] for entry in lines} >= {YEAR_ONE_TEXT, YEAR_9999_TEXT}
     response = signed_in(owner).get(
         "/api/v2/connectionlog", {"q": f'connected_before:"{YEAR_ONE_TEXT}"'}

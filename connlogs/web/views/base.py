@@ -73,14 +73,18 @@ def favicon(request) -> HttpResponse:
 
 
 class ReaderRequiredMixin(LoginRequiredMixin):
-    """Signed in, and allowed to read some organization's connection log.
+    """Signed in, and allowed to read some organization's connection log (``allows``).
 
-    Anyone else gets a page that says why, not an empty table that looks like "no data".
+    Anyone else gets a page that says why (``refused_template``), not an empty table that
+    looks like "no data".
     """
+
+    allows = staticmethod(roles.may_read_connection_logs)
+    refused_template = "connlogs/no_access.html"
 
     def dispatch(self, request, *args, **kwargs):
         if not request.user.is_authenticated:
             return self.handle_no_permission()
-        if not roles.may_read_connection_logs(request.user):
-            return render(request, "connlogs/no_access.html", status=403)
+        if not self.allows(request.user):
+            return render(request, self.refused_template, status=403)
         return super().dispatch(request, *args, **kwargs)

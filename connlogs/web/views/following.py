@@ -25,6 +25,7 @@ from django.utils import formats, timezone
 from django.views import View
 
 from connlogs import roles
+from connlogs.accesslog.record import record_changes
 from connlogs.api.feed_views import parse_feed_params
 from connlogs.feed.reading import AfterPastEnd, FeedTrimmed, read_changes
 from connlogs.models import Organization
@@ -81,6 +82,9 @@ class FollowChangesView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
         context = {"show_organization": shows_organization(request.user)}
         link = links.ListLinks(search.q)
         rows = []
+        # Pseudonyms where the list shows them, and the read on record (``record_changes``).
+        shown = [search.identities.conceal_row(change.row) for change in page.changes]
+        record_changes(request, search.q, shown, search.identities)
         for change in page.changes:
             log = LogRow(change.row, now)
             log.filters = link.row_links(log)  # its values link as the page's own rows do

@@ -20,10 +20,12 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
 from connlogs import export, retention, roles, timebounds
+from connlogs.accesslog.record import Door, record_rows
 from connlogs.api.export_views import parse_options
 from connlogs.api.serializers import connection_log_entries
 from connlogs.feed.reading import latest_seq
 from connlogs.models import ConnectionLog, Organization, User, Workspace
+from connlogs.privacy.identities import Identities
 from connlogs.savedviews.resolve import start_view
 from connlogs.search.request import LogSearch
 from connlogs.values import format_time
@@ -47,17 +49,25 @@ def readable_organizations(user: User):
     return list(organizations[:MENU_LIMIT])
 
 
-def owner_usernames(user: User) -> list[str]:
-    """Owners of workspaces in the organizations ``user`` reads: the owner menu's hints."""
+def owner_usernames(user: User, identities: Identities) -> list[str]:
+    """Owners of workspaces in the organizations ``user`` reads: the owner menu's hints, as
+    ``identities`` shows them (pseudonyms in organizations under data protection mode)."""
     readable = roles.readable_organization_ids(user)
     owners = Workspace.objects.all()
     if readable is not None:
         owners = owners.filter(organization_id__in=readable)
-    return list(
+    found = (
         owners.order_by("owner__username")
-        .values_list("owner__username", flat=True)
+        .values_list("owner_id", "owner__username", "organization__data_protection")
         .distinct()[:MENU_LIMIT]
     )
+    names = {
+        identities.user(owner_id).username
+        if identities.conceals(identities.protects_flag(protected))
+        else username
+        for owner_id, username, protected in found
+    }
+    return sorted(names)
 
 
 class ConnectionLogListView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
@@ -95,7 +105,7 @@ class ConnectionLogListView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
             "size": size,
             "validations": found.validations,
             "menus": menus.SearchMenus.for_search(
-                found, organizations, owner_usernames(request.user), now
+                found, organizations, owner_usernames(request.user, found.identities), now
             ),
             "clear_url": clear_url,
             "chips": link.chips(),
@@ -133,9 +143,10 @@ class ConnectionLogListView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
                 connected_after=format_time(start), connected_before=format_time(end)
             ),
         )
+        rows = [found.identities.conceal_row(row) for row in page.rows]
         context.update(
             page=page,
-            days=group_by_day(_linked_rows(page.rows, link, now)),
+            days=group_by_day(_linked_rows(rows, link, now)),
             chart=chart,
             chart_legend=[(item, link.narrowed(type=item.type)) for item in chart.legend]
             if chart
@@ -149,7 +160,9 @@ class ConnectionLogListView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
             export_excel_url=link.export(export.CSV, bom=True),
             export_ndjson_url=link.export(export.NDJSON),
             retention=retention.summary(found.visible),
+            concealed=any(row.identities_concealed for row in rows),
         )
+        record_rows(request, Door.PAGE, q, rows, found.identities)
         return render(request, self.template_name, context)
 
 
@@ -188,7 +201,9 @@ class ConnectionLogDetailView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
         )
         if row is None:
             raise Http404("No connection log with that id that you may read.")
-        log = LogRow(row)
+        identities = Identities.for_viewer(request.user)
+        entry = connection_log_entries([row], request.user, identities)[0]
+        log = LogRow(row)  # concealed by connection_log_entries, as the JSON is
         only = _show_only_links(row)
         back_url = _back_url(request)
         # The values link to the list the user came from, narrowed to them or leaving them out.
@@ -199,10 +214,12 @@ class ConnectionLogDetailView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
             "excludes": came_from.row_exclusions(log),
             "user_agent": parsed_user_agent(row.user_agent) if log.is_web else None,
             "only": only,
-            "api_json": json.dumps(connection_log_entries([row], request.user)[0], indent=2),
+            "api_json": json.dumps(entry, indent=2),
             "back_url": back_url,
             "zone_name": display_zone_name(request),
+            "concealed": row.identities_concealed,
         }
+        record_rows(request, Door.DETAIL, "", [row], identities, row_id=row.id)
         return render(request, self.template_name, context)
 
 
@@ -257,6 +274,6 @@ class ConnectionLogDownloadView(ReaderRequiredMixin, View):
             # The list page shows the search's errors under the box.
             return redirect(links.list_url(found.q.strip()))
         try:
-            return export.export_response(found.matching, fmt, request.user, bom=bom)
+            return export.search_export_response(found, fmt, Door.PAGE_EXPORT, bom=bom)
         except export.ExportsBusy:
             return export.busy_answer(request)
