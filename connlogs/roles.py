@@ -109,15 +109,7 @@ def access_log_organization_ids(user: User) -> list[uuid.UUID] | None:
     (possibly none): an organization admin sees the reads that returned their organization's
     rows.
     """
-    if is_owner(user):
-        return None
-    if not getattr(user, "is_authenticated", False):
-        return []
-    return [
-        membership.organization_id
-        for membership in _memberships(user)
-        if ORGANIZATION_ADMIN in (membership.roles or [])
-    ]
+    return administered_organization_ids(user)
 
 
 def may_read_access_log(user: User) -> bool:
