@@ -7,7 +7,7 @@ and does nothing elsewhere.
 
 Once the log is partitioned (migration 0011, or ``manage.py partition_connection_log``),
 PostgreSQL refuses CREATE/DROP INDEX CONCURRENTLY on it: an index is then built concurrently
-on each partition and attached (``connlogs.storage.ddl.add_index_to_partitions``), and
+on each partition and attached (``connlogs.storage.partitions.add_index_to_partitions``), and
 dropped with a plain DROP INDEX (a catalog change).
 """
 
@@ -34,7 +34,7 @@ def _partitioned(schema_editor, model_name, state) -> bool:
 class AddIndexConcurrentlyOnPostgres(AddIndexConcurrently):
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         if _partitioned(schema_editor, self.model_name, to_state):
-            from connlogs.storage.ddl import add_index_to_partitions
+            from connlogs.storage.partitions import add_index_to_partitions
 
             model = to_state.apps.get_model(app_label, self.model_name)
             return add_index_to_partitions(schema_editor, model, self.index)

@@ -289,25 +289,3 @@ def rename_indexes(cursor, table: str, old_suffix: str, new_suffix: str) -> None
         if old_suffix and original == name:
             continue
         cursor.execute(f'ALTER STATISTICS "{name}" RENAME TO "{original + new_suffix}"')
-
-
-def add_index_to_partitions(schema_editor, model, index) -> None:
-    """Add ``index`` to a partitioned table without locking writers out: the parent's index
-    ``ON ONLY`` the parent (no build), each partition's built ``CONCURRENTLY`` and attached
-    (``CREATE INDEX CONCURRENTLY`` refuses a partitioned table). Outside a transaction."""
-    from connlogs.storage.partitions import partitions
-
-    table = model._meta.db_table
-    sql = str(index.create_sql(model, schema_editor))
-    head = f'CREATE INDEX "{index.name}" ON "{table}" '
-    if not sql.startswith(head):
-        raise ValueError(f"unexpected index definition: {sql}")
-    rest = sql[len(head) :]
-    with schema_editor.connection.cursor() as cursor:
-        cursor.execute(f'CREATE INDEX IF NOT EXISTS "{index.name}" ON ONLY "{table}" {rest}')
-        for partition in partitions(cursor, table):
-            child = f"{partition.name}_{index.name}"[:63]
-            cursor.execute(
-                f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{child}" ON "{partition.name}" {rest}'
-            )
-            cursor.execute(f'ALTER INDEX "{index.name}" ATTACH PARTITION "{child}"')

@@ -190,3 +190,23 @@ def drop(name: str, *, connection=None) -> None:
             time.sleep(min(attempt, 5))
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
         drop_table(cursor, name)
+
+
+def add_index_to_partitions(schema_editor, model, index) -> None:
+    """Add ``index`` to a partitioned table without locking writers out: the parent's index
+    ``ON ONLY`` the parent (no build), each partition's built ``CONCURRENTLY`` and attached
+    (``CREATE INDEX CONCURRENTLY`` refuses a partitioned table). Outside a transaction."""
+    table = model._meta.db_table
+    sql = str(index.create_sql(model, schema_editor))
+    head = f'CREATE INDEX "{index.name}" ON "{table}" '
+    if not sql.startswith(head):
+        raise ValueError(f"unexpected index definition: {sql}")
+    rest = sql[len(head) :]
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(f'CREATE INDEX IF NOT EXISTS "{index.name}" ON ONLY "{table}" {rest}')
+        for partition in partitions(cursor, table):
+            child = f"{partition.name}_{index.name}"[:63]
+            cursor.execute(
+                f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{child}" ON "{partition.name}" {rest}'
+            )
+            cursor.execute(f'ALTER INDEX "{index.name}" ATTACH PARTITION "{child}"')
