@@ -29,6 +29,7 @@ from connlogs.api.pagination import parse_page_params
 from connlogs.api.permissions import MayReadAccessLog
 from connlogs.api.serializers import ErrorSerializer
 from connlogs.export import formats
+from connlogs.export.started import StartedBody
 from connlogs.models import AccessLogEntry, User
 from connlogs.privacy.searches import SearchConcealer
 from connlogs.values import format_time
@@ -162,7 +163,7 @@ def access_log_lines(matching, fmt: str, viewer: User) -> Iterator[str]:
 
 def access_log_download(matching, fmt: str, viewer: User) -> StreamingHttpResponse:
     response = StreamingHttpResponse(
-        formats.batched(access_log_lines(matching, fmt, viewer)),
+        StartedBody(formats.batched(access_log_lines(matching, fmt, viewer))),
         content_type=formats.CONTENT_TYPES[fmt],
     )
     response["Content-Disposition"] = f'attachment; filename="access-log.{fmt}"'

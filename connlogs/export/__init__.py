@@ -28,6 +28,7 @@ from connlogs.export.formats import (
 )
 from connlogs.export.rows import stream_rows
 from connlogs.export.slots import ExportsBusy, busy_answer
+from connlogs.export.started import StartedBody
 from connlogs.privacy.identities import Identities
 
 __all__ = [
@@ -63,24 +64,24 @@ def export_response(
     NDJSON never does). ``start`` names the export and its caller: the access-log entry is
     written when the body ends, and an NDJSON body ends with its provenance record.
 
-    Nothing is read from the database until the server starts sending the body. Raises
-    ``ExportsBusy`` (answer it with ``busy_answer``) when this process already streams
-    ``CONNLOGS_MAX_EXPORTS_PER_PROCESS`` exports; the slot taken here is given back when the
-    body ends or the server closes the response (``slots.hold``).
+    The first piece of the body is read here, so that a database that went away answers
+    ``503`` through the middleware (``started.StartedBody``); the rest is read as the server
+    sends it. Raises ``ExportsBusy`` (answer it with ``busy_answer``) when this process
+    already streams ``CONNLOGS_MAX_EXPORTS_PER_PROCESS`` exports; the slot taken here is
+    given back when the body ends or the server closes the response (``slots.hold``).
     """
     if fmt not in CONTENT_TYPES:
         raise ValueError(f"unknown export format {fmt!r}")
     rows = stream_rows(queryset, viewer, identities)
-    # A generator: the first query runs when the first piece of the body is asked for.
     # The slot is taken before anything is read; the provenance wrapper closes the held body
-    # when it ends or is closed, which gives the slot back.
+    # when it ends, fails or is closed, which gives the slot back.
     pieces = slots.hold(
         metrics.counted_stream(
             batched(csv_lines(rows, bom=bom) if fmt == CSV else ndjson_lines(rows))
         )
     )
     response = StreamingHttpResponse(
-        ProvenancedBody(pieces, rows, start), content_type=CONTENT_TYPES[fmt]
+        StartedBody(ProvenancedBody(pieces, rows, start)), content_type=CONTENT_TYPES[fmt]
     )
     response["Content-Disposition"] = f'attachment; filename="{start.name}"'
     response["Cache-Control"] = "no-store"

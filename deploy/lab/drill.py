@@ -286,6 +286,12 @@ def run_phase(state, data, ledger, clock, name, fault, restore, args) -> dict:
             1 for s in samples if s.status >= 500 and s.status != 503 and s not in in_flight
         ),
         "cut_in_flight": len(in_flight),
+        # Which requests failed, so that a failing drill names them (at most 10).
+        "failures": [
+            f"{s.endpoint} -> {s.status} at {s.started:.2f}s ({s.detail})"
+            for s in samples
+            if s.status >= 500 and s.status != 503 and s not in in_flight
+        ][:10],
         "p50_ms": percentile(timed, 0.5),
         "p99_ms": percentile(timed, 0.99),
         "errors_for_s": round(max(s.started + s.seconds for s in after_fault) - fault_at, 2)
@@ -366,6 +372,8 @@ def main() -> int:
             )
         for problem in row["problems"]:
             print(f"  {row['phase']}: {problem}")
+        for failure in row["failures"]:
+            print(f"  {row['phase']}: failed: {failure}")
     print(f"read-your-writes ({ryw['tries']} tries, replica 2 s behind): own write seen at "
           f"once {ryw['own_write_seen_at_once']}/{ryw['tries']}, by another client "
           f"{ryw['seen_at_once_by_another']}/{ryw['tries']}")  # fmt: skip

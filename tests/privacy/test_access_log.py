@@ -118,12 +118,16 @@ def test_an_export_the_client_abandons_is_recorded_as_abandoned(people, monkeypa
 
 
 def test_an_export_that_fails_is_recorded_as_failed(people, monkeypatch):
-    from connlogs.export import rows
+    from connlogs.export import formats, rows
+
+    real_batches = rows._batches
 
     def broken(queryset, read):
-        yield from ()
-        raise DatabaseError("replica gone")
+        for batch in real_batches(queryset, read):
+            yield batch  # the first rows are sent...
+            raise DatabaseError("replica gone")
 
+    monkeypatch.setattr(formats, "FLUSH_AT", 10)  # a piece per row
     monkeypatch.setattr(rows, "_batches", broken)
     response = as_user(people.owner).get(EXPORT)
     with pytest.raises(DatabaseError):

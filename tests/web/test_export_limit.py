@@ -8,6 +8,8 @@ import json
 import pytest
 from django.http import StreamingHttpResponse
 
+from connlogs.export import formats as export_formats
+from connlogs.export import rows as export_rows
 from connlogs.export import slots as export_slots
 from tests.exports import hang_up, ndjson_entries, split_provenance
 from tests.factories import auth_header
@@ -70,11 +72,15 @@ def test_an_abandoned_or_failed_stream_gives_its_slot_back(
     hang_up(abandoned)
     assert export_slots.streaming() == 0
 
-    def broken(directory, queryset):
-        raise ConnectionError("the database went away mid-stream")
-        yield  # a generator, like the real reader
+    real_entries = export_rows._entries
 
-    monkeypatch.setattr("connlogs.export.rows._entries", broken)
+    def broken(directory, queryset):
+        for entry in real_entries(directory, queryset):
+            yield entry  # the first row is sent...
+            raise ConnectionError("the database went away mid-stream")
+
+    monkeypatch.setattr(export_formats, "FLUSH_AT", 10)  # a piece per row
+    monkeypatch.setattr(export_rows, "_entries", broken)
     failing = owner_api.get(API)
     assert export_slots.streaming() == 1
     with pytest.raises(ConnectionError):
