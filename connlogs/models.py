@@ -412,6 +412,7 @@ class SignInThrottle(models.Model):
 # pseudonyms', the change feed's, the saved views' and the streams' tables are declared with
 # their packages; importing them here registers them with the app.
 from connlogs.accesslog.models import AccessLogEntry  # noqa: E402, F401
+from connlogs.alerts.models import AlertFiring, AlertFiringRow, AlertRule  # noqa: E402, F401
 from connlogs.feed.models import FeedEntry, FeedState  # noqa: E402, F401
 from connlogs.privacy.models import Pseudonym, PseudonymKey  # noqa: E402, F401
 from connlogs.savedviews.models import SavedView, StartView  # noqa: E402, F401
