@@ -186,6 +186,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Two choice sets named "kind": a stream's destination and an alert rule's trigger.
+    "ENUM_NAME_OVERRIDES": {
+        "AlertRuleKindEnum": "connlogs.alerts.models.RuleKind",
+        "StreamKindEnum": "connlogs.api.alert_serializers.STREAM_KIND_VALUES",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "connlogs.api.schema.empty_query_values_mean_absent",
