@@ -100,8 +100,16 @@ def record(rule: AlertRule, worker_id: str, cursor: int, outcome: Outcome) -> bo
     return True
 
 
-def notify_pending(rule: AlertRule, session: requests.Session) -> tuple[int, str]:
-    """Send ``rule``'s pending firings that are due, oldest first; (sent, last error)."""
+def _renew(rule: AlertRule, worker_id: str) -> bool:
+    renewed = AlertRule.objects.filter(pk=rule.pk, lease_owner=worker_id).update(
+        lease_expires_at=timezone.now() + lease()
+    )
+    return renewed == 1
+
+
+def notify_pending(rule: AlertRule, worker_id: str, session: requests.Session) -> tuple[int, str]:
+    """Send ``rule``'s pending firings that are due, oldest first, renewing the lease after
+    each (stopping if it was lost: another worker has the rule); (sent, last error)."""
     now = timezone.now()
     due = AlertFiring.objects.filter(
         rule_id=rule.pk, status=FiringStatus.PENDING, next_attempt_at__lte=now
@@ -123,11 +131,15 @@ def notify_pending(rule: AlertRule, session: requests.Session) -> tuple[int, str
             logger.warning(
                 "alert %s: notification failed (attempt %d): %s", rule.pk, attempts, error
             )
+            if not _renew(rule, worker_id):
+                break
             continue
         AlertFiring.objects.filter(pk=firing.pk).update(
             attempts=attempts, status=FiringStatus.DELIVERED, delivered_at=timezone.now()
         )
         sent += 1
+        if not _renew(rule, worker_id):
+            break
     return sent, error
 
 
@@ -204,11 +216,11 @@ def evaluate_round(rule_id, worker_id: str, budget: float | None = None) -> Roun
     with requests.Session() as session:
         # Before evaluating too: a firing left pending by a crash or a failure is sent even
         # while its rule cannot be evaluated (a view it lost, say).
-        result.notified, error = notify_pending(rule, session)
+        result.notified, error = notify_pending(rule, worker_id, session)
         budget = ROUND_SECONDS if budget is None else budget
         if not _evaluate(rule, worker_id, result, budget):
             return result  # failed: the lease is given back with a backoff
-        sent, error = notify_pending(rule, session)
+        sent, error = notify_pending(rule, worker_id, session)
     result.notified += sent
     result.error = result.error or error
     _release(rule, worker_id, result.caught_up)
