@@ -152,8 +152,7 @@ def threshold(rule: AlertRule, matches: list[Match], q: str) -> Outcome:
 def address_is_new(rule: AlertRule, changes: dict[uuid.UUID, Change], match: Match) -> bool:
     """Is the row's IP new for its workspace owner: no connection of theirs (any type, in the
     rule's creator's scope) from it during the ``new_address_days`` before? A row without an
-    IP is never new. One indexed probe (``cl_ip_time_idx``: the IP, then a time
-    range, stopping at the first row found)."""
+    IP is never new. One probe of ``cl_owner_ip_time_idx`` (owner, IP, then the time range)."""
     row = changes[match.id].row
     if not row.ip:
         return False

@@ -8,7 +8,7 @@ import pytest
 from connlogs.alerts import rounds
 from connlogs.alerts.models import AlertFiring, AlertRule, Channel, RuleKind
 from tests.feed.conftest import world  # noqa: F401 - the feed's fixture, shared
-from tests.streams.receivers import HttpReceiver
+from tests.streams.conftest import receiver  # noqa: F401 - the streams' loopback receiver
 
 
 def at(minute: float) -> str:
@@ -18,14 +18,7 @@ def at(minute: float) -> str:
 
 
 @pytest.fixture
-def receiver():
-    http = HttpReceiver()
-    yield http
-    http.stop()
-
-
-@pytest.fixture
-def make_rule(world, receiver):  # noqa: F811
+def make_rule(world, receiver):  # noqa: F811 - the shared fixtures
     def make(**fields) -> AlertRule:
         fields.setdefault("name", "watch")
         fields.setdefault("kind", RuleKind.EACH_MATCH)
