@@ -4,6 +4,8 @@ its errors on the page, CSRF, and who may open what."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -142,3 +144,19 @@ def test_the_form_and_delete_need_the_csrf_token(world, make_rule):
     assert AlertRule.objects.count() == 1
     assert signed_in(world.owner).post(f"/connectionlog/alerts/{rule.pk}/delete").status_code == 302
     assert AlertRule.objects.count() == 0
+
+
+def test_a_firings_link_opens_the_list_page_with_exactly_its_rows(world, make_rule):
+    rule = make_rule(q="type:ssh")
+    record(connect(world.acme_ws, time=at(0)), connect(world.globex_ws, time=at(1)))
+    run(rule)
+    record(connect(world.acme_ws, time=at(2)))  # after the firing: not one of its rows
+    firing = rule.firings.get()
+    client = signed_in(world.owner)
+    link = client.get(PAGE).content.decode().split('href="/connectionlog?q=alert_firing')[1]
+
+    page = client.get("/connectionlog?q=alert_firing" + link.split('"')[0].replace("&amp;", "&"))
+
+    assert page.status_code == 200
+    shown = set(re.findall(r'href="/connectionlog/([0-9a-f-]{36})', page.content.decode()))
+    assert shown == {str(pk) for pk in firing.rows.values_list("log_id", flat=True)}
