@@ -2,13 +2,13 @@
 after its cursor in reads of ``READ_SIZE``, record each read's firings and move the cursor in
 one transaction, notify, and give the lease back.
 
-The streams' design (``connlogs.streams.delivery``): one worker at a time holds a rule (a
+The streams' design and lease (``connlogs.streams.leases``): one worker at a time holds a rule (a
 lease with an expiry, renewed by each move of the cursor, which is conditional on still
 holding it); a dead worker's rule is taken over when its lease expires. Firings are recorded
 in the same transaction as the cursor move, so no entry is evaluated into a firing twice, not
 after a crash or a retry either; a firing is notified after that commit and stays ``pending``
 until its receiver took it (at least once: a crash after the send and before the mark sends it
-again). Failed notifications back off like streams (``delivery.backoff_seconds``) and are
+again). Failed notifications back off like streams (``leases.backoff_seconds``) and are
 given up after ``MAX_ATTEMPTS``.
 """
 
@@ -21,15 +21,15 @@ from dataclasses import dataclass
 
 import requests
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from connlogs.alerts.evaluation import Outcome, evaluate, rule_search
 from connlogs.alerts.models import AlertFiring, AlertFiringRow, AlertRule, FiringStatus
 from connlogs.alerts.notify import NotificationFailed, notify
-from connlogs.feed.reading import FeedError, FeedTrimmed, changes_for, latest_seq  # noqa: F401
+from connlogs.feed.reading import FeedError, FeedTrimmed, changes_for
 from connlogs.savedviews.resolve import ViewNotFound
-from connlogs.streams.delivery import backoff_seconds, lease
+from connlogs.streams import leases
+from connlogs.streams.leases import backoff_seconds, lease
 
 logger = logging.getLogger("connlogs.alerts")
 
@@ -49,16 +49,6 @@ class RoundResult:
     notified: int = 0
     error: str = ""
     caught_up: bool = False
-
-
-def claim(rule_id, worker_id: str) -> bool:
-    """Take (or renew) the lease of an unpaused rule whose lease is free or expired."""
-    now = timezone.now()
-    free = Q(lease_owner="") | Q(lease_expires_at__lt=now) | Q(lease_owner=worker_id)
-    taken = AlertRule.objects.filter(free, pk=rule_id, paused=False).update(
-        lease_owner=worker_id, lease_expires_at=now + lease()
-    )
-    return taken == 1
 
 
 def record(rule: AlertRule, worker_id: str, cursor: int, outcome: Outcome) -> bool:
@@ -145,25 +135,8 @@ def notify_pending(rule: AlertRule, worker_id: str, session: requests.Session) -
 
 def _fail(rule: AlertRule, worker_id: str, error: str) -> None:
     failures = rule.failures + 1
-    now = timezone.now()
-    AlertRule.objects.filter(pk=rule.pk, lease_owner=worker_id).update(
-        failures=failures,
-        last_error=error[:2000],
-        last_error_at=now,
-        lease_owner="",
-        lease_expires_at=None,
-        next_attempt_at=now + dt.timedelta(seconds=backoff_seconds(failures)),
-    )
+    leases.fail(AlertRule, rule.pk, worker_id, failures, error)
     logger.warning("alert %s: evaluation failed (attempt %d): %s", rule.pk, failures, error)
-
-
-def _release(rule: AlertRule, worker_id: str, caught_up: bool) -> None:
-    delay = CAUGHT_UP_SECONDS if caught_up else 0
-    AlertRule.objects.filter(pk=rule.pk, lease_owner=worker_id).update(
-        lease_owner="",
-        lease_expires_at=None,
-        next_attempt_at=timezone.now() + dt.timedelta(seconds=delay),
-    )
 
 
 def _skip_trimmed(rule: AlertRule, worker_id: str, trimmed: FeedTrimmed) -> str | None:
@@ -209,7 +182,7 @@ def evaluate_round(rule_id, worker_id: str, budget: float | None = None) -> Roun
     """Evaluate ``rule_id`` as ``worker_id`` for up to ``budget`` seconds (``ROUND_SECONDS``)
     and notify its firings. Raises nothing a rule could cause: failures land in the rule
     (evaluation) or its firings (notification)."""
-    if not claim(rule_id, worker_id):
+    if not leases.claim(AlertRule, rule_id, worker_id):
         return RoundResult(claimed=False)
     rule = AlertRule.objects.select_related("created_by").get(pk=rule_id)
     result = RoundResult(claimed=True)
@@ -223,5 +196,5 @@ def evaluate_round(rule_id, worker_id: str, budget: float | None = None) -> Roun
         sent, error = notify_pending(rule, worker_id, session)
     result.notified += sent
     result.error = result.error or error
-    _release(rule, worker_id, result.caught_up)
+    leases.release(AlertRule, rule.pk, worker_id, CAUGHT_UP_SECONDS if result.caught_up else 0)
     return result

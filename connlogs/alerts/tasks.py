@@ -10,13 +10,13 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 from django_tasks import TaskContext, task
 
 from connlogs.alerts import rounds
 from connlogs.alerts.models import AlertRule
-from connlogs.streams.delivery import lease
+from connlogs.streams import leases
+from connlogs.streams.leases import lease
 
 
 @task(takes_context=True)
@@ -53,10 +53,5 @@ def queue_round(rule_id, due_at: dt.datetime | None) -> bool:
 def dispatch_due() -> int:
     """Queue one round per unpaused rule that is due and whose lease is free or expired (the
     workers' heartbeat calls it beside the streams'); the number queued."""
-    now = timezone.now()
-    due = AlertRule.objects.filter(
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
-        Q(lease_owner="") | Q(lease_expires_at__lt=now),
-        paused=False,
-    ).values_list("pk", "next_attempt_at")
+    due = leases.due(AlertRule, timezone.now()).values_list("pk", "next_attempt_at")
     return sum(queue_round(rule_id, due_at) for rule_id, due_at in due)

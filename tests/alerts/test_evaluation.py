@@ -11,6 +11,7 @@ import pytest
 from connlogs.alerts import rounds
 from connlogs.alerts.models import AlertFiring, AlertRule, FiringStatus, RuleKind
 from connlogs.alerts.notify import NotificationFailed
+from connlogs.feed.reading import latest_seq
 from connlogs.models import ConnectionLog
 from tests.alerts.conftest import at, firings, run
 from tests.feed.conftest import connect, disconnect, record, web
@@ -154,7 +155,7 @@ def test_a_new_address_for_its_owner_fires_and_a_known_one_does_not(world, make_
         web(world.acme_ws, time="2025-06-30T10:00:00Z", ip="198.51.100.7"),
         connect(world.acme_ws, time="2025-05-31T10:00:00Z", ip="198.51.100.8"),
     )
-    rule.cursor = rounds.latest_seq()
+    rule.cursor = latest_seq()
     rule.save()
     known = connect(world.acme_ws, time=at(0), ip="198.51.100.7")
     stale = connect(world.acme_ws, time=at(1), ip="198.51.100.8")
