@@ -23,6 +23,8 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 
+from django.db.models import QuerySet
+
 from connlogs.alerts.models import AlertFiringRow, AlertRule, RuleKind
 from connlogs.feed.reading import Change
 from connlogs.savedviews.resolve import query_of
@@ -149,21 +151,24 @@ def threshold(rule: AlertRule, matches: list[Match], q: str) -> Outcome:
     return Outcome(firings, until)
 
 
-def address_is_new(rule: AlertRule, changes: dict[uuid.UUID, Change], match: Match) -> bool:
-    """Is the row's IP new for its workspace owner: no connection of theirs (any type, in the
-    rule's creator's scope) from it during the ``new_address_days`` before? A row without an
-    IP is never new. One probe of ``cl_owner_ip_time_idx`` (owner, IP, then the time range)."""
-    row = changes[match.id].row
-    if not row.ip:
-        return False
+def earlier_from_address(rule: AlertRule, row) -> QuerySet:
+    """The connections of ``row``'s workspace owner (any type, in the rule's creator's scope)
+    from ``row``'s IP during the ``new_address_days`` before it: a probe of
+    ``cl_owner_ip_time_idx`` (owner, IP, then the time range)."""
     since = row.connect_time - dt.timedelta(days=rule.new_address_days)
-    earlier = LogSearch.for_user(rule.created_by, "").matching.filter(
+    return LogSearch.for_user(rule.created_by, "").matching.filter(
         ip=row.ip,
         workspace_owner_id=row.workspace_owner_id,
         connect_time__gte=since,
         connect_time__lt=row.connect_time,
     )
-    return not earlier.exists()
+
+
+def address_is_new(rule: AlertRule, changes: dict[uuid.UUID, Change], match: Match) -> bool:
+    """Is the row's IP new for its workspace owner (``earlier_from_address`` finds nothing)?
+    A row without an IP is never new."""
+    row = changes[match.id].row
+    return bool(row.ip) and not earlier_from_address(rule, row).exists()
 
 
 def evaluate(rule: AlertRule, changes: list[Change], q: str) -> Outcome:
