@@ -291,6 +291,14 @@ class ConnectionLog(models.Model):
                 name="cl_ip_time_idx",
                 condition=Q(ip__isnull=False),
             ),
+            # Alert rules' "new address for owner" probe (connlogs/alerts/evaluation.py): has
+            # this owner connected from this IP since then? One descent, found or not; the ip
+            # index alone walks every row of a busy shared address (docs/alerts.md, "Cost").
+            models.Index(
+                fields=["workspace_owner", "ip", "-connect_time"],
+                name="cl_owner_ip_time_idx",
+                condition=Q(ip__isnull=False),
+            ),
             # workspace:<name> walks its name in order; workspace:<owner>/<name> too, testing
             # the trailing owner in the index. Names are lower-case (NAME_VALIDATOR), so the
             # plain column serves a case-insensitive search, and counts are index-only.
@@ -412,6 +420,7 @@ class SignInThrottle(models.Model):
 # pseudonyms', the change feed's, the saved views' and the streams' tables are declared with
 # their packages; importing them here registers them with the app.
 from connlogs.accesslog.models import AccessLogEntry  # noqa: E402, F401
+from connlogs.alerts.models import AlertFiring, AlertFiringRow, AlertRule  # noqa: E402, F401
 from connlogs.feed.models import FeedEntry, FeedState  # noqa: E402, F401
 from connlogs.privacy.models import Pseudonym, PseudonymKey  # noqa: E402, F401
 from connlogs.savedviews.models import SavedView, StartView  # noqa: E402, F401

@@ -2,6 +2,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from connlogs.web import views
+from connlogs.web.views.alerts import AlertRuleDeleteView, AlertRuleFormView, AlertsPageView
 from connlogs.web.views.base import favicon
 from connlogs.web.views.streams import StreamsPageView
 
@@ -18,6 +19,14 @@ urlpatterns = [
         name="connectionlog-export",
     ),
     path("connectionlog/streams", StreamsPageView.as_view(), name="streams-page"),
+    path("connectionlog/alerts", AlertsPageView.as_view(), name="alerts-page"),
+    path("connectionlog/alerts/new", AlertRuleFormView.as_view(), name="alert-new"),
+    path("connectionlog/alerts/<str:rule>/edit", AlertRuleFormView.as_view(), name="alert-edit"),
+    path(
+        "connectionlog/alerts/<str:rule>/delete",
+        AlertRuleDeleteView.as_view(),
+        name="alert-delete",
+    ),
     path("connectionlog/exports", views.MyDownloadsView.as_view(), name="connectionlog-exports"),
     path(
         "connectionlog/exports/<str:name>.sha256",

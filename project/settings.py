@@ -119,6 +119,17 @@ CONNLOGS_STREAM_LEASE_SECONDS = float(os.environ.get("CONNLOGS_STREAM_LEASE_SECO
 # Seconds between a worker's heartbeats (each also queues the streams that are due).
 CONNLOGS_WORKER_HEARTBEAT_SECONDS = float(os.environ.get("CONNLOGS_WORKER_HEARTBEAT_SECONDS") or 1)
 
+# Alert notifications: the address users open connlogs at (links in webhooks, Slack and
+# email; empty: links are paths), and Django's email settings for the email channel.
+CONNLOGS_BASE_URL = os.environ.get("CONNLOGS_BASE_URL", "")
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT") or 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "connlogs@localhost")
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "connlogs.User"
 # Every sign-in door checks passwords here, behind one shared lockout (connlogs/signin.py).
@@ -175,6 +186,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Two choice sets named "kind": a stream's destination and an alert rule's trigger.
+    "ENUM_NAME_OVERRIDES": {
+        "AlertRuleKindEnum": "connlogs.alerts.models.RuleKind",
+        "StreamKindEnum": "connlogs.api.alert_serializers.STREAM_KIND_VALUES",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "connlogs.api.schema.empty_query_values_mean_absent",

@@ -42,6 +42,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from connlogs import feed, roles
+from connlogs.alerts.models import AlertRule
 from connlogs.models import AccessLogEntry
 from connlogs.savedviews.models import SavedView, Sharing
 from connlogs.streams.models import Stream
@@ -364,6 +365,43 @@ def acme_stream_managers(status: int) -> dict[str, int]:
     return signed_in(403, acme_admin=status, owner=status, globex_admin=404)
 
 
+def acme_rule(world) -> dict:
+    """An alert rule on acme's rows made by acme's admin (in the role's rolled-back
+    transaction)."""
+    rule = AlertRule.objects.create(
+        name="acme-ssh",
+        kind="each_match",
+        q="type:ssh",
+        channel="webhook",
+        url="http://127.0.0.1:9/",
+        organization=world.acme,
+        created_by=world.people["acme_admin"],
+    )
+    return {"rule": str(rule.id)}
+
+
+def acme_rule_form(world) -> dict:
+    """The alerts page's form for an each-match rule on acme's rows."""
+    return {
+        "name": "acme-ssh",
+        "kind": "each_match",
+        "q": "type:ssh",
+        "organization": str(world.acme.id),
+        "threshold": "1",
+        "window_minutes": "5",
+        "new_address_days": "30",
+        "cooldown_minutes": "0",
+        "channel": "webhook",
+        "url": "http://127.0.0.1:9/",
+    }
+
+
+def alert_pages(status: int, **exceptions: int) -> dict[str, int]:
+    """The alerts pages: site owners and organization admins (others 403, sign-in first)."""
+    cells = {"acme_admin": status, "globex_admin": status, "owner": status}
+    return everyone(403, anonymous=302, **{**cells, **exceptions})
+
+
 def targets_view(world) -> dict:
     return {"view": str(SavedView.objects.create(name="mine", owner=world.target).id)}
 
@@ -471,6 +509,30 @@ DOORS = [
     Door("api-stream", "DELETE", acme_stream_managers(204), kwargs=acme_stream),
     Door("api-stream-pause", "POST", acme_stream_managers(200), kwargs=acme_stream),
     Door("api-stream-resume", "POST", acme_stream_managers(200), kwargs=acme_stream),
+    # --- alert rules: scoped as streams --------------------------------------------------
+    Door("api-alert-rules", "GET", signed_in(403, acme_admin=200, globex_admin=200, owner=200)),
+    Door(
+        "api-alert-rules",
+        "POST",
+        signed_in(403, acme_admin=201, globex_admin=400, owner=201),
+        body=lambda world: {
+            "name": "ssh",
+            "kind": "each_match",
+            "channel": "webhook",
+            "url": "http://127.0.0.1:9/",
+            "organization": "acme",
+        },
+    ),
+    Door("api-alert-rule", "GET", acme_stream_managers(200), kwargs=acme_rule),
+    Door(
+        "api-alert-rule",
+        "PATCH",
+        acme_stream_managers(200),
+        kwargs=acme_rule,
+        body=lambda world: {"paused": True},
+    ),
+    Door("api-alert-rule", "DELETE", acme_stream_managers(204), kwargs=acme_rule),
+    Door("api-alert-firings", "GET", signed_in(403, acme_admin=200, globex_admin=200, owner=200)),
     # --- writes (write-api.md) ----------------------------------------------------------
     Door(
         "api-connectionlog-events",
@@ -581,6 +643,19 @@ DOORS = [
         "GET",
         everyone(403, anonymous=302, acme_admin=200, globex_admin=200, owner=200),
     ),
+    Door("alerts-page", "GET", alert_pages(200)),
+    Door("alert-new", "GET", alert_pages(200)),
+    # globex's admin cannot pick acme: not one of the form's choices (400).
+    Door("alert-new", "POST", alert_pages(302, globex_admin=400), body=acme_rule_form),
+    Door("alert-edit", "GET", alert_pages(200, globex_admin=404), kwargs=acme_rule),
+    Door(
+        "alert-edit",
+        "POST",
+        alert_pages(302, globex_admin=404),
+        kwargs=acme_rule,
+        body=acme_rule_form,
+    ),
+    Door("alert-delete", "POST", alert_pages(302, globex_admin=404), kwargs=acme_rule),
     # Signed in without a readable organization: a 403 page that says why, not an empty table.
     Door(
         "connectionlog-list",

@@ -86,7 +86,7 @@ VALID_KEYS = (
     "Valid keys: organization, workspace_owner, workspace_owner_email, type, username, "
     "user_email, connected_after, connected_before, workspace_id, connection_id, status, ip, "
     "workspace, agent, status_code, exit_code, result, active_after, active_before, duration, "
-    'authenticated, search; put "-" before a key to exclude what it matches'
+    'authenticated, alert_firing, search; put "-" before a key to exclude what it matches'
 )
 
 

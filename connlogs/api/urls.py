@@ -3,6 +3,7 @@ from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerSpli
 
 from connlogs.api import (
     access_views,
+    alert_views,
     auth_views,
     directory,
     event_views,
@@ -48,6 +49,22 @@ urlpatterns = [
         "connectionlog/start-view",
         saved_views.StartViewView.as_view(),
         name="api-start-view",
+    ),
+    # Alert rules (docs/alerts.md).
+    path(
+        "connectionlog/alerts/rules",
+        alert_views.AlertRuleListView.as_view(),
+        name="api-alert-rules",
+    ),
+    path(
+        "connectionlog/alerts/rules/<str:rule>",
+        alert_views.AlertRuleDetailView.as_view(),
+        name="api-alert-rule",
+    ),
+    path(
+        "connectionlog/alerts/firings",
+        alert_views.AlertFiringListView.as_view(),
+        name="api-alert-firings",
     ),
     # Streams to a SIEM (docs/api.md, "Streams").
     path("connectionlog/streams", stream_views.StreamListView.as_view(), name="api-streams"),

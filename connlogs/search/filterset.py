@@ -23,6 +23,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from connlogs import roles
+from connlogs.alerts.models import AlertFiringRow
 from connlogs.models import ConnectionType, User
 from connlogs.privacy.resolve import concealed_rows, resolve_ip, resolve_person
 from connlogs.search import conditions, grammar
@@ -104,6 +105,7 @@ class ConnectionLogFilterSet(django_filters.FilterSet):
         hint="a comparison and a length such as >8h or <1m, in s, m, h, d or w",
     )
     authenticated = KeyFilter(ChoiceValueField, allowed=AUTHENTICATED_VALUES, hint="yes or no")
+    alert_firing = KeyFilter(UUIDValueField)
     search = KeyFilter(FreeTextField)
 
     def __init__(self, data=None, queryset=None, *, request=None, prefix=None, now=None):
@@ -298,6 +300,10 @@ class ConnectionLogFilterSet(django_filters.FilterSet):
 
     def q_authenticated(self, items):
         return conditions.authenticated(items)
+
+    def q_alert_firing(self, items):
+        # The rows alert firings matched: the alerts page links each firing here.
+        return Q(id__in=AlertFiringRow.objects.filter(firing_id__in=items).values("log_id"))
 
     def q_search(self, words: tuple[tuple[str, ...], ...]):
         """Every word matches (one of its ``a,b`` alternatives) some column of the row, the

@@ -12,28 +12,28 @@ owns. Failures back off exponentially with jitter and retry forever (AWS Archite
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-import random
 import time
 from dataclasses import dataclass
 
 import requests
-from django.conf import settings
-from django.db.models import Q
 from django.utils import timezone
 
 from connlogs.feed.reading import ChangePage, FeedError, FeedTrimmed, change_entries, changes_for
 from connlogs.savedviews.resolve import ViewNotFound, query_of
+from connlogs.streams import leases
 from connlogs.streams.destinations import DeliveryFailed, Record, send
+from connlogs.streams.leases import (  # noqa: F401 - delivery's names, kept
+    BACKOFF_MAX_SECONDS,
+    backoff_seconds,
+    lease,
+)
 from connlogs.streams.models import Stream, StreamBatch
 
 logger = logging.getLogger("connlogs.streams")
 
 ROUND_SECONDS = 5.0
 CAUGHT_UP_SECONDS = 0.5
-BACKOFF_FIRST_SECONDS = 1.0
-BACKOFF_MAX_SECONDS = 300.0
 
 
 @dataclass
@@ -47,27 +47,9 @@ class RoundResult:
     caught_up: bool = False
 
 
-def lease() -> dt.timedelta:
-    """How long a claim lasts without renewal (``CONNLOGS_STREAM_LEASE_SECONDS``): the
-    longest a dead worker's stream waits before another worker takes it over."""
-    return dt.timedelta(seconds=settings.CONNLOGS_STREAM_LEASE_SECONDS)
-
-
-def backoff_seconds(failures: int) -> float:
-    """Seconds before retry number ``failures`` (1, 2, …): half of min(max, first·2^(n-1))
-    plus a random part of the other half."""
-    cap = min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2 ** min(failures - 1, 30))
-    return cap / 2 + random.uniform(0, cap / 2)  # noqa: S311 - jitter, not a secret
-
-
 def claim(stream_id, worker_id: str) -> bool:
     """Take (or renew) the lease of an unpaused stream whose lease is free or expired."""
-    now = timezone.now()
-    free = Q(lease_owner="") | Q(lease_expires_at__lt=now) | Q(lease_owner=worker_id)
-    taken = Stream.objects.filter(free, pk=stream_id, paused=False).update(
-        lease_owner=worker_id, lease_expires_at=now + lease()
-    )
-    return taken == 1
+    return leases.claim(Stream, stream_id, worker_id)
 
 
 def _search_of(stream: Stream) -> str:
@@ -109,25 +91,12 @@ def _advance(stream: Stream, worker_id: str, cursor: int, records: int) -> bool:
 
 def _fail(stream: Stream, worker_id: str, error: str) -> None:
     failures = stream.failures + 1
-    now = timezone.now()
-    Stream.objects.filter(pk=stream.pk, lease_owner=worker_id).update(
-        failures=failures,
-        last_error=error[:2000],
-        last_error_at=now,
-        lease_owner="",
-        lease_expires_at=None,
-        next_attempt_at=now + dt.timedelta(seconds=backoff_seconds(failures)),
-    )
+    leases.fail(Stream, stream.pk, worker_id, failures, error)
     logger.warning("stream %s: delivery failed (attempt %d): %s", stream.pk, failures, error)
 
 
 def _release(stream: Stream, worker_id: str, caught_up: bool) -> None:
-    delay = CAUGHT_UP_SECONDS if caught_up else 0
-    Stream.objects.filter(pk=stream.pk, lease_owner=worker_id).update(
-        lease_owner="",
-        lease_expires_at=None,
-        next_attempt_at=timezone.now() + dt.timedelta(seconds=delay),
-    )
+    leases.release(Stream, stream.pk, worker_id, CAUGHT_UP_SECONDS if caught_up else 0)
 
 
 def _skip_trimmed(stream: Stream, worker_id: str, trimmed: FeedTrimmed) -> str | None:

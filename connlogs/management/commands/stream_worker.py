@@ -13,6 +13,7 @@ from django.db import DatabaseError, close_old_connections, connection
 from django.utils import timezone
 from django_tasks_db.management.commands import db_worker
 
+from connlogs.alerts.tasks import dispatch_due as dispatch_due_rules
 from connlogs.streams import scheduling
 
 logger = logging.getLogger("connlogs.streams")
@@ -28,6 +29,7 @@ def _heartbeat_loop(worker_id: str, stop: threading.Event) -> None:
             close_old_connections()
             scheduling.beat(worker_id, started_at)
             scheduling.dispatch_due()
+            dispatch_due_rules()
             if beats % PRUNE_EVERY_BEATS == 0:
                 scheduling.prune()
         except DatabaseError as error:

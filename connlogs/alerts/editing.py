@@ -1,0 +1,119 @@
+"""Creating and changing a rule, for the API and the alerts page alike: every check a rule
+must pass before it is saved, in one place.
+
+``apply(user, rule, data)`` sets the fields ``data`` carries (the organization already
+resolved to an ``Organization`` or ``None``), then checks the search (``q`` or ``view``, valid
+for ``user``, not both), the organization (``access.may_target``), the kind's numbers and the
+channel's destination. Raises ``RuleInvalid`` (the contract's validations) or
+``RuleForbidden``; saves nothing.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator, validate_email
+from django.utils import timezone
+
+from connlogs import roles
+from connlogs.alerts import access
+from connlogs.alerts.models import AlertRule, Channel
+from connlogs.feed.reading import latest_seq
+from connlogs.savedviews.resolve import NOT_VISIBLE, find_view
+from connlogs.search.grammar import Validation
+from connlogs.search.request import LogSearch
+
+FIELDS = (
+    "name", "kind", "q", "view", "threshold", "window_minutes", "new_address_days",
+    "cooldown_minutes", "channel", "url", "secret", "email_to", "paused",
+)  # fmt: skip
+MAX_RECIPIENTS = 20
+FORBIDDEN_TARGET = (
+    "Organization admins watch their own organizations' rows (name one); site owners any "
+    "organization's or all of them."
+)
+
+
+class RuleInvalid(Exception):
+    """The rule cannot be saved: ``validations`` say why, by field."""
+
+    def __init__(self, validations: list[Validation]):
+        self.validations = validations
+        super().__init__("; ".join(f"{v.field}: {v.detail}" for v in validations))
+
+
+class RuleForbidden(Exception):
+    """The user may not keep a rule on that organization (or on all of them)."""
+
+
+def _search(user: roles.User, rule: AlertRule, data: dict) -> list[Validation]:
+    if "q" in data and data["q"].strip() and "view" not in data:
+        rule.view = ""  # a new q replaces the view, and a new view the q
+    if "view" in data and data["view"] and "q" not in data:
+        rule.q = ""
+    if rule.q.strip() and rule.view:
+        return [Validation("view", 'A rule watches a "q" or a "view", not both.')]
+    if rule.view and find_view(rule.view, user) is None:
+        return [Validation("view", NOT_VISIBLE)]
+    return list(LogSearch.for_user(user, rule.q).validations) if rule.q else []
+
+
+def _recipients_error(email_to: str) -> str:
+    recipients = [address.strip() for address in email_to.split(",") if address.strip()]
+    if not recipients:
+        return "An email rule needs at least one address."
+    if len(recipients) > MAX_RECIPIENTS:
+        return f"At most {MAX_RECIPIENTS} addresses."
+    for address in recipients:
+        try:
+            validate_email(address)
+        except ValidationError:
+            return f'"{address}" is not an email address.'
+    return ""
+
+
+def _destination(rule: AlertRule) -> list[Validation]:
+    if rule.channel == Channel.EMAIL:
+        error = _recipients_error(rule.email_to)
+        return [Validation("email_to", error)] if error else []
+    try:
+        URLValidator(schemes=["http", "https"])(rule.url)
+    except ValidationError:
+        return [Validation("url", f'A "{rule.channel}" rule needs an http(s) URL.')]
+    return []
+
+
+def _numbers(rule: AlertRule) -> list[Validation]:
+    limits = {
+        "threshold": (1, 10_000),
+        "window_minutes": (1, 24 * 60),
+        "new_address_days": (1, 366),
+        "cooldown_minutes": (0, 7 * 24 * 60),
+    }
+    errors = []
+    for name, (low, high) in limits.items():
+        value = getattr(rule, name)
+        if not isinstance(value, int) or not low <= value <= high:
+            errors.append(Validation(name, f"Must be a whole number from {low} to {high}."))
+    return errors
+
+
+def apply(user: roles.User, rule: AlertRule, data: dict) -> None:
+    """Set ``data`` on ``rule`` and check it all (see the module); a new rule starts at the
+    end of the feed (it fires for changes from now on). Raises ``RuleInvalid`` or
+    ``RuleForbidden``; the caller saves."""
+    for name in FIELDS:
+        if name in data:
+            setattr(rule, name, data[name])
+    if "organization" in data:
+        rule.organization = data["organization"]
+    if not access.may_target(user, rule.organization_id):
+        raise RuleForbidden(FORBIDDEN_TARGET)
+    errors = _search(user, rule, data) + _numbers(rule) + _destination(rule)
+    if not rule.name.strip():
+        errors.insert(0, Validation("name", "A rule needs a name."))
+    if errors:
+        raise RuleInvalid(errors)
+    if rule._state.adding:
+        rule.cursor = latest_seq()
+    if "paused" in data and not data["paused"]:
+        rule.next_attempt_at, rule.failures = timezone.now(), 0

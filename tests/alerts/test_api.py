@@ -1,0 +1,153 @@
+"""The alert rules API: create, read, change, pause, delete; the webhook secret write-only;
+validation in the contract's shape; organization admins scoped to their organizations (403
+for members, 404 for another organization's rule); the firings list; the OpenAPI schema."""
+
+from __future__ import annotations
+
+import pytest
+
+from connlogs import roles
+from connlogs.alerts.models import AlertRule
+from connlogs.feed.reading import latest_seq
+from tests.alerts.conftest import at, run
+from tests.conftest import as_user
+from tests.factories import member
+from tests.feed.conftest import connect, record
+
+RULES = "/api/v2/connectionlog/alerts/rules"
+FIRINGS = "/api/v2/connectionlog/alerts/firings"
+WEBHOOK = {"name": "ssh", "kind": "each_match", "channel": "webhook", "url": "http://127.0.0.1:9/"}
+
+
+@pytest.fixture
+def owner_api(world):
+    return as_user(world.owner)
+
+
+@pytest.fixture
+def acme_admin(world):
+    return member(world.acme, roles.ORGANIZATION_ADMIN, username="acme-admin")
+
+
+@pytest.fixture
+def globex_admin(world):
+    return member(world.globex, roles.ORGANIZATION_ADMIN, username="globex-admin")
+
+
+def create(client, **body) -> dict:
+    response = client.post(RULES, {**WEBHOOK, **body}, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def fields(response) -> list[str]:
+    assert response.status_code == 400, response.content
+    return [v["field"] for v in response.json()["validations"]]
+
+
+def test_a_rule_is_created_read_changed_paused_and_deleted(world, owner_api):
+    record(connect(world.acme_ws))
+    made = create(owner_api, q="type:ssh", cooldown_minutes=10)
+    assert made["cursor"] == latest_seq()  # from now on
+    assert (made["kind"], made["q"], made["cooldown_minutes"]) == ("each_match", "type:ssh", 10)
+
+    assert owner_api.get(f"{RULES}/{made['id']}").json()["name"] == "ssh"
+    changed = owner_api.patch(
+        f"{RULES}/{made['id']}",
+        {"kind": "threshold", "threshold": 21, "window_minutes": 5, "paused": True},
+        format="json",
+    ).json()
+    assert (changed["kind"], changed["threshold"], changed["paused"]) == ("threshold", 21, True)
+    assert [r["id"] for r in owner_api.get(RULES).json()["rules"]] == [made["id"]]
+    assert owner_api.delete(f"{RULES}/{made['id']}").status_code == 204
+    assert owner_api.get(f"{RULES}/{made['id']}").status_code == 404
+
+
+def test_the_webhook_secret_is_stored_but_never_shown(owner_api):
+    made = create(owner_api, secret="hmac-key")
+    assert made["secret_set"] is True and "hmac-key" not in str(made)
+    assert "hmac-key" not in str(owner_api.get(RULES).json())
+    assert AlertRule.objects.get().secret == "hmac-key"
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"q": "type:telnet"}, ["type"]),
+        ({"q": "type:ssh", "view": "stale-sessions"}, ["view"]),
+        ({"view": "no-such-view"}, ["view"]),
+        ({"kind": "threshold", "threshold": 0}, ["threshold"]),
+        ({"window_minutes": 100000}, ["window_minutes"]),
+        ({"url": "ftp://example.com"}, ["url"]),
+        ({"channel": "email", "email_to": "not-an-address"}, ["email_to"]),
+        ({"channel": "email"}, ["email_to"]),
+        ({"organization": "no-such-org"}, ["organization"]),
+        ({"kind": "sometimes"}, ["kind"]),
+    ],
+)
+def test_a_bad_rule_is_a_400_naming_the_field(owner_api, body, expected):
+    assert fields(owner_api.post(RULES, {**WEBHOOK, **body}, format="json")) == expected
+    assert AlertRule.objects.count() == 0
+
+
+def test_members_may_not_manage_rules(world):
+    client = as_user(world.alice)
+    assert client.get(RULES).status_code == 403
+    assert client.post(RULES, WEBHOOK, format="json").status_code == 403
+    assert client.get(FIRINGS).status_code == 403
+
+
+def test_an_organization_admin_manages_their_organizations_rules_only(
+    world, acme_admin, globex_admin
+):
+    acme = as_user(acme_admin)
+    # Every rule of theirs names one of their organizations.
+    assert acme.post(RULES, WEBHOOK, format="json").status_code == 403
+    assert acme.post(RULES, {**WEBHOOK, "organization": None}, format="json").status_code == 403
+    made = create(acme, organization="acme")
+    assert made["organization"]["name"] == "acme"
+
+    globex = as_user(globex_admin)
+    assert globex.get(RULES).json()["rules"] == []
+    for method in ("get", "patch", "delete"):
+        assert getattr(globex, method)(f"{RULES}/{made['id']}").status_code == 404
+    assert globex.get(FIRINGS, {"rule": made["id"]}).status_code == 404
+    # And may not move acme's rule to all organizations.
+    moved = acme.patch(f"{RULES}/{made['id']}", {"organization": None}, format="json")
+    assert moved.status_code == 403
+
+
+def test_firings_are_listed_newest_first_with_their_rows_and_link(world, owner_api, make_rule):
+    rule = make_rule(q="type:ssh")
+    record(connect(world.acme_ws, time=at(0)), connect(world.acme_ws, time=at(1)))
+    run(rule)
+
+    [firing] = owner_api.get(FIRINGS).json()["firings"]
+
+    assert firing["rule"] == {"id": str(rule.pk), "name": "watch"}
+    assert firing["match_count"] == 2 and len(firing["log_ids"]) == 2
+    assert firing["status"] == "delivered"
+    assert firing["link"] == f"/connectionlog?q=alert_firing%3A{firing['id']}"
+    assert owner_api.get(FIRINGS, {"limit": "0"}).status_code == 400
+
+
+def test_the_firings_of_another_organizations_rule_are_not_listed(
+    world, make_rule, acme_admin, globex_admin
+):
+    rule = make_rule(q="type:ssh", organization=world.acme, created_by=acme_admin)
+    record(connect(world.acme_ws, time=at(0)))
+    run(rule)
+
+    assert len(as_user(acme_admin).get(FIRINGS).json()["firings"]) == 1
+    assert as_user(globex_admin).get(FIRINGS).json()["firings"] == []
+
+
+def test_the_alert_endpoints_are_in_the_openapi_schema(owner_api):
+    schema = owner_api.get("/api/v2/openapi.json").json()
+    paths = schema["paths"]
+    assert {"get", "post"} <= set(paths["/api/v2/connectionlog/alerts/rules"])
+    assert {"get", "patch", "delete"} <= set(paths["/api/v2/connectionlog/alerts/rules/{rule}"])
+    assert "get" in paths["/api/v2/connectionlog/alerts/firings"]
+    body = schema["components"]["schemas"]["AlertRuleBodyRequest"]["properties"]["secret"]
+    assert body["writeOnly"] is True
+    assert "secret" not in schema["components"]["schemas"]["AlertRule"]["properties"]
