@@ -27,6 +27,7 @@ from connlogs.feed.reading import ChangePage, FeedError, FeedTrimmed, change_ent
 from connlogs.savedviews.resolve import ViewNotFound, query_of
 from connlogs.streams.destinations import DeliveryFailed, Record, send
 from connlogs.streams.models import Stream, StreamBatch
+from connlogs.streams.secrets import SecretUnreadable
 
 logger = logging.getLogger("connlogs.streams")
 
@@ -171,7 +172,7 @@ def deliver_round(stream_id, worker_id: str, budget: float | None = None) -> Rou
                     break
                 result.error = skipped
                 continue
-            except (DeliveryFailed, FeedError, ViewNotFound) as error:
+            except (DeliveryFailed, FeedError, SecretUnreadable, ViewNotFound) as error:
                 result.error = str(error) or type(error).__name__
                 _fail(stream, worker_id, result.error)
                 return result

@@ -48,7 +48,7 @@ def test_a_secret_is_stored_but_never_shown_again(owner_api):
     assert "hmac-key" not in str(shown) and shown["secret_set"] is True
     listed = owner_api.get(STREAMS).json()
     assert "hmac-key" not in str(listed)
-    assert Stream.objects.get().secret == "hmac-key"
+    assert Stream.objects.get().secret_value() == "hmac-key"
     changed = owner_api.patch(f"{STREAMS}/{made['id']}", {"secret": ""}, format="json")
     assert changed.json()["secret_set"] is False
 
