@@ -14,6 +14,7 @@ never holds the secret: delivery records it as the stream's last error.
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
@@ -72,21 +73,20 @@ def encrypt(plaintext: str) -> str:
 
 def decrypt(stored: str) -> str:
     """The plaintext of a stored token (``""`` for none); raises ``SecretUnreadable``."""
-    if not stored:
-        return ""
-    try:
-        return _fernet().decrypt(stored.encode()).decode()
-    except (InvalidToken, UnicodeError):
-        raise SecretUnreadable() from None
+    return _open(stored, MultiFernet.decrypt)
 
 
 def reencrypt(stored: str) -> str:
     """``stored`` re-encrypted under the first key (``MultiFernet.rotate``); raises
     ``SecretUnreadable`` when no key decrypts it."""
+    return _open(stored, MultiFernet.rotate)
+
+
+def _open(stored: str, how: Callable[[MultiFernet, bytes], bytes]) -> str:
     if not stored:
         return ""
     try:
-        return _fernet().rotate(stored.encode()).decode()
+        return how(_fernet(), stored.encode()).decode()
     except (InvalidToken, UnicodeError):
         raise SecretUnreadable() from None
 
