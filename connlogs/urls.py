@@ -53,7 +53,7 @@ urlpatterns = [
         name="connectionlog-changes",
     ),
     path(
-        "connectionlog/<uuid:stream>",
+        "connectionlog/<uuid:pk>",
         views.ConnectionLogDetailView.as_view(),
         name="connectionlog-detail",
     ),
