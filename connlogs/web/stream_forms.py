@@ -88,7 +88,7 @@ class StreamForm(forms.Form):
         body["name"] = body["name"].strip()
         for name in NUMBER_FIELDS:
             if data[name].strip():
-                body[name] = data[name].strip()
+                body[name] = _number(data[name].strip())
         if "port" not in body:
             body["port"] = None
         body["organization"] = data["organization"] or None
@@ -99,6 +99,15 @@ class StreamForm(forms.Form):
         if self.stream is None:
             body["start"] = data["start"] or START_NOW
         return body
+
+
+def _number(text: str) -> int | str:
+    # The API's body takes JSON numbers: a form's digits become one; anything else goes as
+    # typed, for the serializer to refuse in its own words.
+    try:
+        return int(text)
+    except ValueError:
+        return text
 
 
 def save_stream(request, form: StreamForm) -> Stream | None:

@@ -8,11 +8,15 @@ import re
 
 import pytest
 from django.test import Client
+from django.utils.html import escape
 
 from connlogs import roles
 from connlogs.streams.models import Stream
+from tests.conftest import as_user
 from tests.factories import member
 from tests.streams.test_api import BAD_BODIES
+from tests.streams.test_api import HTTP as API_BODY
+from tests.streams.test_api import STREAMS as API
 
 NEW = "/connectionlog/streams/new"
 FORM = {
@@ -92,14 +96,25 @@ def test_an_empty_secret_keeps_it_and_remove_removes_it(world, make_stream):
 
 
 @pytest.mark.parametrize("body, field", BAD_BODIES)
-def test_the_page_refuses_what_the_api_refuses_next_to_the_field(world, body, field):
+def test_the_page_refuses_what_the_api_refuses_in_its_words(world, body, field):
+    api = as_user(world.owner).post(API, {**API_BODY, **body}, format="json").json()
     posted = {**FORM, **{key: str(value) for key, value in body.items()}}
 
     response = signed_in(world.owner).post(NEW, posted)
 
     assert response.status_code == 400 and not Stream.objects.exists()
     shown_in = field if field in FORM else "q"  # a search key's message goes with the search
-    assert field_errors(response.content.decode(), shown_in)
+    expected = [v["detail"] for v in api["validations"] if v["field"] == field]
+    assert field_errors(response.content.decode(), shown_in) == escape(" ".join(expected))
+
+
+def test_numbers_typed_in_the_form_are_numbers(world):
+    posted = {**FORM, "kind": "syslog_udp", "url": "", "host": "127.0.0.1", "port": "5514"}
+
+    response = signed_in(world.owner).post(NEW, {**posted, "batch_size": "250"})
+
+    assert response.status_code == 302
+    assert Stream.objects.values_list("port", "batch_size").get() == (5514, 250)
 
 
 def test_refused_values_are_escaped_and_the_secret_is_not_echoed(world):
