@@ -85,7 +85,9 @@ def _search(request, stream: Stream, data: dict) -> None:
         q = ""
     if q.strip() and view:
         raise invalid("view", 'A stream follows a "q" or a "view", not both.')
-    if view and find_view(view, request.user) is None:
+    if "view" in data and view and find_view(view, request.user) is None:
+        # Checked when set: a change of another field keeps a view the editor may not open
+        # (the stream reads it as its creator; delivery reports a view that is gone).
         raise invalid("view", NOT_VISIBLE)
     if q:
         search = LogSearch.from_request(request, q=q)

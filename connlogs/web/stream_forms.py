@@ -70,7 +70,7 @@ class StreamForm(forms.Form):
         initial = _initial(stream) if stream else {"kind": StreamKind.HTTP, "start": START_NOW}
         super().__init__(*args, initial=initial, **kwargs)
         self.fields["organization"].widget = forms.Select(choices=_organizations(user))
-        self.fields["view"].widget = forms.Select(choices=_views(user))
+        self.fields["view"].widget = forms.Select(choices=_views(user, stream))
         if stream is None:
             del self.fields["remove_secret"]
         else:
@@ -82,17 +82,24 @@ class StreamForm(forms.Form):
             )
 
     def body(self) -> dict:
-        """The API's body for the posted fields (``cleaned_data``: text)."""
+        """The API's body for the posted fields (``cleaned_data``: text). Editing, only the
+        fields changed, as a PATCH: a new ``q`` alone replaces the view, a new view alone the
+        ``q``, and a view the editor may not open stays while they leave it alone."""
         data = self.cleaned_data
-        body = {name: data[name] for name in TEXT_FIELDS}
-        body["name"] = body["name"].strip()
+        if self.stream is not None:
+            data = {name: value for name, value in data.items() if value != self.initial.get(name)}
+        body = {name: data[name] for name in TEXT_FIELDS if name in data}
+        if "name" in body:
+            body["name"] = body["name"].strip()
         for name in NUMBER_FIELDS:
-            if data[name].strip():
-                body[name] = _number(data[name].strip())
-        if "port" not in body:
-            body["port"] = None
-        body["organization"] = data["organization"] or None
-        if data["secret"]:
+            text = data.get(name, "").strip()
+            if text:
+                body[name] = _number(text)
+            elif name == "port" and name in data:
+                body["port"] = None
+        if "organization" in data:
+            body["organization"] = data["organization"] or None
+        if data.get("secret"):
             body["secret"] = data["secret"]
         elif data.get("remove_secret"):
             body["secret"] = ""
@@ -163,10 +170,15 @@ def _organizations(user: roles.User) -> list[tuple[str, str]]:
     ]
 
 
-def _views(user: roles.User) -> list[tuple[str, str]]:
+def _views(user: roles.User, stream: Stream | None) -> list[tuple[str, str]]:
+    """The views ``user`` may open, and the one ``stream`` follows even if they may not (so
+    the form shows it, and keeps it while left alone)."""
     saved = view_access.visible_views(user).order_by("name")[:MENU_LIMIT]
-    return (
+    choices = (
         [("", "None: the search above")]
         + [(preset.key, f"{preset.name} (built in)") for preset in PRESETS.values()]
         + [(str(view.id), view.name) for view in saved]
     )
+    if stream and stream.view and stream.view not in {key for key, _ in choices}:
+        choices.append((stream.view, "The stream's current view (not one you can open)"))
+    return choices

@@ -9,6 +9,7 @@ import pytest
 from connlogs import roles
 from connlogs.feed.reading import latest_seq
 from connlogs.models import Membership
+from connlogs.savedviews.models import SavedView
 from connlogs.streams import delivery
 from connlogs.streams.models import Stream
 from tests.conftest import as_user
@@ -169,3 +170,15 @@ def test_the_streams_are_in_the_openapi_schema(owner_api):
     assert {"get", "patch", "delete"} <= set(paths["/api/v2/connectionlog/streams/{stream}"])
     assert "post" in paths["/api/v2/connectionlog/streams/{stream}/pause"]
     assert "post" in paths["/api/v2/connectionlog/streams/{stream}/resume"]
+
+
+def test_a_change_keeps_a_view_the_editor_cannot_open(world, acme_admin, make_stream):
+    private = SavedView.objects.create(name="root's own", owner=world.owner, q="type:ssh")
+    stream = make_stream(url="http://127.0.0.1:9/", organization=world.acme, view=str(private.id))
+    client = as_user(acme_admin)
+
+    renamed = client.patch(f"{STREAMS}/{stream.pk}", {"name": "renamed"}, format="json")
+    pointed = client.patch(f"{STREAMS}/{stream.pk}", {"view": str(private.id)}, format="json")
+
+    assert renamed.status_code == 200 and renamed.json()["view"] == str(private.id)
+    assert validation_fields(pointed) == ["view"]

@@ -11,6 +11,7 @@ from django.test import Client
 from django.utils.html import escape
 
 from connlogs import roles
+from connlogs.savedviews.models import SavedView
 from connlogs.streams.models import Stream
 from tests.conftest import as_user
 from tests.factories import member
@@ -195,3 +196,25 @@ def test_signed_out_visitors_go_to_sign_in(world):
     response = Client().get(NEW)
 
     assert response.status_code == 302 and response["Location"].startswith("/login")
+
+
+def test_an_edit_keeps_a_view_the_editor_cannot_open_and_a_new_q_replaces_it(
+    world, acme_admin, make_stream
+):
+    private = SavedView.objects.create(name="root's own", owner=world.owner, q="type:ssh")
+    stream = make_stream(url="http://127.0.0.1:9/", organization=world.acme, view=str(private.id))
+    client = signed_in(acme_admin)
+    form = client.get(edit_url(stream)).content.decode()
+    shown = {**FORM, "organization": str(world.acme.id), "view": str(private.id)}
+    shown.pop("start")
+    assert f'<option value="{private.id}" selected>' in form
+
+    assert client.post(edit_url(stream), {**shown, "name": "renamed"}).status_code == 302
+    assert Stream.objects.values_list("name", "view", "q").get() == (
+        "renamed",
+        str(private.id),
+        "",
+    )
+
+    assert client.post(edit_url(stream), {**shown, "q": "type:vscode"}).status_code == 302
+    assert Stream.objects.values_list("view", "q").get() == ("", "type:vscode")
