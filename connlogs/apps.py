@@ -11,6 +11,7 @@ class ConnlogsConfig(AppConfig):
         from connlogs.api import schema  # noqa: F401 - registers the OpenAPI auth extension
         from connlogs.privacy import deferred
         from connlogs.search import lookups
+        from connlogs.streams import checks  # noqa: F401 - registers the secrets key's checks
 
         deferred.connect()
         lookups.register_lookups()

@@ -2,9 +2,9 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from connlogs.web import views
+from connlogs.web.views import streams
 from connlogs.web.views.alerts import AlertRuleDeleteView, AlertRuleFormView, AlertsPageView
 from connlogs.web.views.base import favicon
-from connlogs.web.views.streams import StreamsPageView
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/connectionlog", permanent=False), name="home"),
@@ -18,7 +18,6 @@ urlpatterns = [
         views.ConnectionLogDownloadView.as_view(),
         name="connectionlog-export",
     ),
-    path("connectionlog/streams", StreamsPageView.as_view(), name="streams-page"),
     path("connectionlog/alerts", AlertsPageView.as_view(), name="alerts-page"),
     path("connectionlog/alerts/new", AlertRuleFormView.as_view(), name="alert-new"),
     path("connectionlog/alerts/<str:rule>/edit", AlertRuleFormView.as_view(), name="alert-edit"),
@@ -26,6 +25,28 @@ urlpatterns = [
         "connectionlog/alerts/<str:rule>/delete",
         AlertRuleDeleteView.as_view(),
         name="alert-delete",
+    ),
+    path("connectionlog/streams", streams.StreamsPageView.as_view(), name="streams-page"),
+    path("connectionlog/streams/new", streams.StreamCreateView.as_view(), name="stream-create"),
+    path(
+        "connectionlog/streams/<uuid:stream>/edit",
+        streams.StreamEditView.as_view(),
+        name="stream-edit",
+    ),
+    path(
+        "connectionlog/streams/<uuid:stream>/delete",
+        streams.StreamDeleteView.as_view(),
+        name="stream-delete",
+    ),
+    path(
+        "connectionlog/streams/<uuid:stream>/pause",
+        streams.StreamSwitchView.as_view(paused=True),
+        name="stream-pause",
+    ),
+    path(
+        "connectionlog/streams/<uuid:stream>/resume",
+        streams.StreamSwitchView.as_view(paused=False),
+        name="stream-resume",
     ),
     path("connectionlog/exports", views.MyDownloadsView.as_view(), name="connectionlog-exports"),
     path(

@@ -116,6 +116,12 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 # Seconds a worker's claim on a stream lasts without renewal: how long a crashed worker's
 # streams wait before another worker takes them over.
 CONNLOGS_STREAM_LEASE_SECONDS = float(os.environ.get("CONNLOGS_STREAM_LEASE_SECONDS") or 30)
+# Keys that encrypt streams' secrets at rest (Fernet keys, comma-separated, newest first: the
+# first encrypts, every one decrypts; `manage.py reencrypt_stream_secrets` moves every secret to
+# the first). Empty: a key derived from SECRET_KEY, for development only (docs/deployment.md).
+CONNLOGS_SECRETS_KEY = [
+    key.strip() for key in (os.environ.get("CONNLOGS_SECRETS_KEY") or "").split(",") if key.strip()
+]
 # Seconds between a worker's heartbeats (each also queues the streams that are due).
 CONNLOGS_WORKER_HEARTBEAT_SECONDS = float(os.environ.get("CONNLOGS_WORKER_HEARTBEAT_SECONDS") or 1)
 

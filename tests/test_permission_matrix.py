@@ -402,6 +402,22 @@ def alert_pages(status: int, **exceptions: int) -> dict[str, int]:
     return everyone(403, anonymous=302, **{**cells, **exceptions})
 
 
+def acme_stream_page(status: int) -> dict[str, int]:
+    """The streams' pages: as ``acme_stream_managers``, signed-out visitors sent to sign in."""
+    return everyone(403, anonymous=302, acme_admin=status, owner=status, globex_admin=404)
+
+
+def stream_form(world) -> dict:
+    """The stream form's fields, for acme's rows."""
+    return {
+        "name": "siem",
+        "kind": "http",
+        "url": "http://127.0.0.1:9/",
+        "organization": str(world.acme.id),
+        "start": "now",
+    }
+
+
 def targets_view(world) -> dict:
     return {"view": str(SavedView.objects.create(name="mine", owner=world.target).id)}
 
@@ -656,6 +672,24 @@ DOORS = [
         body=acme_rule_form,
     ),
     Door("alert-delete", "POST", alert_pages(302, globex_admin=404), kwargs=acme_rule),
+    Door(
+        "stream-create",
+        "GET",
+        everyone(403, anonymous=302, acme_admin=200, globex_admin=200, owner=200),
+    ),
+    Door(
+        "stream-create",
+        "POST",
+        # globex's admin cannot see acme: the organization they name is refused (400).
+        everyone(403, anonymous=302, acme_admin=302, globex_admin=400, owner=302),
+        body=stream_form,
+    ),
+    Door("stream-edit", "GET", acme_stream_page(200), kwargs=acme_stream),
+    Door("stream-edit", "POST", acme_stream_page(302), kwargs=acme_stream, body=stream_form),
+    Door("stream-delete", "GET", acme_stream_page(200), kwargs=acme_stream),
+    Door("stream-delete", "POST", acme_stream_page(302), kwargs=acme_stream),
+    Door("stream-pause", "POST", acme_stream_page(302), kwargs=acme_stream),
+    Door("stream-resume", "POST", acme_stream_page(302), kwargs=acme_stream),
     # Signed in without a readable organization: a 403 page that says why, not an empty table.
     Door(
         "connectionlog-list",

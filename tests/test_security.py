@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from django.db import OperationalError
 from django.test import Client
 from django.utils import timezone
@@ -67,6 +68,7 @@ def production_env(**overrides: str) -> dict[str, str]:
         ALLOWED_HOSTS="connlogs.example.com",
         CONNLOGS_HTTPS="true",
         CONNLOGS_TRUST_X_FORWARDED_PROTO="true",
+        CONNLOGS_SECRETS_KEY=Fernet.generate_key().decode(),
     )
     env.update(overrides)
     return env
@@ -94,6 +96,14 @@ def test_check_deploy_names_what_is_missing_without_https():
     assert result.returncode != 0
     for warning in ("security.W004", "security.W008", "security.W012", "security.W016"):
         assert warning in result.stderr + result.stdout
+
+
+def test_check_deploy_warns_without_a_secrets_key_and_refuses_a_malformed_one():
+    unset = check_deploy(production_env(CONNLOGS_SECRETS_KEY=""))
+    malformed = check_deploy(production_env(CONNLOGS_SECRETS_KEY="not-a-key"))
+
+    assert unset.returncode != 0 and "connlogs.W101" in unset.stderr + unset.stdout
+    assert malformed.returncode != 0 and "connlogs.E101" in malformed.stderr + malformed.stdout
 
 
 def test_settings_refuse_to_start_without_a_secret_key_in_production():

@@ -79,7 +79,7 @@ def destination_errors(stream: Stream) -> dict[str, str]:
         errors["url"] = f'A "{stream.kind}" stream needs a URL.'
     if stream.kind not in HTTP_KINDS and not (stream.host and stream.port):
         errors["host" if not stream.host else "port"] = "A syslog stream needs a host and port."
-    if stream.kind == StreamKind.SPLUNK_HEC and not stream.secret:
+    if stream.kind == StreamKind.SPLUNK_HEC and not stream.has_secret:
         errors["secret"] = "A Splunk HEC stream needs its token."
     return errors
 

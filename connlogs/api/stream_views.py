@@ -8,7 +8,6 @@ not exist. Secrets are write-only: the answer says only whether one is set.
 
 from __future__ import annotations
 
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -17,28 +16,19 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from connlogs import values
+from connlogs.api import stream_rules
 from connlogs.api.directory import error_responses, validated
-from connlogs.api.errors import ApiError
-from connlogs.api.lookups import resolve_organization
 from connlogs.api.serializers import organization_json
 from connlogs.api.stream_serializers import (
-    START_OLDEST,
     StreamBodySerializer,
     StreamListSerializer,
     StreamSerializer,
-    destination_errors,
 )
-from connlogs.feed.reading import latest_seq
-from connlogs.savedviews.resolve import NOT_VISIBLE, find_view
-from connlogs.search import Validation
-from connlogs.search.request import LogSearch
 from connlogs.streams import access
 from connlogs.streams.models import Stream
 from connlogs.streams.status import stream_health
 from connlogs.values import format_time
 
-# Streams one deployment keeps: each costs a worker's time; enough for any SIEM setup.
-MAX_STREAMS = 200
 NOT_ALLOWED = "Only site owners and organization admins may manage streams."
 STREAM_ID = OpenApiParameter("stream", OpenApiTypes.UUID, OpenApiParameter.PATH)
 
@@ -54,7 +44,7 @@ def stream_json(stream: Stream) -> dict:
         "url": stream.url,
         "host": stream.host,
         "port": stream.port,
-        "secret_set": bool(stream.secret),
+        "secret_set": stream.has_secret,
         "tls_ca": stream.tls_ca,
         "q": stream.q,
         "view": stream.view,
@@ -66,10 +56,6 @@ def stream_json(stream: Stream) -> dict:
         "updated_at": format_time(stream.updated_at),
         "health": stream_health(stream),
     }
-
-
-def _invalid(field: str, detail: str) -> ApiError:
-    return ApiError("Validation failed.", validations=[Validation(field, detail)])
 
 
 def _manager(request) -> None:
@@ -92,68 +78,6 @@ def _uuid(ref: str):
         raise NotFound() from None
 
 
-def _search(request, stream: Stream, data: dict) -> None:
-    """Set ``q`` / ``view`` from ``data``: one or the other, valid for the caller."""
-    q, view = data.get("q", stream.q), data.get("view", stream.view)
-    if "q" in data and data["q"].strip() and "view" not in data:
-        view = ""  # a new q replaces the view
-    if "view" in data and data["view"] and "q" not in data:
-        q = ""
-    if q.strip() and view:
-        raise _invalid("view", 'A stream follows a "q" or a "view", not both.')
-    if view and find_view(view, request.user) is None:
-        raise _invalid("view", NOT_VISIBLE)
-    if q:
-        search = LogSearch.from_request(request, q=q)
-        if search.validations:
-            raise ApiError("Invalid connection search query.", validations=search.validations)
-    stream.q, stream.view = q, view
-
-
-def _target(request, stream: Stream, data: dict) -> None:
-    if "organization" in data:
-        organization = None
-        if data["organization"]:
-            try:
-                organization = resolve_organization(request, data["organization"])
-            except NotFound:
-                raise _invalid(
-                    "organization", "No organization by that name or id that you can see."
-                ) from None
-        stream.organization = organization
-    if not access.may_target(request.user, stream.organization_id):
-        raise PermissionDenied(
-            "Organization admins stream their own organizations' rows (name one); site owners "
-            "any organization's or all of them."
-        )
-
-
-def _apply(request, stream: Stream, data: dict) -> Stream:
-    """Set ``data`` (a validated body) on ``stream``, check every rule, save."""
-    for name in ("name", "kind", "url", "host", "port", "secret", "tls_ca", "batch_size"):
-        if name in data:
-            setattr(stream, name, data[name])
-    _search(request, stream, data)
-    _target(request, stream, data)
-    errors = destination_errors(stream)
-    if errors:
-        raise ApiError(
-            "Validation failed.",
-            validations=[Validation(field, detail) for field, detail in errors.items()],
-        )
-    if "paused" in data:
-        _set_paused(stream, data["paused"])
-    stream.save()
-    return access.visible_streams(request.user).get(pk=stream.pk)
-
-
-def _set_paused(stream: Stream, paused: bool) -> None:
-    stream.paused = paused
-    if not paused:
-        # Resumed: due now, with the backoff forgotten.
-        stream.next_attempt_at, stream.failures = timezone.now(), 0
-
-
 class StreamListView(APIView):
     @extend_schema(
         operation_id="listStreams",
@@ -173,13 +97,7 @@ class StreamListView(APIView):
     )
     def post(self, request):
         _manager(request)
-        data = validated(StreamBodySerializer, request)
-        if Stream.objects.count() >= MAX_STREAMS:
-            raise _invalid("name", f"There are {MAX_STREAMS} streams already: delete some first.")
-        stream = Stream(created_by=request.user, name=data["name"], kind=data["kind"])
-        if data.get("start") != START_OLDEST:
-            stream.cursor = latest_seq()
-        stream = _apply(request, stream, data)
+        stream = stream_rules.create_stream(request, validated(StreamBodySerializer, request))
         return Response(stream_json(stream), status=status.HTTP_201_CREATED)
 
 
@@ -204,7 +122,8 @@ class StreamDetailView(APIView):
         found = _visible(request, stream)
         body = StreamBodySerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
-        return Response(stream_json(_apply(request, found, body.validated_data)))
+        changed = stream_rules.apply_changes(request, found, body.validated_data)
+        return Response(stream_json(changed))
 
     @extend_schema(
         operation_id="deleteStream",
@@ -223,7 +142,7 @@ class _StreamSwitch(APIView):
 
     def post(self, request, stream: str):
         found = _visible(request, stream)
-        _set_paused(found, self.paused)
+        stream_rules.set_paused(found, self.paused)
         found.save(update_fields=["paused", "next_attempt_at", "failures", "updated_at"])
         return Response(stream_json(found))
 

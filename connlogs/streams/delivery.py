@@ -29,6 +29,7 @@ from connlogs.streams.leases import (  # noqa: F401 - delivery's names, kept
     lease,
 )
 from connlogs.streams.models import Stream, StreamBatch
+from connlogs.streams.secrets import SecretUnreadable
 
 logger = logging.getLogger("connlogs.streams")
 
@@ -140,7 +141,7 @@ def deliver_round(stream_id, worker_id: str, budget: float | None = None) -> Rou
                     break
                 result.error = skipped
                 continue
-            except (DeliveryFailed, FeedError, ViewNotFound) as error:
+            except (DeliveryFailed, FeedError, SecretUnreadable, ViewNotFound) as error:
                 result.error = str(error) or type(error).__name__
                 _fail(stream, worker_id, result.error)
                 return result

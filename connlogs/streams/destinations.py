@@ -72,8 +72,9 @@ def send_http(stream: Stream, records: list[Record], session: requests.Session) 
     """POST the batch as NDJSON (signed when the stream has a secret)."""
     body = "".join(_dumps(record.data) + "\n" for record in records).encode()
     headers = {"Content-Type": "application/x-ndjson"}
-    if stream.secret:
-        headers[SIGNATURE_HEADER] = hmac_signature(stream.secret, body)
+    secret = stream.secret_value()
+    if secret:
+        headers[SIGNATURE_HEADER] = hmac_signature(secret, body)
     _post(session, stream.url, body, headers)
 
 
@@ -84,7 +85,10 @@ def send_splunk_hec(stream: Stream, records: list[Record], session: requests.Ses
         for record in records
     )
     body = "\n".join(_dumps(event) for event in events).encode()
-    headers = {"Authorization": f"Splunk {stream.secret}", "Content-Type": "application/json"}
+    headers = {
+        "Authorization": f"Splunk {stream.secret_value()}",
+        "Content-Type": "application/json",
+    }
     _post(session, stream.url, body, headers)
 
 

@@ -14,6 +14,8 @@ import uuid
 
 from django.db import models
 
+from connlogs.streams import secrets
+
 MAX_NAME = 100
 
 
@@ -28,8 +30,9 @@ class StreamKind(models.TextChoices):
 class Stream(models.Model):
     """One destination: what it receives (``q`` or ``view``, read in ``created_by``'s scope,
     narrowed to ``organization`` when set), where it goes (``kind``, ``url`` or
-    ``host``/``port``), and its delivery state. ``secret`` (an HEC token or an HMAC key) is
-    write-only: the API and the admin never show it."""
+    ``host``/``port``), and its delivery state. Its secret (an HEC token or an HMAC key) is
+    write-only (the API and the pages never show it) and kept encrypted
+    (``connlogs.streams.secrets``): ``set_secret`` stores one, ``secret_value`` reads it."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=MAX_NAME)
@@ -37,7 +40,8 @@ class Stream(models.Model):
     url = models.CharField(max_length=2000, blank=True, default="")
     host = models.CharField(max_length=255, blank=True, default="")
     port = models.PositiveIntegerField(null=True, blank=True)
-    secret = models.TextField(blank=True, default="")
+    # A Fernet token of the secret, never the plaintext ("" = none).
+    secret_encrypted = models.TextField(blank=True, default="")
     tls_ca = models.TextField(blank=True, default="")
     q = models.TextField(blank=True, default="")
     view = models.CharField(max_length=64, blank=True, default="")
@@ -72,6 +76,20 @@ class Stream(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_kind_display()})"
+
+    @property
+    def has_secret(self) -> bool:
+        """A secret is stored (all the API and the pages say about it)."""
+        return bool(self.secret_encrypted)
+
+    def set_secret(self, plaintext: str) -> None:
+        """Keep ``plaintext`` encrypted (``""`` removes the secret); the caller saves."""
+        self.secret_encrypted = secrets.encrypt(plaintext)
+
+    def secret_value(self) -> str:
+        """The secret's plaintext, for the sender only (``""``: none). Raises
+        ``secrets.SecretUnreadable`` when no configured key decrypts it."""
+        return secrets.decrypt(self.secret_encrypted)
 
 
 class StreamBatch(models.Model):

@@ -22,6 +22,10 @@ def make_stream(world):  # noqa: F811
         fields.setdefault("name", "siem")
         fields.setdefault("kind", StreamKind.HTTP)
         fields.setdefault("created_by", world.owner)
-        return Stream.objects.create(**fields)
+        secret = fields.pop("secret", "")
+        stream = Stream(**fields)
+        stream.set_secret(secret)
+        stream.save()
+        return stream
 
     return make

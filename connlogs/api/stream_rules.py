@@ -1,0 +1,111 @@
+"""The rules of a stream's fields, for every door (the API and the streams pages): a body
+checked by ``StreamBodySerializer`` is applied here, checked against the rules that need the
+caller or the other fields, and saved.
+
+Raises ``ApiError`` (400, with ``validations`` by field; a search's validations name its
+key, e.g. ``type``) or DRF's ``PermissionDenied`` (an organization the caller may not stream).
+"""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from rest_framework.exceptions import NotFound, PermissionDenied
+
+from connlogs.api.errors import ApiError
+from connlogs.api.lookups import resolve_organization
+from connlogs.api.stream_serializers import START_OLDEST, destination_errors
+from connlogs.feed.reading import latest_seq
+from connlogs.savedviews.resolve import NOT_VISIBLE, find_view
+from connlogs.search import Validation
+from connlogs.search.request import LogSearch
+from connlogs.streams import access
+from connlogs.streams.models import Stream
+
+# Streams one deployment keeps: each costs a worker's time; enough for any SIEM setup.
+MAX_STREAMS = 200
+NOT_YOURS = (
+    "Organization admins stream their own organizations' rows (name one); site owners "
+    "any organization's or all of them."
+)
+PLAIN_FIELDS = ("name", "kind", "url", "host", "port", "tls_ca", "batch_size")
+
+
+def invalid(field: str, detail: str) -> ApiError:
+    """A 400 naming one field."""
+    return ApiError("Validation failed.", validations=[Validation(field, detail)])
+
+
+def create_stream(request, data: dict) -> Stream:
+    """A new stream of ``request.user`` from ``data`` (a valid ``StreamBodySerializer``
+    body), starting at the feed's end unless ``start`` is ``"oldest"``; saved."""
+    if Stream.objects.count() >= MAX_STREAMS:
+        raise invalid("name", f"There are {MAX_STREAMS} streams already: delete some first.")
+    stream = Stream(created_by=request.user, name=data["name"], kind=data["kind"])
+    if data.get("start") != START_OLDEST:
+        stream.cursor = latest_seq()
+    return apply_changes(request, stream, data)
+
+
+def apply_changes(request, stream: Stream, data: dict) -> Stream:
+    """Set ``data`` (a valid body, whole or partial) on ``stream``, check every rule, save;
+    answers the stream as ``access.visible_streams`` loads it. ``secret`` in ``data``
+    replaces the secret (``""`` removes it); absent, the secret stays."""
+    for name in PLAIN_FIELDS:
+        if name in data:
+            setattr(stream, name, data[name])
+    if "secret" in data:
+        stream.set_secret(data["secret"])
+    _search(request, stream, data)
+    _target(request, stream, data)
+    errors = destination_errors(stream)
+    if errors:
+        raise ApiError(
+            "Validation failed.",
+            validations=[Validation(field, detail) for field, detail in errors.items()],
+        )
+    if "paused" in data:
+        set_paused(stream, data["paused"])
+    stream.save()
+    return access.visible_streams(request.user).get(pk=stream.pk)
+
+
+def set_paused(stream: Stream, paused: bool) -> None:
+    """Pause, or resume: due now, with the backoff forgotten. The caller saves."""
+    stream.paused = paused
+    if not paused:
+        stream.next_attempt_at, stream.failures = timezone.now(), 0
+
+
+def _search(request, stream: Stream, data: dict) -> None:
+    """Set ``q`` / ``view`` from ``data``: one or the other, valid for the caller."""
+    q, view = data.get("q", stream.q), data.get("view", stream.view)
+    if "q" in data and data["q"].strip() and "view" not in data:
+        view = ""  # a new q replaces the view
+    if "view" in data and data["view"] and "q" not in data:
+        q = ""
+    if q.strip() and view:
+        raise invalid("view", 'A stream follows a "q" or a "view", not both.')
+    if "view" in data and view and find_view(view, request.user) is None:
+        # Checked when set: a change of another field keeps a view the editor may not open
+        # (the stream reads it as its creator; delivery reports a view that is gone).
+        raise invalid("view", NOT_VISIBLE)
+    if q:
+        search = LogSearch.from_request(request, q=q)
+        if search.validations:
+            raise ApiError("Invalid connection search query.", validations=search.validations)
+    stream.q, stream.view = q, view
+
+
+def _target(request, stream: Stream, data: dict) -> None:
+    if "organization" in data:
+        organization = None
+        if data["organization"]:
+            try:
+                organization = resolve_organization(request, data["organization"])
+            except NotFound:
+                raise invalid(
+                    "organization", "No organization by that name or id that you can see."
+                ) from None
+        stream.organization = organization
+    if not access.may_target(request.user, stream.organization_id):
+        raise PermissionDenied(NOT_YOURS)
