@@ -24,7 +24,7 @@ from connlogs.search.request import LogSearch
 
 FIELDS = (
     "name", "kind", "q", "view", "threshold", "window_minutes", "new_address_days",
-    "cooldown_minutes", "channel", "url", "secret", "email_to", "paused",
+    "cooldown_minutes", "channel", "url", "email_to", "paused",
 )  # fmt: skip
 MAX_RECIPIENTS = 20
 FORBIDDEN_TARGET = (
@@ -104,6 +104,8 @@ def apply(user: roles.User, rule: AlertRule, data: dict) -> None:
     for name in FIELDS:
         if name in data:
             setattr(rule, name, data[name])
+    if "secret" in data:
+        rule.set_secret(data["secret"])
     if "organization" in data:
         rule.organization = data["organization"]
     if not access.may_target(user, rule.organization_id):

@@ -14,6 +14,8 @@ import uuid
 
 from django.db import models
 
+from connlogs.streams.secrets import EncryptedSecret
+
 MAX_NAME = 100
 
 
@@ -35,11 +37,11 @@ class FiringStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class AlertRule(models.Model):
+class AlertRule(EncryptedSecret):
     """One rule: its search (``q`` or ``view``, read in ``created_by``'s scope, narrowed to
     ``organization`` when set), its kind with ``threshold``/``window_minutes`` (threshold) or
     ``new_address_days`` (new address), ``cooldown_minutes``, and its channel (``url``,
-    ``secret``: the webhook's HMAC key, write-only; ``email_to``: comma-separated)."""
+    the webhook's HMAC key as an encrypted write-only secret, ``email_to``: comma-separated)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=MAX_NAME)
@@ -52,7 +54,6 @@ class AlertRule(models.Model):
     cooldown_minutes = models.PositiveIntegerField(default=0)
     channel = models.CharField(max_length=16, choices=Channel.choices)
     url = models.CharField(max_length=2000, blank=True, default="")
-    secret = models.TextField(blank=True, default="")
     email_to = models.TextField(blank=True, default="")
     organization = models.ForeignKey(
         "connlogs.Organization",

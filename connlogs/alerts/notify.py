@@ -21,6 +21,7 @@ from connlogs.alerts.models import AlertFiring, AlertRule, Channel
 from connlogs.api.serializers import connection_log_entries
 from connlogs.models import ConnectionLog
 from connlogs.streams.destinations import SIGNATURE_HEADER, TIMEOUT_SECONDS, hmac_signature
+from connlogs.streams.secrets import SecretUnreadable
 from connlogs.values import format_time
 
 # Rows a notification lists at most; the link shows them all.
@@ -83,8 +84,12 @@ def send_webhook(rule: AlertRule, firing: AlertFiring, session: requests.Session
     """POST ``payload`` as JSON, signed when the rule has a secret."""
     body = json.dumps(payload(rule, firing), separators=(",", ":")).encode()
     headers = {"Content-Type": "application/json"}
-    if rule.secret:
-        headers[SIGNATURE_HEADER] = hmac_signature(rule.secret, body)
+    if rule.has_secret:
+        try:
+            key = rule.secret_value()
+        except SecretUnreadable as error:
+            raise NotificationFailed(str(error)) from None
+        headers[SIGNATURE_HEADER] = hmac_signature(key, body)
     _post(session, rule.url, body, headers)
 
 

@@ -57,7 +57,7 @@ def rule_json(rule: AlertRule) -> dict:
         "cooldown_minutes": rule.cooldown_minutes,
         "channel": rule.channel,
         "url": rule.url,
-        "secret_set": bool(rule.secret),
+        "secret_set": rule.has_secret,
         "email_to": rule.email_to,
         "paused": rule.paused,
         "cursor": rule.cursor,

@@ -89,7 +89,7 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 ("url", models.CharField(blank=True, default="", max_length=2000)),
-                ("secret", models.TextField(blank=True, default="")),
+                ("secret_encrypted", models.TextField(blank=True, default="")),
                 ("email_to", models.TextField(blank=True, default="")),
                 ("paused", models.BooleanField(default=False)),
                 ("created_at", models.DateTimeField(auto_now_add=True)),

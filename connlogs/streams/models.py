@@ -27,7 +27,7 @@ class StreamKind(models.TextChoices):
     SYSLOG_UDP = "syslog_udp", "Syslog (RFC 5424, UDP)"
 
 
-class Stream(models.Model):
+class Stream(secrets.EncryptedSecret):
     """One destination: what it receives (``q`` or ``view``, read in ``created_by``'s scope,
     narrowed to ``organization`` when set), where it goes (``kind``, ``url`` or
     ``host``/``port``), and its delivery state. Its secret (an HEC token or an HMAC key) is
@@ -40,8 +40,6 @@ class Stream(models.Model):
     url = models.CharField(max_length=2000, blank=True, default="")
     host = models.CharField(max_length=255, blank=True, default="")
     port = models.PositiveIntegerField(null=True, blank=True)
-    # A Fernet token of the secret, never the plaintext ("" = none).
-    secret_encrypted = models.TextField(blank=True, default="")
     tls_ca = models.TextField(blank=True, default="")
     q = models.TextField(blank=True, default="")
     view = models.CharField(max_length=64, blank=True, default="")
@@ -76,20 +74,6 @@ class Stream(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_kind_display()})"
-
-    @property
-    def has_secret(self) -> bool:
-        """A secret is stored (all the API and the pages say about it)."""
-        return bool(self.secret_encrypted)
-
-    def set_secret(self, plaintext: str) -> None:
-        """Keep ``plaintext`` encrypted (``""`` removes the secret); the caller saves."""
-        self.secret_encrypted = secrets.encrypt(plaintext)
-
-    def secret_value(self) -> str:
-        """The secret's plaintext, for the sender only (``""``: none). Raises
-        ``secrets.SecretUnreadable`` when no configured key decrypts it."""
-        return secrets.decrypt(self.secret_encrypted)
 
 
 class StreamBatch(models.Model):

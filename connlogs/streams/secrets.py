@@ -1,4 +1,5 @@
-"""Streams' secrets at rest (HEC tokens, HMAC keys): Fernet tokens, never the plaintext.
+"""Secrets at rest (streams' HEC tokens and HMAC keys, alert rules' webhook keys): Fernet
+tokens, never the plaintext; ``EncryptedSecret`` is the field and its accessors.
 
 Fernet (``cryptography``: AES-128-CBC and HMAC-SHA256, with a timestamp) under the keys of
 ``CONNLOGS_SECRETS_KEY``, newest first: the first key encrypts, every key decrypts
@@ -8,7 +9,7 @@ derived from ``SECRET_KEY`` (HKDF-SHA256, RFC 5869): fine for development, but t
 ``SECRET_KEY`` makes every stored secret unreadable (docs/deployment.md).
 
 A secret that no key decrypts raises ``SecretUnreadable``, whose text names the cause and
-never holds the secret: delivery records it as the stream's last error.
+never holds the secret: delivery records it as the stream's (or the firing's) last error.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.db import models
 
 DERIVATION_INFO = b"connlogs stream secrets v1"
 UNREADABLE = (
-    "The stream's secret cannot be decrypted with any key of CONNLOGS_SECRETS_KEY (was the "
+    "The stored secret cannot be decrypted with any key of CONNLOGS_SECRETS_KEY (was the "
     "key, or SECRET_KEY when that setting is empty, changed without re-encrypting?). Put the "
     "old key back after the new one, or set the secret again."
 )
@@ -99,3 +101,28 @@ def is_encrypted(stored: str) -> bool:
     except SecretUnreadable:
         return False
     return True
+
+
+class EncryptedSecret(models.Model):
+    """A write-only secret kept encrypted: ``set_secret`` stores one, ``secret_value`` reads
+    it (the sender only), ``has_secret`` is all the API and the pages say about it."""
+
+    # A Fernet token of the secret, never the plaintext ("" = none).
+    secret_encrypted = models.TextField(blank=True, default="")
+
+    class Meta:
+        abstract = True
+
+    @property
+    def has_secret(self) -> bool:
+        """A secret is stored."""
+        return bool(self.secret_encrypted)
+
+    def set_secret(self, plaintext: str) -> None:
+        """Keep ``plaintext`` encrypted (``""`` removes the secret); the caller saves."""
+        self.secret_encrypted = encrypt(plaintext)
+
+    def secret_value(self) -> str:
+        """The secret's plaintext (``""``: none). Raises ``SecretUnreadable`` when no
+        configured key decrypts it."""
+        return decrypt(self.secret_encrypted)

@@ -25,7 +25,11 @@ def make_rule(world, receiver):  # noqa: F811 - the shared fixtures
         fields.setdefault("channel", Channel.WEBHOOK)
         fields.setdefault("url", receiver.url)
         fields.setdefault("created_by", world.owner)
-        return AlertRule.objects.create(**fields)
+        secret = fields.pop("secret", "")
+        rule = AlertRule(**fields)
+        rule.set_secret(secret)
+        rule.save()
+        return rule
 
     return make
 

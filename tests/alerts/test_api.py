@@ -5,6 +5,7 @@ for members, 404 for another organization's rule); the firings list; the OpenAPI
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 
 from connlogs import roles
 from connlogs.alerts.models import AlertRule
@@ -67,7 +68,10 @@ def test_the_webhook_secret_is_stored_but_never_shown(owner_api):
     made = create(owner_api, secret="hmac-key")
     assert made["secret_set"] is True and "hmac-key" not in str(made)
     assert "hmac-key" not in str(owner_api.get(RULES).json())
-    assert AlertRule.objects.get().secret == "hmac-key"
+    assert AlertRule.objects.get().secret_value() == "hmac-key"
+    with connection.cursor() as cursor:  # at rest: never the plaintext
+        cursor.execute("SELECT secret_encrypted FROM connlogs_alertrule")
+        assert "hmac-key" not in cursor.fetchone()[0]
 
 
 @pytest.mark.parametrize(

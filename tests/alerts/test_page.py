@@ -97,7 +97,7 @@ def test_a_preset_fills_the_form_and_saving_creates_the_rule(world, acme_admin):
     rule = AlertRule.objects.get()
     assert (rule.kind, rule.threshold, rule.window_minutes) == (RuleKind.THRESHOLD, 21, 5)
     assert rule.organization == world.acme and rule.created_by == acme_admin
-    assert rule.secret == "hmac-key"
+    assert rule.secret_value() == "hmac-key"
 
 
 def test_edit_keeps_the_secret_unless_removed_and_pauses(world, make_rule, acme_admin):
@@ -109,11 +109,11 @@ def test_edit_keeps_the_secret_unless_removed_and_pauses(world, make_rule, acme_
 
     client.post(edit, form(world, name="renamed", paused="on"))
     rule.refresh_from_db()
-    assert (rule.name, rule.paused, rule.secret) == ("renamed", True, "hmac-key")
+    assert (rule.name, rule.paused, rule.secret_value()) == ("renamed", True, "hmac-key")
 
     client.post(edit, form(world, clear_secret="on"))
     rule.refresh_from_db()
-    assert (rule.paused, rule.secret) == (False, "")
+    assert (rule.paused, rule.has_secret) == (False, False)
 
 
 def test_a_bad_rule_is_shown_on_the_form_and_nothing_is_saved(world, acme_admin):

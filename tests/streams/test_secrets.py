@@ -15,6 +15,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import override_settings
 
+from connlogs.alerts.models import AlertRule
 from connlogs.streams import delivery
 from connlogs.streams.models import Stream, StreamKind
 from tests.conftest import as_user
@@ -67,6 +68,9 @@ def test_rotation_re_encrypts_every_secret_with_the_new_key(world, make_stream):
     with override_settings(CONNLOGS_SECRETS_KEY=[OLD_KEY]):
         stream = make_stream(url="http://127.0.0.1:9/", secret="hmac-key")
         make_stream(name="none", url="http://127.0.0.1:9/")
+        rule = AlertRule(name="r", kind="each_match", channel="webhook", created_by=world.owner)
+        rule.set_secret("rule-key")
+        rule.save()
     before = stored(stream.pk)
 
     with override_settings(CONNLOGS_SECRETS_KEY=[NEW_KEY, OLD_KEY]):
@@ -75,6 +79,7 @@ def test_rotation_re_encrypts_every_secret_with_the_new_key(world, make_stream):
     assert stored(stream.pk) != before
     with override_settings(CONNLOGS_SECRETS_KEY=[NEW_KEY]):  # the old key dropped
         assert Stream.objects.get(pk=stream.pk).secret_value() == "hmac-key"
+        assert AlertRule.objects.get(pk=rule.pk).secret_value() == "rule-key"
 
 
 @override_settings(CONNLOGS_SECRETS_KEY=[OLD_KEY])
