@@ -29,6 +29,7 @@ from connlogs.api.stream_serializers import (
     destination_errors,
 )
 from connlogs.feed.reading import latest_seq
+from connlogs.privacy.shown_query import ShownQuery, kept_as_stored
 from connlogs.savedviews.resolve import NOT_VISIBLE, find_view
 from connlogs.search import Validation
 from connlogs.search.request import LogSearch
@@ -43,9 +44,10 @@ NOT_ALLOWED = "Only site owners and organization admins may manage streams."
 STREAM_ID = OpenApiParameter("stream", OpenApiTypes.UUID, OpenApiParameter.PATH)
 
 
-def stream_json(stream: Stream) -> dict:
+def stream_json(stream: Stream, shown_q: str) -> dict:
     """A stream as the API shows it (``StreamSerializer``); loaded with
-    ``select_related("organization", "created_by")``."""
+    ``select_related("organization", "created_by")``. ``shown_q``: its ``q`` as the caller is
+    shown it (``_shown``)."""
     creator = stream.created_by
     return {
         "id": str(stream.id),
@@ -56,7 +58,7 @@ def stream_json(stream: Stream) -> dict:
         "port": stream.port,
         "secret_set": bool(stream.secret),
         "tls_ca": stream.tls_ca,
-        "q": stream.q,
+        "q": shown_q,
         "view": stream.view,
         "organization": organization_json(stream.organization) if stream.organization else None,
         "created_by": {"id": str(creator.id), "username": creator.username},
@@ -92,8 +94,18 @@ def _uuid(ref: str):
         raise NotFound() from None
 
 
+def _shown(request, streams: list[Stream]) -> list[dict]:
+    """``streams`` as the caller is shown them: a ``q`` with real names and addresses shows
+    them as stand-ins to a reader shown pseudonyms (``privacy.shown_query``)."""
+    shown = ShownQuery.for_viewer(request.user).render_all([(s.q, False) for s in streams])
+    return [stream_json(stream, q) for stream, q in zip(streams, shown, strict=True)]
+
+
 def _search(request, stream: Stream, data: dict) -> None:
-    """Set ``q`` / ``view`` from ``data``: one or the other, valid for the caller."""
+    """Set ``q`` / ``view`` from ``data``: one or the other, valid for the caller. A ``q`` that
+    is the stored one as the caller was shown it leaves the stored one."""
+    if "q" in data and kept_as_stored(ShownQuery.for_viewer(request.user), data["q"], stream.q):
+        data = {name: value for name, value in data.items() if name != "q"}
     q, view = data.get("q", stream.q), data.get("view", stream.view)
     if "q" in data and data["q"].strip() and "view" not in data:
         view = ""  # a new q replaces the view
@@ -163,7 +175,7 @@ class StreamListView(APIView):
     def get(self, request):
         _manager(request)
         streams = access.visible_streams(request.user).order_by("name", "id")
-        return Response({"streams": [stream_json(stream) for stream in streams]})
+        return Response({"streams": _shown(request, list(streams))})
 
     @extend_schema(
         operation_id="createStream",
@@ -180,7 +192,7 @@ class StreamListView(APIView):
         if data.get("start") != START_OLDEST:
             stream.cursor = latest_seq()
         stream = _apply(request, stream, data)
-        return Response(stream_json(stream), status=status.HTTP_201_CREATED)
+        return Response(_shown(request, [stream])[0], status=status.HTTP_201_CREATED)
 
 
 class StreamDetailView(APIView):
@@ -191,7 +203,7 @@ class StreamDetailView(APIView):
         responses={200: StreamSerializer, **error_responses(401, 403, 404)},
     )
     def get(self, request, stream: str):
-        return Response(stream_json(_visible(request, stream)))
+        return Response(_shown(request, [_visible(request, stream)])[0])
 
     @extend_schema(
         operation_id="updateStream",
@@ -204,7 +216,7 @@ class StreamDetailView(APIView):
         found = _visible(request, stream)
         body = StreamBodySerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
-        return Response(stream_json(_apply(request, found, body.validated_data)))
+        return Response(_shown(request, [_apply(request, found, body.validated_data)])[0])
 
     @extend_schema(
         operation_id="deleteStream",
@@ -225,7 +237,7 @@ class _StreamSwitch(APIView):
         found = _visible(request, stream)
         _set_paused(found, self.paused)
         found.save(update_fields=["paused", "next_attempt_at", "failures", "updated_at"])
-        return Response(stream_json(found))
+        return Response(_shown(request, [found])[0])
 
 
 class StreamPauseView(_StreamSwitch):
