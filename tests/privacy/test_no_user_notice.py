@@ -42,7 +42,9 @@ def echo_free(body: bytes, value: str) -> bytes:
     text = body.decode()
     for form in {quote_plus(value), quote(value, safe=""), quote(value), value}:
         text = text.replace(form, "VALUE")
-    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", text).encode()
+    text = re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", text)
+    # How long an ongoing session has lasted ticks between the two requests.
+    return re.sub(r'(data-since="[^"]+">)[^<]*', r"\1", text).encode()
 
 
 def answers(reader, key: str, value: str) -> tuple[bytes, bytes]:
