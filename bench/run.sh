@@ -4,6 +4,7 @@
 #   bench/run.sh [--rows N] [--reload]        # N defaults to 1,000,000; the full run is 10,000,000
 #   bench/run.sh --rows N --only ingest,export # only those parts of measure.py (see bench/README.md)
 #   bench/run.sh --rows N --only search        # the search language's keys (bench/search_cases.py)
+#   bench/run.sh --rows N --load-only          # steps 1-2 only: a loaded cluster for other scripts
 #
 # 1. creates (once) and starts a throwaway PostgreSQL cluster with the anchor's settings
 #    (shared_buffers=2GB, work_mem=64MB, effective_cache_size=16GB, fsync on, ...) on
@@ -25,15 +26,17 @@ ROOT="$(cd "$HERE/.." && pwd)"
 ANCHOR="${ANCHOR_DIR:-$(cd "$ROOT/../shared/anchor-bench" 2>/dev/null && pwd || echo /work/shared/anchor-bench)}"
 N=1000000
 RELOAD=""
+LOAD_ONLY=""
 ONLY="${BENCH_ONLY:-}"
 while [ $# -gt 0 ]; do
     case "$1" in
         --rows) N="$2"; shift 2 ;;
         --rows=*) N="${1#--rows=}"; shift ;;
         --reload) RELOAD=1; shift ;;
+        --load-only) LOAD_ONLY=1; shift ;;
         --only) ONLY="$2"; shift 2 ;;
         --only=*) ONLY="${1#--only=}"; shift ;;
-        -h|--help) sed -n 2,18p "$0"; exit 0 ;;
+        -h|--help) sed -n 2,19p "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (usage: bench/run.sh [--rows N] [--reload] [--only PARTS])" >&2; exit 2 ;;
     esac
 done
@@ -143,6 +146,11 @@ else
     say "connlogs_$N already loaded; applying any new migrations"
     (cd "$ROOT" && DATABASE_URL="postgres://postgres@127.0.0.1:$PORT/connlogs_$N" \
         SECRET_KEY=bench "$PY" manage.py migrate -v 1)
+fi
+
+if [ -n "$LOAD_ONLY" ]; then
+    say "loaded: connlogs_$N on 127.0.0.1:$PORT"
+    exit 0
 fi
 
 # --- 3. measure ------------------------------------------------------------------------

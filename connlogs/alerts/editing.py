@@ -18,6 +18,7 @@ from connlogs import roles
 from connlogs.alerts import access
 from connlogs.alerts.models import AlertRule, Channel
 from connlogs.feed.reading import latest_seq
+from connlogs.privacy.shown_query import ShownQuery, kept_as_stored
 from connlogs.savedviews.resolve import NOT_VISIBLE, find_view
 from connlogs.search.grammar import Validation
 from connlogs.search.request import LogSearch
@@ -101,6 +102,8 @@ def apply(user: roles.User, rule: AlertRule, data: dict) -> None:
     """Set ``data`` on ``rule`` and check it all (see the module); a new rule starts at the
     end of the feed (it fires for changes from now on). Raises ``RuleInvalid`` or
     ``RuleForbidden``; the caller saves."""
+    if "q" in data and kept_as_stored(ShownQuery.for_viewer(user), data["q"], rule.q):
+        data = {name: value for name, value in data.items() if name != "q"}
     for name in FIELDS:
         if name in data:
             setattr(rule, name, data[name])

@@ -31,6 +31,7 @@ from connlogs.api.directory import error_responses, validated
 from connlogs.api.errors import ApiError
 from connlogs.api.lookups import resolve_organization
 from connlogs.api.serializers import organization_json
+from connlogs.privacy.shown_query import shown_searches
 from connlogs.search import Validation
 from connlogs.values import format_time
 
@@ -40,14 +41,22 @@ NOT_ALLOWED = "Only site owners and organization admins may manage alert rules."
 RULE_ID = OpenApiParameter("rule", OpenApiTypes.UUID, OpenApiParameter.PATH)
 
 
-def rule_json(rule: AlertRule) -> dict:
-    """A rule as the API shows it (``AlertRuleSerializer``)."""
+def _shown(request, rules: list[AlertRule]) -> list[dict]:
+    """``rules`` as the caller is shown them: a ``q`` with real names and addresses shows
+    them as stand-ins to a reader shown pseudonyms (``privacy.shown_query``)."""
+    shown = shown_searches(request.user, rules)
+    return [rule_json(rule, q) for rule, q in zip(rules, shown, strict=True)]
+
+
+def rule_json(rule: AlertRule, shown_q: str) -> dict:
+    """A rule as the API shows it (``AlertRuleSerializer``), its ``q`` as ``shown_q``: how the
+    caller is shown it (``_shown``)."""
     creator = rule.created_by
     return {
         "id": str(rule.id),
         "name": rule.name,
         "kind": rule.kind,
-        "q": rule.q,
+        "q": shown_q,
         "view": rule.view,
         "organization": organization_json(rule.organization) if rule.organization else None,
         "created_by": {"id": str(creator.id), "username": creator.username},
@@ -149,7 +158,7 @@ class AlertRuleListView(APIView):
     def get(self, request):
         _manager(request)
         rules = access.visible_rules(request.user).order_by("name", "id")
-        return Response({"rules": [rule_json(rule) for rule in rules]})
+        return Response({"rules": _shown(request, list(rules))})
 
     @extend_schema(
         operation_id="createAlertRule",
@@ -166,7 +175,8 @@ class AlertRuleListView(APIView):
                 validations=[Validation("name", f"There are {MAX_RULES} rules already.")],
             )
         rule = AlertRule(created_by=request.user, kind=RuleKind.EACH_MATCH)
-        return Response(rule_json(_save(request, rule, data)), status=status.HTTP_201_CREATED)
+        saved = _save(request, rule, data)
+        return Response(_shown(request, [saved])[0], status=status.HTTP_201_CREATED)
 
 
 class AlertRuleDetailView(APIView):
@@ -177,7 +187,7 @@ class AlertRuleDetailView(APIView):
         responses={200: AlertRuleSerializer, **error_responses(401, 403, 404)},
     )
     def get(self, request, rule: str):
-        return Response(rule_json(_visible(request, rule)))
+        return Response(_shown(request, [_visible(request, rule)])[0])
 
     @extend_schema(
         operation_id="updateAlertRule",
@@ -190,7 +200,7 @@ class AlertRuleDetailView(APIView):
         found = _visible(request, rule)
         body = AlertRuleBodySerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
-        return Response(rule_json(_save(request, found, body.validated_data)))
+        return Response(_shown(request, [_save(request, found, body.validated_data)])[0])
 
     @extend_schema(
         operation_id="deleteAlertRule",

@@ -13,6 +13,7 @@ from connlogs.roles import User
 from connlogs.savedviews import access, display
 from connlogs.savedviews.models import MAX_NAME, MAX_Q, SavedView, Sharing
 from connlogs.savedviews.presets import Preset
+from connlogs.savedviews.resolve import shown_queries
 from connlogs.values import format_time
 
 # --- request bodies ---------------------------------------------------------------------
@@ -76,14 +77,17 @@ class StartViewBodySerializer(JsonBodySerializer):
 # --- the JSON of a view -----------------------------------------------------------------
 
 
-def saved_view_json(view: SavedView, viewer: User) -> dict:
+def saved_view_json(view: SavedView, viewer: User, shown_q: str | None = None) -> dict:
     """A saved view as ``viewer`` (who may see it) sees it; load it with
-    ``select_related("organization", "owner")``."""
+    ``select_related("organization", "owner")``. ``shown_q``: its ``q`` as ``viewer`` is
+    shown it (``resolve.shown_queries``), worked out here when not given."""
     owner = view.owner
+    if shown_q is None:
+        shown_q = shown_queries([view], viewer)[str(view.id)]
     return {
         "id": str(view.id),
         "name": view.name,
-        "q": view.q,
+        "q": shown_q,
         "description": "",
         "page_size": view.page_size,
         "time_zone": view.time_zone or None,
@@ -120,10 +124,10 @@ def preset_json(preset: Preset) -> dict:
     }
 
 
-def view_json(view: SavedView | Preset, viewer: User) -> dict:
+def view_json(view: SavedView | Preset, viewer: User, shown_q: str | None = None) -> dict:
     if isinstance(view, Preset):
         return preset_json(view)
-    return saved_view_json(view, viewer)
+    return saved_view_json(view, viewer, shown_q)
 
 
 # --- schema only (the functions above build the JSON) -------------------------------------

@@ -26,10 +26,11 @@ from connlogs.api.saved_view_serializers import (
     StartViewSerializer,
     view_json,
 )
+from connlogs.privacy.shown_query import ShownQuery, kept_as_stored
 from connlogs.savedviews import access
 from connlogs.savedviews.models import SavedView, Sharing, StartView
 from connlogs.savedviews.presets import PRESETS, Preset
-from connlogs.savedviews.resolve import NOT_VISIBLE, find_view, start_view
+from connlogs.savedviews.resolve import NOT_VISIBLE, find_view, shown_queries, start_view
 from connlogs.search import Validation
 from connlogs.search.request import LogSearch
 
@@ -129,6 +130,9 @@ def _reassign(request, view: SavedView, ref: str | None) -> None:
 def _apply(request, view: SavedView, data: dict) -> SavedView:
     """Set ``data`` (a validated body) on ``view``, check every rule, save, and answer the
     view as stored."""
+    if "q" in data and kept_as_stored(ShownQuery.for_viewer(request.user), data["q"], view.q):
+        # The q it was shown, sent back (a rename form sends every field): kept as stored.
+        data = {name: value for name, value in data.items() if name != "q"}
     if "q" in data:
         search = LogSearch.from_request(request, q=data["q"])
         if search.validations:
@@ -156,9 +160,11 @@ class SavedViewListView(APIView):
             key=lambda view: (view.sharing != Sharing.PERSONAL, view.name.lower(), str(view.id)),
         )
         start = start_view(user)
+        shown = shown_queries(saved, user)
         return Response(
             {
-                "views": [view_json(view, user) for view in [*saved, *PRESETS.values()]],
+                "views": [view_json(view, user, shown[str(view.pk)]) for view in saved]
+                + [view_json(preset, user) for preset in PRESETS.values()],
                 "start_view_id": None
                 if start is None
                 else (start.key if isinstance(start, Preset) else str(start.id)),

@@ -15,6 +15,7 @@ from connlogs.api.errors import ApiError
 from connlogs.api.lookups import resolve_organization
 from connlogs.api.stream_serializers import START_OLDEST, destination_errors
 from connlogs.feed.reading import latest_seq
+from connlogs.privacy.shown_query import ShownQuery, kept_as_stored
 from connlogs.savedviews.resolve import NOT_VISIBLE, find_view
 from connlogs.search import Validation
 from connlogs.search.request import LogSearch
@@ -77,7 +78,10 @@ def set_paused(stream: Stream, paused: bool) -> None:
 
 
 def _search(request, stream: Stream, data: dict) -> None:
-    """Set ``q`` / ``view`` from ``data``: one or the other, valid for the caller."""
+    """Set ``q`` / ``view`` from ``data``: one or the other, valid for the caller. A ``q`` that
+    is the stored one as the caller was shown it leaves the stored one."""
+    if "q" in data and kept_as_stored(ShownQuery.for_viewer(request.user), data["q"], stream.q):
+        data = {name: value for name, value in data.items() if name != "q"}
     q, view = data.get("q", stream.q), data.get("view", stream.view)
     if "q" in data and data["q"].strip() and "view" not in data:
         view = ""  # a new q replaces the view

@@ -24,6 +24,7 @@ from connlogs.api.stream_serializers import (
     StreamListSerializer,
     StreamSerializer,
 )
+from connlogs.privacy.shown_query import shown_searches
 from connlogs.streams import access
 from connlogs.streams.models import Stream
 from connlogs.streams.status import stream_health
@@ -33,9 +34,10 @@ NOT_ALLOWED = "Only site owners and organization admins may manage streams."
 STREAM_ID = OpenApiParameter("stream", OpenApiTypes.UUID, OpenApiParameter.PATH)
 
 
-def stream_json(stream: Stream) -> dict:
+def stream_json(stream: Stream, shown_q: str) -> dict:
     """A stream as the API shows it (``StreamSerializer``); loaded with
-    ``select_related("organization", "created_by")``."""
+    ``select_related("organization", "created_by")``. ``shown_q``: its ``q`` as the caller is
+    shown it (``_shown``)."""
     creator = stream.created_by
     return {
         "id": str(stream.id),
@@ -46,7 +48,7 @@ def stream_json(stream: Stream) -> dict:
         "port": stream.port,
         "secret_set": stream.has_secret,
         "tls_ca": stream.tls_ca,
-        "q": stream.q,
+        "q": shown_q,
         "view": stream.view,
         "organization": organization_json(stream.organization) if stream.organization else None,
         "created_by": {"id": str(creator.id), "username": creator.username},
@@ -78,6 +80,13 @@ def _uuid(ref: str):
         raise NotFound() from None
 
 
+def _shown(request, streams: list[Stream]) -> list[dict]:
+    """``streams`` as the caller is shown them: a ``q`` with real names and addresses shows
+    them as stand-ins to a reader shown pseudonyms (``privacy.shown_query``)."""
+    shown = shown_searches(request.user, streams)
+    return [stream_json(stream, q) for stream, q in zip(streams, shown, strict=True)]
+
+
 class StreamListView(APIView):
     @extend_schema(
         operation_id="listStreams",
@@ -87,7 +96,7 @@ class StreamListView(APIView):
     def get(self, request):
         _manager(request)
         streams = access.visible_streams(request.user).order_by("name", "id")
-        return Response({"streams": [stream_json(stream) for stream in streams]})
+        return Response({"streams": _shown(request, list(streams))})
 
     @extend_schema(
         operation_id="createStream",
@@ -98,7 +107,7 @@ class StreamListView(APIView):
     def post(self, request):
         _manager(request)
         stream = stream_rules.create_stream(request, validated(StreamBodySerializer, request))
-        return Response(stream_json(stream), status=status.HTTP_201_CREATED)
+        return Response(_shown(request, [stream])[0], status=status.HTTP_201_CREATED)
 
 
 class StreamDetailView(APIView):
@@ -109,7 +118,7 @@ class StreamDetailView(APIView):
         responses={200: StreamSerializer, **error_responses(401, 403, 404)},
     )
     def get(self, request, stream: str):
-        return Response(stream_json(_visible(request, stream)))
+        return Response(_shown(request, [_visible(request, stream)])[0])
 
     @extend_schema(
         operation_id="updateStream",
@@ -123,7 +132,7 @@ class StreamDetailView(APIView):
         body = StreamBodySerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
         changed = stream_rules.apply_changes(request, found, body.validated_data)
-        return Response(stream_json(changed))
+        return Response(_shown(request, [changed])[0])
 
     @extend_schema(
         operation_id="deleteStream",
@@ -144,7 +153,7 @@ class _StreamSwitch(APIView):
         found = _visible(request, stream)
         stream_rules.set_paused(found, self.paused)
         found.save(update_fields=["paused", "next_attempt_at", "failures", "updated_at"])
-        return Response(stream_json(found))
+        return Response(_shown(request, [found])[0])
 
 
 class StreamPauseView(_StreamSwitch):

@@ -6,6 +6,7 @@ worker holding an owner and a view id).
 from __future__ import annotations
 
 from connlogs import roles, values
+from connlogs.privacy.shown_query import HIDDEN, ShownQuery
 from connlogs.savedviews.access import visible_views
 from connlogs.savedviews.models import SavedView, StartView
 from connlogs.savedviews.presets import PRESETS, Preset
@@ -14,6 +15,7 @@ from connlogs.search.grammar import Validation, repeated_param
 VIEW_PARAM = "view"
 NOT_VISIBLE = 'Query param "view" does not name a saved view you can see'
 WITH_Q = 'Query params "q" and "view" cannot be used together: a view is a saved "q"'
+NOT_VALID = 'Query param "view" names a view whose search is not valid'
 
 
 class ViewNotFound(LookupError):
@@ -42,7 +44,10 @@ def query_of(view_id: str, user: roles.User) -> str:
 
 
 def search_query(params, q: str, user: roles.User) -> tuple[str, list[Validation]]:
-    """The ``q`` a request searches with: its own ``q``, or the one its ``view`` names.
+    """The ``q`` a request searches with: its own ``q``, or the one its ``view`` names, as
+    ``user`` is shown it (``privacy.shown_query``: for a reader shown pseudonyms, the real
+    names and addresses in it as stand-ins, which match nothing for them, as the real values
+    do; so the view finds what it did, and every later step shows only what was shown).
 
     ``params`` is the request's ``QueryDict``. Answers ``(q, [])``, or ``("", validations)``
     when ``view`` is repeated, is used together with a non-empty ``q``, or names no view
@@ -57,9 +62,12 @@ def search_query(params, q: str, user: roles.User) -> tuple[str, list[Validation
     if q.strip():
         return "", [Validation(VIEW_PARAM, WITH_Q)]
     try:
-        return query_of(given[0], user), []
+        q = ShownQuery.for_viewer(user).render(query_of(given[0], user))
     except ViewNotFound:
         return "", [Validation(VIEW_PARAM, NOT_VISIBLE)]
+    if q == HIDDEN:
+        return "", [Validation(VIEW_PARAM, NOT_VALID)]
+    return q, []
 
 
 def start_view(user: roles.User) -> SavedView | Preset | None:
@@ -73,3 +81,11 @@ def start_view(user: roles.User) -> SavedView | Preset | None:
     if choice.preset:
         return PRESETS.get(choice.preset)
     return visible_views(user).filter(pk=choice.view_id).first()
+
+
+def shown_queries(views: list[SavedView], user: roles.User) -> dict[str, str]:
+    """``{view id: q}`` of saved views as ``user`` is shown them (``privacy.shown_query``:
+    stand-ins for the real names and addresses in them, for a reader shown pseudonyms), in
+    one batch. The text is the one ``view=`` searches with for ``user``."""
+    shown = ShownQuery.for_viewer(user).render_all([(view.q, False) for view in views])
+    return {str(view.id): q for view, q in zip(views, shown, strict=True)}

@@ -208,7 +208,11 @@ class ConnectionLogFilterSet(django_filters.FilterSet):
         return self._found_or_nobody(wanted, found, "No user with the email {}")
 
     def _found_or_nobody(self, wanted: list[str], found: dict, sentence: str) -> list:
-        """The id of each wanted name: the user's, or a ``nobody`` id with a notice."""
+        """The id of each wanted name: the user's, or a ``nobody`` id with a notice.
+
+        No notice for a reader shown pseudonyms anywhere (data protection mode, in every
+        organization or only in some): it would tell them which real names exist, which
+        their answer must not (docs/privacy.md)."""
         ids = []
         for name in wanted:
             if name in found:
@@ -216,7 +220,7 @@ class ConnectionLogFilterSet(django_filters.FilterSet):
                 continue
             ids += nobody(name)
             notice = sentence.format(grammar.quote(name))
-            if notice not in self.notices:
+            if self._concealed_rows is None and notice not in self.notices:
                 self.notices.append(notice)
         return ids
 

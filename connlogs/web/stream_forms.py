@@ -18,6 +18,7 @@ from connlogs.api import stream_rules
 from connlogs.api.errors import ApiError
 from connlogs.api.stream_serializers import START_NOW, START_OLDEST, StreamBodySerializer
 from connlogs.models import Organization
+from connlogs.privacy.shown_query import ShownQuery
 from connlogs.savedviews import access as view_access
 from connlogs.savedviews.presets import PRESETS
 from connlogs.streams.models import Stream, StreamKind
@@ -68,6 +69,10 @@ class StreamForm(forms.Form):
     def __init__(self, *args, user: roles.User, stream: Stream | None = None, **kwargs):
         self.user, self.stream = user, stream
         initial = _initial(stream) if stream else {"kind": StreamKind.HTTP, "start": START_NOW}
+        if stream is not None:
+            # As the API shows it: stand-ins for real names to a reader shown pseudonyms (an
+            # unchanged q is not sent back, so the stored one stays).
+            initial["q"] = ShownQuery.for_viewer(user).render(stream.q)
         super().__init__(*args, initial=initial, **kwargs)
         self.fields["organization"].widget = forms.Select(choices=_organizations(user))
         self.fields["view"].widget = forms.Select(choices=_views(user, stream))

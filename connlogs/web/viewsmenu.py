@@ -15,7 +15,7 @@ from connlogs.models import Organization
 from connlogs.savedviews import access
 from connlogs.savedviews.models import SavedView, Sharing
 from connlogs.savedviews.presets import PRESETS, Preset
-from connlogs.savedviews.resolve import find_view
+from connlogs.savedviews.resolve import find_view, shown_queries
 from connlogs.web import links
 
 # The menu lists at most this many saved views; the API lists them all.
@@ -65,11 +65,13 @@ def _shared_with(view: SavedView) -> str:
     return "only me"
 
 
-def saved_item(view: SavedView, user: roles.User) -> ViewItem:
+def saved_item(view: SavedView, user: roles.User, q: str) -> ViewItem:
+    """``view`` in the menu; ``q`` its search as ``user`` is shown it
+    (``resolve.shown_queries``)."""
     return ViewItem(
         id=str(view.id),
         name=view.name,
-        q=view.q,
+        q=q,
         url=links.list_url(view=str(view.id)),
         shared_with=_shared_with(view),
         editable=access.may_change(user, view),
@@ -118,9 +120,10 @@ def views_menu(
     checked by the search (a view the user may not see never reaches the page); ``start`` is
     their start view (``resolve.start_view``)."""
     menu = ViewsMenu(share_choices=share_choices(user, organizations))
-    saved = access.visible_views(user).select_related("organization")[:MENU_LIMIT]
+    saved = list(access.visible_views(user).select_related("organization")[:MENU_LIMIT])
+    shown = shown_queries(saved, user)
     for view in saved:
-        item = saved_item(view, user)
+        item = saved_item(view, user, shown[str(view.id)])
         (menu.mine if view.owner_id == user.pk else menu.shared).append(item)
     menu.built_in = [preset_item(preset) for preset in PRESETS.values()]
     if start is not None:
@@ -130,7 +133,8 @@ def views_menu(
         if isinstance(current, Preset):
             menu.current = preset_item(current)
         elif current is not None:
-            menu.current = saved_item(current, user)
+            shown_q = shown.get(str(current.id)) or shown_queries([current], user)[str(current.id)]
+            menu.current = saved_item(current, user, shown_q)
     return menu
 
 

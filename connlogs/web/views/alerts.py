@@ -16,6 +16,7 @@ from connlogs.alerts import access, editing
 from connlogs.alerts.models import AlertRule, FiringStatus
 from connlogs.alerts.notify import firing_path
 from connlogs.alerts.presets import RULE_PRESETS
+from connlogs.privacy.shown_query import shown_searches
 from connlogs.web.alert_forms import AlertRuleForm
 
 RECENT_FIRINGS = 50
@@ -45,12 +46,13 @@ class AlertsPageView(_AlertsView):
 
     def get(self, request):
         rules = access.visible_rules(request.user).annotate(fired=Count("firings"))
+        rules = list(rules.order_by("name", "id"))
         firings = access.visible_firings(request.user)[:RECENT_FIRINGS]
         return render(
             request,
             "connlogs/alerts.html",
             {
-                "rules": rules.order_by("name", "id"),
+                "rules": list(zip(rules, shown_searches(request.user, rules), strict=True)),
                 "firings": [(firing, firing_path(firing.pk)) for firing in firings],
                 "presets": RULE_PRESETS.values(),
                 "failed": FiringStatus.FAILED,
@@ -74,6 +76,8 @@ class AlertRuleFormView(_AlertsView):
             initial = {"name": preset.name, **preset.fields} if preset else {}
         else:
             initial = AlertRuleForm.initial_of(found)
+            # As the API shows it; sent back unchanged, the stored q stays (editing.apply).
+            initial["q"] = shown_searches(request.user, [found])[0]
         return self._page(request, AlertRuleForm(initial=initial, user=request.user), found)
 
     def post(self, request, rule: str | None = None):
