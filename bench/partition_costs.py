@@ -158,7 +158,9 @@ def _plain_chart(window: str) -> dict | None:
     request = RequestFactory().get("/")
     request.user = User.objects.get(username="bench-owner")
     found = LogSearch(request, window)
-    after, before = (found.filterset.form.cleaned_data.get(k) for k in sorted(chart_rollups.WINDOW_KEYS))
+    assert found.is_valid, found.validations
+    cleaned = found.filterset.form.cleaned_data
+    after, before = (cleaned.get(key) for key in sorted(chart_rollups.WINDOW_KEYS))
     start, end, _ = charts.chart_window(after, before, timezone_now())
     rows = charts._row_counts(
         ConnectionLog.objects.all(), Q(connect_time__gte=start, connect_time__lte=end), charts.DAY
