@@ -11,11 +11,11 @@ first, and clears the keys last (``retention.purge``), a batch per short transac
 1. ``stale_keys``: the next keys older than the cutoff whose row is gone, oldest first, read
    through the key table's time index (each row probe is pruned to one partition, the one
    that now holds that month's time: the DEFAULT partition), without locks;
-2. ``delete_keys``: those keys locked in key order (the order in which ingest locks keys,
-   so the two never wait on each other in a cycle) and deleted **only if they still name the
-   same gone row**. A connection that took a key over meanwhile (a new connect of a reused
-   ``connection_id``) changed its ``log_id``; the locked row is re-read at its newest version,
-   no longer matches, and stays.
+2. ``delete_keys``: those keys, found where the walk read them, locked in key order (the
+   order in which ingest locks keys, so the two never wait on each other in a cycle) and
+   deleted **only if they still name a gone row**. A connection that took a key over
+   meanwhile (a new connect of a reused ``connection_id``) changed its ``log_id``; the
+   locked row is re-read at its newest version, no longer matches, and stays.
 """
 
 from __future__ import annotations
@@ -31,13 +31,15 @@ from connlogs.storage.ddl import KEY_COLUMNS, KEY_TABLE, LOG_TABLE
 
 @dataclass(frozen=True)
 class StaleKey:
-    """A key and the gone row it names; ``connect_time`` orders the walk."""
+    """A key and the gone row it names; ``connect_time`` orders the walk, ``location`` is
+    the key row's place in its table (``ctid``) when it was read."""
 
     connect_time: dt.datetime
     connection_id: uuid.UUID
     workspace_id: uuid.UUID
     agent_name: str
     log_id: uuid.UUID
+    location: str
 
 
 def stale_keys(cursor, before: dt.datetime, after: StaleKey | None, limit: int) -> list[StaleKey]:
@@ -48,7 +50,7 @@ def stale_keys(cursor, before: dt.datetime, after: StaleKey | None, limit: int) 
         where = f"AND k.connect_time >= %s AND (k.connect_time, {KEY_COLUMNS}) > (%s, %s, %s, %s)"
         params = [after.connect_time, after.connect_time, *_key(after)]
     cursor.execute(
-        f"SELECT k.connect_time, {_prefixed('k')}, k.log_id FROM {KEY_TABLE} AS k "
+        f"SELECT k.connect_time, {_prefixed('k')}, k.log_id, k.ctid::text FROM {KEY_TABLE} AS k "
         f"WHERE k.connect_time < %s {where} AND NOT EXISTS ("
         f"SELECT 1 FROM {LOG_TABLE} AS l WHERE l.id = k.log_id "
         f"AND l.connect_time = k.connect_time) "
@@ -59,31 +61,26 @@ def stale_keys(cursor, before: dt.datetime, after: StaleKey | None, limit: int) 
 
 
 def delete_keys(cursor, keys: list[StaleKey]) -> int:
-    """Delete ``keys`` that still name the same row, locked in key order first; how many.
-    In the caller's transaction."""
+    """Delete ``keys`` that still name the same gone row, locked in key order first; how
+    many. In the caller's transaction.
+
+    The key rows are found where the walk read them (``ctid``: heap pages in time order, not
+    a random probe of the primary key per key, which cost three quarters of the time at 10M)
+    and must still name one of the batch's gone rows: a key updated since (taken over by a
+    new row, whose id is never a gone row's) has moved and is re-checked at its newest
+    version by the lock, so it no longer matches and stays."""
     if not keys:
         return 0
-    ordered = sorted(keys, key=_key)
-    columns = [
-        [key.connection_id for key in ordered],
-        [key.workspace_id for key in ordered],
-        [key.agent_name for key in ordered],
-        [key.log_id for key in ordered],
+    params = [
+        "{" + ",".join(f'"{key.location}"' for key in keys) + "}",
+        "{" + ",".join(str(key.log_id) for key in keys) + "}",
     ]
-    given = (
-        "unnest(%s::uuid[], %s::uuid[], %s::varchar[], %s::uuid[]) "
-        "AS given(connection_id, workspace_id, agent_name, log_id)"
-    )
-    same = (
-        "(k.connection_id, k.workspace_id, k.agent_name, k.log_id) = "
-        "(given.connection_id, given.workspace_id, given.agent_name, given.log_id)"
-    )
+    where = "k.ctid = ANY(%s::tid[]) AND k.log_id = ANY(%s::uuid[])"
     cursor.execute(
-        f"SELECT 1 FROM {KEY_TABLE} AS k JOIN {given} ON {same} "
-        f"ORDER BY {_prefixed('k')} FOR UPDATE OF k",
-        columns,
+        f"SELECT 1 FROM {KEY_TABLE} AS k WHERE {where} ORDER BY {_prefixed('k')} FOR UPDATE",
+        params,
     )
-    cursor.execute(f"DELETE FROM {KEY_TABLE} AS k USING {given} WHERE {same}", columns)
+    cursor.execute(f"DELETE FROM {KEY_TABLE} AS k WHERE {where}", params)
     return cursor.rowcount
 
 
