@@ -177,8 +177,8 @@ def _ingest_run(args, port: int, token: str, makers, streams: int) -> dict:
     return run
 
 
-def measure_ingest(args, db, server: Server, tokens) -> dict:
-    """Ingest rates with one and two client streams; the rows are deleted again after."""
+def event_targets(db) -> tuple[list[tuple], list[str]]:
+    """The workspaces (id, organization id) and active users events are made for."""
     workspaces = db.execute(
         "SELECT id::text, organization_id::text FROM connlogs_workspace WHERE NOT deleted "
         "ORDER BY id LIMIT 2000"
@@ -189,6 +189,12 @@ def measure_ingest(args, db, server: Server, tokens) -> dict:
             "SELECT id::text FROM connlogs_user WHERE status = 'active' ORDER BY id LIMIT 500"
         )
     ]
+    return workspaces, users
+
+
+def measure_ingest(args, db, server: Server, tokens) -> dict:
+    """Ingest rates with one and two client streams; the rows are deleted again after."""
+    workspaces, users = event_targets(db)
 
     def makers(seed: int) -> EventMaker:
         return EventMaker(workspaces, users, seed=seed)

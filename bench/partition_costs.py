@@ -12,9 +12,11 @@ Run it once per layout against a database of its own, with the code under test f
   then two clients; the rows are deleted again);
 * ``--chart``: the list page of the last 30 days as a site owner, the chart's cache empty:
   the page's time and the chart's own queries' time, for several ``q``;
-* ``--lookup``: a row by its id (``ConnectionLog.objects.get``): p50 and its plan;
-* ``--purge``: retention of one whole month (the oldest month the data covers entirely;
-  the part-month before it is purged first, untimed): seconds and rows.
+* ``--lookup``: a row by its id (``ConnectionLog.objects.get``), warm, median of 100: a new
+  (v7) id and an older random (v4) one, their plans, and the same query on the plain table
+  an online conversion left behind (``connlogs_connectionlog_flat``) when it is there;
+* ``--purge``: retention: the rate of a row-by-row purge (three days of the oldest month),
+  then one whole month dropped, and the keys its rows left cleared, each timed.
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ def ingest(code: Path, database_url: str) -> dict:
         server.stop()
 
 
-def chart(queries: list[str]) -> dict:
+def chart(queries: list[str], window: str = "") -> dict:
     from django.core.cache import cache
     from django.db import connection
     from django.test import Client
@@ -112,6 +114,7 @@ def chart(queries: list[str]) -> dict:
     client.force_login(owner)
     found = {}
     for q in queries:
+        q = f"{window} {q}".strip()
         runs = []
         for _ in range(5):
             cache.clear()
@@ -133,54 +136,158 @@ def chart(queries: list[str]) -> dict:
             "chart_p50_ms": statistics.median(chart for _, chart in runs),
         }
         log(f"chart q={q!r}: {found[q or '(none)']}")
+    found["plain_table_rows"] = _plain_chart(window)
     return found
 
 
-def lookup() -> dict:
-    from connlogs.models import ConnectionLog
+def _plain_chart(window: str) -> dict | None:
+    """The chart's count of rows by day over the window (the only way the plain layout has),
+    run on the plain table an online conversion left behind: first run and median of 5."""
+    from django.db import connection
+    from django.db.models import Q
+    from django.test import RequestFactory
 
-    newest = ConnectionLog.objects.order_by("-connect_time").values_list("id", flat=True)[500]
+    from connlogs.models import ConnectionLog, User
+    from connlogs.search.request import LogSearch
+    from connlogs.web import chart_rollups, charts
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('connlogs_connectionlog_flat')")
+        if not cursor.fetchone()[0]:
+            return None
+    request = RequestFactory().get("/")
+    request.user = User.objects.get(username="bench-owner")
+    found = LogSearch(request, window)
+    assert found.is_valid, found.validations
+    cleaned = found.filterset.form.cleaned_data
+    after, before = (cleaned.get(key) for key in sorted(chart_rollups.WINDOW_KEYS))
+    start, end, _ = charts.chart_window(after, before, timezone_now())
+    rows = charts._row_counts(
+        ConnectionLog.objects.all(), Q(connect_time__gte=start, connect_time__lte=end), charts.DAY
+    )
+    sql, params = rows.query.sql_with_params()
+    sql = sql.replace('"connlogs_connectionlog"', '"connlogs_connectionlog_flat"')
     times = []
-    for _ in range(25):
-        started = time.perf_counter()
-        ConnectionLog.objects.get(id=newest)
-        times.append((time.perf_counter() - started) * 1000)
-    plan = ConnectionLog.objects.filter(id=newest).explain(analyze=True, buffers=True)
-    scanned = sum(1 for line in plan.splitlines() if " on connlogs_connectionlog" in line)
-    result = {
-        "id_version": newest.version,
-        "p50_ms": statistics.median(times[5:]),
-        "tables_scanned": scanned,
-        "plan": plan,
-    }
-    log(f"lookup by id: {result['p50_ms']:.2f} ms, {scanned} table(s) scanned")
+    with connection.cursor() as cursor:
+        for _ in range(6):
+            started = time.perf_counter()
+            cursor.execute(sql, params)
+            cursor.fetchall()
+            times.append((time.perf_counter() - started) * 1000)
+    result = {"first_ms": times[0], "p50_ms": statistics.median(times[1:])}
+    log(f"chart on the plain table (rows by day): {result}")
     return result
 
 
+def timezone_now():
+    from django.utils import timezone
+
+    return timezone.now()
+
+
+def _lookup_one(row_id, runs: int) -> dict:
+    """``ConnectionLog.objects.get(id=...)`` ``runs`` times (5 more to warm up): p50 and the
+    plan's partitions; and the same SQL on the plain table a swap left behind, if any."""
+    from django.db import connection
+
+    from connlogs.models import ConnectionLog
+
+    times = []
+    for _ in range(runs + 5):
+        started = time.perf_counter()
+        ConnectionLog.objects.get(id=row_id)
+        times.append((time.perf_counter() - started) * 1000)
+    found = ConnectionLog.objects.filter(id=row_id)
+    plan = found.explain(analyze=True, buffers=True)
+    result = {
+        "id_version": row_id.version,
+        "p50_ms": statistics.median(times[5:]),
+        "tables_scanned": sum(
+            1 for line in plan.splitlines() if " on connlogs_connectionlog" in line
+        ),
+        "executed": sum(
+            1
+            for line in plan.splitlines()
+            if " on connlogs_connectionlog" in line and "never executed" not in line
+        ),
+        "plan": plan,
+    }
+    sql, params = found.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('connlogs_connectionlog_flat')")
+        if cursor.fetchone()[0]:
+            flat_sql = sql.replace('"connlogs_connectionlog"', '"connlogs_connectionlog_flat"')
+            flat_times = []
+            for _ in range(runs + 5):
+                started = time.perf_counter()
+                cursor.execute(flat_sql, params)
+                cursor.fetchall()
+                flat_times.append((time.perf_counter() - started) * 1000)
+            result["plain_table_p50_ms"] = statistics.median(flat_times[5:])
+    log(
+        f"lookup by v{row_id.version} id: {result['p50_ms']:.2f} ms "
+        f"(plain table {result.get('plain_table_p50_ms', float('nan')):.2f} ms), "
+        f"{result['executed']} of {result['tables_scanned']} partition(s) read"
+    )
+    return result
+
+
+def lookup(runs: int = 100) -> dict:
+    """A row by its id, warm, median of ``runs``: the 500th newest row (a v7 id, if ingest
+    wrote it) and, if there is one, a row of a random v4 id (written before v7 ids)."""
+    from connlogs.models import ConnectionLog
+
+    newest = ConnectionLog.objects.order_by("-connect_time").values_list("id", flat=True)[500]
+    found = {f"v{newest.version}": _lookup_one(newest, runs)}
+    older = ConnectionLog.objects.order_by("connect_time").values_list("id", flat=True)[:1000]
+    random_id = next((value for value in older if value.version == 4), None)
+    if random_id is not None:
+        found["v4"] = _lookup_one(random_id, runs)
+    return found
+
+
 def purge() -> dict:
+    """Retention on the oldest months: three days of the oldest month deleted row by row
+    (its partition is not wholly expired: the rate of a row-by-row purge), then the rest of
+    that month dropped (untimed), then the next whole month dropped (timed), and the keys
+    their rows left cleared (timed apart)."""
     from connlogs import retention
     from connlogs.models import ConnectionLog
+    from connlogs.storage import partitions
 
     oldest = ConnectionLog.objects.order_by("connect_time").values_list("connect_time", flat=True)[
         0
     ]
-    first = oldest.astimezone(dt.UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    month = (first + dt.timedelta(days=32)).replace(day=1)
-    after = (month + dt.timedelta(days=32)).replace(day=1)
-    retention.purge(month)  # the part-month before it, untimed
+    first = partitions.month_start(oldest)
+    month = partitions.next_month(first)
+    after = partitions.next_month(month)
+    sample = oldest + dt.timedelta(days=3)
+    sample_rows = ConnectionLog.objects.filter(connect_time__lt=sample).count()
+    started = time.perf_counter()
+    by_rows = retention.purge(sample, batch_size=5000, clear_keys=False)
+    row_seconds = time.perf_counter() - started
+    retention.purge(month, clear_keys=False)  # the rest of the oldest month, untimed
     rows = ConnectionLog.objects.filter(connect_time__lt=after).count()
     started = time.perf_counter()
-    result = retention.purge(after, batch_size=5000)
+    result = retention.purge(after, batch_size=5000, clear_keys=False)
     seconds = time.perf_counter() - started
-    dropped = [partition.name for partition in getattr(result, "dropped", ())]
+    started = time.perf_counter()
+    cleared = retention.clear_stale_keys(after, batch_size=5000)
+    key_seconds = time.perf_counter() - started
+    rate = by_rows.deleted / row_seconds if row_seconds else 0
     found = {
+        "row_by_row": {"rows": sample_rows, "deleted": by_rows.deleted, "seconds": row_seconds,
+                       "rows_per_s": rate},
         "month": f"{month:%Y-%m}",
         "rows": rows,
         "seconds": seconds,
         "deleted_row_by_row": result.deleted,
-        "dropped_partitions": dropped,
-    }
-    log(f"purge of {found['month']}: {rows:,} rows in {seconds:.2f} s ({found})")
+        "dropped_partitions": [partition.name for partition in result.dropped],
+        "keys_cleared": cleared,
+        "key_seconds": key_seconds,
+        "row_by_row_estimate_s": rows / rate if rate else None,
+    }  # fmt: skip
+    log(f"purge: {found}")
     return found
 
 
@@ -203,6 +310,9 @@ def main() -> int:
     ap.add_argument("--chart", action="store_true")
     ap.add_argument("--lookup", action="store_true")
     ap.add_argument("--purge", action="store_true")
+    ap.add_argument(
+        "--window", default="", help="time terms before each chart q (default: the last 30 days)"
+    )
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     setup_django()
@@ -220,7 +330,9 @@ def main() -> int:
     database_url = os.environ["DATABASE_URL"]
     steps = {
         "ingest": lambda: ingest(args.code, database_url),
-        "chart": lambda: chart(["", "type:ssh status:completed", "workspace_owner:me"]),
+        "chart": lambda: chart(
+            ["", "type:ssh status:completed", "workspace_owner:me"], args.window
+        ),
         "lookup": lookup,
         "purge": purge,
     }

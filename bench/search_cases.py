@@ -27,18 +27,8 @@ import psycopg
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from measure import (  # noqa: E402  (the bench's own helpers, shared with the anchor's cases)
-    bench_tokens,
-    capture,
-    explain,
-    log,
-    ms,
-    p50,
-    p95,
-    plan_summary,
-    run_interleaved,
-    setup_django,
-)
+from common import bench_tokens, ms, p50, p95, setup_django  # noqa: E402  (the bench's own)
+from sql_timing import capture, explain, log, plan_summary, run_interleaved  # noqa: E402
 
 TARGET_MS = 20.0
 LOG = "connlogs_connectionlog"

@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from connlogs import feed, timebounds, transient
 from connlogs.models import CONNECTION_KEY, ConnectionKey, ConnectionLog
-from connlogs.storage import ddl, partitions, rollups
+from connlogs.storage import ddl, keys, partitions, rollups
 
 KEEP_FOREVER = ("", "forever")
 _DURATION = re.compile(r"^([0-9]+)\s*([mhdw])$")
@@ -74,6 +74,38 @@ def describe(text: str | None) -> str:
     return f"{int(amount)} {word}{'' if int(amount) == 1 else 's'}"
 
 
+ROW, PARTITION = "row", "partition"
+GRANULARITIES = (ROW, PARTITION)
+
+
+def granularity() -> str:
+    """``CONNLOGS_RETENTION_GRANULARITY``: ``"row"`` (the default) or ``"partition"``; any
+    other value is a configuration error."""
+    value = (settings.CONNLOGS_RETENTION_GRANULARITY or ROW).strip().lower()
+    if value not in GRANULARITIES:
+        raise ImproperlyConfigured(
+            f"CONNLOGS_RETENTION_GRANULARITY: {value!r} is not one of {', '.join(GRANULARITIES)}"
+        )
+    return value
+
+
+def deletion_cutoff(before: dt.datetime, how: str = ROW) -> dt.datetime:
+    """Where a purge for the cutoff ``before`` deletes up to: ``before`` itself (``"row"``),
+    or the first instant (UTC) of ``before``'s calendar month (``"partition"``): the rows of
+    the month the cutoff falls in are kept, readable, until that whole month is past the
+    window and is dropped at once. The same rule on every database, so a deployment keeps
+    rows for the same time on SQLite (one table, deleted by rows) as on PostgreSQL."""
+    if how == PARTITION:
+        return partitions.month_start(before)
+    return before
+
+
+def kept_until(before: dt.datetime, period: dt.timedelta) -> dt.datetime:
+    """With ``"partition"``: when the rows kept past the window at the cutoff ``before``
+    (those of its month) are deleted: the moment their whole month is past the window."""
+    return partitions.next_month(partitions.month_start(before)) + period
+
+
 def retention_period() -> dt.timedelta | None:
     """The configured retention; a bad ``CONNLOGS_RETENTION`` is a configuration error."""
     try:
@@ -116,6 +148,11 @@ def summary(queryset: QuerySet | None = None) -> RetentionSummary:
         text = "Connection logs are kept forever."
     else:
         text = f"Connection logs are kept for {describe(settings.CONNLOGS_RETENTION)}."
+        if granularity() == PARTITION:
+            text = text[:-1] + (
+                ", deleted by whole calendar months (UTC): a row is kept until its whole "
+                "month is past that, at most a month longer."
+            )
     return RetentionSummary(text, period, cutoff(period), oldest)
 
 
@@ -126,6 +163,8 @@ class PurgeResult:
     # The monthly partitions dropped whole, and about how many rows they held.
     dropped: tuple[partitions.Partition, ...] = ()
     dropped_rows: int = 0
+    # Keys of rows that are gone (dropped months), cleared after the rows.
+    keys_cleared: int = 0
 
 
 def expired(before: dt.datetime) -> QuerySet:
@@ -187,39 +226,26 @@ def _delete_batch(using: str, span: tuple[dt.datetime, dt.datetime]) -> int:
 _KEY_FIELDS = ("connection_id", "workspace_id", "agent_name")
 
 
-def _clear_keys(using: str, partition: partitions.Partition, batch_size: int) -> int:
-    """Delete the keys of a dropped month whose rows are gone, a batch per transaction,
-    each locked in key order; how many."""
-    connection = connections[using]
-    deleted = 0
-    while True:
-        with transaction.atomic(using=using), connection.cursor() as cursor:
-            cursor.execute(
-                f"DELETE FROM {ddl.KEY_TABLE} WHERE ctid = ANY(ARRAY("
-                f"SELECT k.ctid FROM {ddl.KEY_TABLE} AS k "
-                f"WHERE k.connect_time >= %s AND k.connect_time < %s AND NOT EXISTS ("
-                f"SELECT 1 FROM {ddl.LOG_TABLE} AS l "
-                f"WHERE l.id = k.log_id AND l.connect_time = k.connect_time) "
-                f"ORDER BY {ddl.KEY_COLUMNS} LIMIT %s FOR UPDATE OF k))",
-                [partition.lower, partition.upper, batch_size],
-            )
-            count = cursor.rowcount
-        deleted += count
-        if count < batch_size:
-            return deleted
-
-
-def _drop_expired(using: str, before: dt.datetime, batch_size: int) -> tuple[tuple, int]:
-    """Drop the months past ``before`` whole, then clear their keys and recount their
-    rollup hours (rows that arrived for them since went to the DEFAULT partition)."""
+def _drop_expired(using: str, before: dt.datetime) -> tuple[tuple, int]:
+    """Drop the months past ``before`` whole and recount their rollup hours (rows that
+    arrived for them since went to the DEFAULT partition). Their keys are cleared last
+    (``storage.keys``)."""
     found = expired_partitions(before, using)
     connection = connections[using]
     for partition, _ in found:
         partitions.drop(partition.name, connection=connection)
-        _clear_keys(using, partition, batch_size)
         with transaction.atomic(using=using):
             rollups.rebuild(partition.lower, partition.upper, connection=connection)
     return tuple(p for p, _ in found), sum(rows for _, rows in found)
+
+
+def clear_stale_keys(before: dt.datetime, *, batch_size: int = DEFAULT_BATCH_SIZE) -> int:
+    """Delete the keys older than ``before`` whose rows are gone (dropped with their month),
+    a batch per transaction; how many (0 where the log is not partitioned)."""
+    using = router.db_for_write(ConnectionLog)
+    if not _partitioned(using):
+        return 0
+    return keys.clear(before, batch_size=batch_size, connection=connections[using])
 
 
 def purge(
@@ -227,6 +253,7 @@ def purge(
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_batch: Callable[[int, int], None] | None = None,
+    clear_keys: bool = True,
 ) -> PurgeResult:
     """Delete the rows that connected before ``before``: on PostgreSQL the months wholly
     before it first, dropped whole (``expired_partitions``); then the rest oldest first, a
@@ -235,13 +262,17 @@ def purge(
     transaction: writers and readers never wait on a long-held lock, and an interrupted
     purge leaves the log contiguous (newest rows kept).
 
+    Last, unless ``clear_keys`` is false, the keys of the dropped months are cleared
+    (``clear_stale_keys``): the rows are gone before that starts, and merges are exact
+    either way (``storage.keys``).
+
     A batch that PostgreSQL aborts as a deadlock or serialization failure is run again
     (``transient.retried``), as ingest's are; it raises the error after the last attempt.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     using = router.db_for_write(ConnectionLog)
-    dropped, dropped_rows = _drop_expired(using, before, batch_size)
+    dropped, dropped_rows = _drop_expired(using, before)
     oldest_first = (
         expired(before).order_by("connect_time", "id").values_list("connect_time", flat=True)
     )
@@ -251,7 +282,8 @@ def purge(
         if not times:
             # The change feed's entries recorded before the cutoff go with the rows.
             feed.trim(before=before, batch_size=batch_size)
-            return PurgeResult(deleted, batches, dropped, dropped_rows)
+            cleared = clear_stale_keys(before, batch_size=batch_size) if clear_keys else 0
+            return PurgeResult(deleted, batches, dropped, dropped_rows, cleared)
         count = transient.retried(functools.partial(_delete_batch, using, (times[0], times[-1])))
         deleted += count
         batches += 1

@@ -286,6 +286,11 @@ LOGGING = {
 # How long connection logs are kept: "90d", "12h", "2w", ...; empty keeps them forever.
 # Parsed by connlogs.retention; `manage.py purge_connection_logs` deletes what is older.
 CONNLOGS_RETENTION = os.environ.get("CONNLOGS_RETENTION") or ""
+# "row" (default): the purge deletes every row past the window. "partition": only whole
+# calendar months (UTC) go, a row is kept until its whole month is past the window (at most
+# a month longer) and stays readable meanwhile; on PostgreSQL no row is then deleted one by
+# one. Parsed by connlogs.retention (docs/scaling.md, section 3).
+CONNLOGS_RETENTION_GRANULARITY = os.environ.get("CONNLOGS_RETENTION_GRANULARITY") or "row"
 # Migration 0011 partitions the PostgreSQL log in place (under its lock) up to this many rows;
 # a bigger log is converted online first (manage.py partition_connection_log).
 CONNLOGS_PARTITION_IN_PLACE_MAX_ROWS = int(

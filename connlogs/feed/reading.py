@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db import router
+from django.db import connections, router
 from django.db.models import F, Max, Min
 
 from connlogs.api.serializers import connection_log_entries
@@ -26,6 +26,7 @@ from connlogs.roles import User
 from connlogs.savedviews.resolve import query_of
 from connlogs.search.grammar import Validation
 from connlogs.search.request import LogSearch
+from connlogs.storage import ids
 
 DEFAULT_LIMIT = 100
 # Entries one read examines at most, matching or not: a rare ``q`` over a long backlog costs
@@ -111,6 +112,19 @@ def oldest_seq(alias: str | None = None) -> int:
     return oldest if oldest is not None else latest_seq(alias) + 1
 
 
+def _id_time(alias: str) -> dict:
+    """On PostgreSQL, the join from an entry to its row bounded by the time its version-7
+    id carries (``storage.ids``): each probe of the partitioned log then reads the one
+    partition of that month (pruned at run time), not every partition's primary key. An
+    entry of an older random id is bounded by nothing and still finds its row."""
+    if connections[alias].vendor != "postgresql":
+        return {}
+    return {
+        "connect_time__gte": ids.IdTimeFrom(F("feed_entries__log_id")),
+        "connect_time__lt": ids.IdTimeUntil(F("feed_entries__log_id")),
+    }
+
+
 def read_changes(search: LogSearch, *, after: int | None, limit: int = DEFAULT_LIMIT) -> ChangePage:
     """Up to ``limit`` changes after ``after`` whose rows ``search`` matches (in the scope of
     its user), oldest first.
@@ -138,7 +152,7 @@ def read_changes(search: LogSearch, *, after: int | None, limit: int = DEFAULT_L
     upper = min(end, first["first"] - 1 + SCAN_WINDOW)
     rows = list(
         search.matching.using(alias)
-        .filter(feed_entries__seq__gt=start, feed_entries__seq__lte=upper)
+        .filter(feed_entries__seq__gt=start, feed_entries__seq__lte=upper, **_id_time(alias))
         .annotate(feed_seq=F("feed_entries__seq"), feed_action=F("feed_entries__action"))
         .order_by("feed_seq")
         .with_related()[:limit]

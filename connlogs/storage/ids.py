@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+from django.db.models import DateTimeField, Func
 from uuid_utils import compat
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -71,3 +72,46 @@ def time_bounds(value: uuid.UUID) -> tuple[dt.datetime | None, dt.datetime | Non
         return lower, lower + _MILLISECOND
     except OverflowError:
         return lower, None
+
+
+# --- in SQL (PostgreSQL) -----------------------------------------------------------------------
+#
+# The same bounds computed by the database from an id column of another table (the change
+# feed's ``log_id``): joined to the log with them, each probe of the log's partitions is
+# pruned at run time to the one month of that id. Ids that carry no time (random v4) are
+# bounded by -infinity and infinity: every partition is probed, and they are still found.
+_ID_MILLIS_SQL = "('x' || translate(substr(({id})::text, 1, 13), '-', ''))::bit(48)::bigint"
+_IS_TIMED_SQL = "substr(({id})::text, 15, 1) = '7'"
+
+
+class _IdTime(Func):
+    """A bound of ``time_bounds`` as a PostgreSQL expression of a UUID expression."""
+
+    output_field = DateTimeField()
+    bound = ""  # SQL with {timed} (the id is v7) and {millis} (its time), each used once
+
+    def as_sql(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        timed, millis = _IS_TIMED_SQL.format(id=sql), _ID_MILLIS_SQL.format(id=sql)
+        uses = self.bound.count("{timed}") + self.bound.count("{millis}")
+        return self.bound.format(timed=timed, millis=millis), list(params) * uses
+
+
+class IdTimeFrom(_IdTime):
+    """``lower``: ``-infinity`` for an id without a time or with time 0 (before 1970)."""
+
+    bound = (
+        "CASE WHEN {timed} AND {millis} > 0 "
+        "THEN 'epoch'::timestamptz + {millis} * interval '1 millisecond' "
+        "ELSE '-infinity'::timestamptz END"
+    )
+
+
+class IdTimeUntil(_IdTime):
+    """``upper``: ``infinity`` for an id without a time."""
+
+    bound = (
+        "CASE WHEN {timed} "
+        "THEN 'epoch'::timestamptz + ({millis} + 1) * interval '1 millisecond' "
+        "ELSE 'infinity'::timestamptz END"
+    )

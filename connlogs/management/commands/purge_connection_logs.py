@@ -5,6 +5,11 @@ older than ``CONNLOGS_RETENTION``: on PostgreSQL the months wholly older are dro
 partitions, the rest is deleted in batches of ``--batch-size`` rows, each batch its own short
 transaction, so it can run while agents report events and people search. ``--dry-run`` says
 which partitions and how many rows.
+
+With ``CONNLOGS_RETENTION_GRANULARITY=partition`` (or ``--granularity partition``) only whole
+calendar months go: the rows of the month the cutoff falls in stay, readable, until that
+month is wholly past the window (``retention.deletion_cutoff``); the dry run says which and
+until when. Keys of dropped months are cleared last, timed apart (``storage.keys``).
 """
 
 from __future__ import annotations
@@ -41,6 +46,11 @@ class Command(BaseCommand):
             help='Use this retention instead of CONNLOGS_RETENTION for this run, e.g. "90d".',
         )
         parser.add_argument(
+            "--granularity",
+            choices=retention.GRANULARITIES,
+            help="Use this instead of CONNLOGS_RETENTION_GRANULARITY for this run.",
+        )
+        parser.add_argument(
             "--batch-size",
             type=int,
             default=retention.DEFAULT_BATCH_SIZE,
@@ -55,7 +65,14 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *args, dry_run: bool, older_than: str | None, batch_size: int, pause: float, **options
+        self,
+        *args,
+        dry_run: bool,
+        older_than: str | None,
+        granularity: str | None,
+        batch_size: int,
+        pause: float,
+        **options,
     ) -> None:
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
@@ -66,6 +83,7 @@ class Command(BaseCommand):
             else:
                 period = retention.retention_period()
                 label = retention.describe(self._setting())
+            how = granularity or retention.granularity()
         except (ValueError, ImproperlyConfigured) as error:
             raise CommandError(str(error)) from None
         if period is None:
@@ -75,8 +93,11 @@ class Command(BaseCommand):
             )
             return
 
-        before = retention.cutoff(period)
+        window = retention.cutoff(period)
+        before = retention.deletion_cutoff(window, how)
         if dry_run:
+            if before != window:
+                self._kept_past_window(before, window, period, label)
             self._dry_run(before, label, batch_size)
             return
 
@@ -89,7 +110,7 @@ class Command(BaseCommand):
                 time.sleep(pause)
 
         started = time.monotonic()
-        result = retention.purge(before, batch_size=batch_size, on_batch=progress)
+        result = retention.purge(before, batch_size=batch_size, on_batch=progress, clear_keys=False)
         for partition in result.dropped:
             self.stdout.write(f"Dropped partition {_describe(partition)}.")
         dropped = (
@@ -101,6 +122,30 @@ class Command(BaseCommand):
             f"Deleted {result.deleted} connection logs older than {label} "
             f"(before {format_time(before)}) in {result.batches} batches{dropped}, "
             f"{time.monotonic() - started:.1f} s."
+        )
+        if before != window:
+            self.stdout.write(
+                f"Kept the rows from {format_time(before)} to before {format_time(window)} "
+                f"(granularity partition): they go with their month, "
+                f"{format_time(retention.kept_until(window, period))}."
+            )
+        started = time.monotonic()
+        cleared = retention.clear_stale_keys(before, batch_size=batch_size)
+        if cleared:
+            self.stdout.write(
+                f"Cleared {cleared} connection keys of rows no longer kept, "
+                f"{time.monotonic() - started:.1f} s."
+            )
+
+    def _kept_past_window(self, before, window, period, label: str) -> None:
+        """What ``"partition"`` keeps past the window, readable, and until when."""
+        kept = retention.expired(window).filter(connect_time__gte=before).count()
+        self.stdout.write(
+            f"Dry run: granularity partition: whole calendar months (UTC) are deleted. "
+            f"{kept} connection logs connected from {format_time(before)} to before "
+            f"{format_time(window)} are older than {label} but are kept, and stay readable "
+            f"in the list, the API and exports, until their month goes at "
+            f"{format_time(retention.kept_until(window, period))}."
         )
 
     def _dry_run(self, before, label: str, batch_size: int) -> None:
