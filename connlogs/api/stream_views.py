@@ -40,6 +40,7 @@ from connlogs.values import format_time
 # Streams one deployment keeps: each costs a worker's time; enough for any SIEM setup.
 MAX_STREAMS = 200
 NOT_ALLOWED = "Only site owners and organization admins may manage streams."
+NOT_IN_CLEAR = "Protected rows are sent with pseudonyms unless a site owner turns this off."
 STREAM_ID = OpenApiParameter("stream", OpenApiTypes.UUID, OpenApiParameter.PATH)
 
 
@@ -62,6 +63,7 @@ def stream_json(stream: Stream) -> dict:
         "created_by": {"id": str(creator.id), "username": creator.username},
         "batch_size": stream.batch_size,
         "paused": stream.paused,
+        "pseudonymised": stream.pseudonymised,
         "created_at": format_time(stream.created_at),
         "updated_at": format_time(stream.updated_at),
         "health": stream_health(stream),
@@ -128,6 +130,20 @@ def _target(request, stream: Stream, data: dict) -> None:
         )
 
 
+def _identities(request, stream: Stream, data: dict) -> None:
+    """Set ``pseudonymised``: only a site owner who may see identities themselves may send
+    them in clear (docs/privacy.md); anyone who manages the stream may turn it back on."""
+    if "pseudonymised" not in data or data["pseudonymised"] == stream.pseudonymised:
+        return
+    if not data["pseudonymised"] and not access.may_send_identities(request.user):
+        raise ApiError(
+            "Only a site owner who may see identities may send them in clear.",
+            status_code=status.HTTP_403_FORBIDDEN,
+            validations=[Validation("pseudonymised", NOT_IN_CLEAR)],
+        )
+    stream.pseudonymised = data["pseudonymised"]
+
+
 def _apply(request, stream: Stream, data: dict) -> Stream:
     """Set ``data`` (a validated body) on ``stream``, check every rule, save."""
     for name in ("name", "kind", "url", "host", "port", "secret", "tls_ca", "batch_size"):
@@ -135,6 +151,7 @@ def _apply(request, stream: Stream, data: dict) -> Stream:
             setattr(stream, name, data[name])
     _search(request, stream, data)
     _target(request, stream, data)
+    _identities(request, stream, data)
     errors = destination_errors(stream)
     if errors:
         raise ApiError(

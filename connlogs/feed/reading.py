@@ -13,15 +13,17 @@ entries in ``(after, end]`` and ``next`` never passes ``end``.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from django.db import router
 from django.db.models import F, Max, Min
 
-from connlogs.api.serializers import connection_log_entries
+from connlogs.api.row_entries import CONNECT_TIME, Encoder, RowReader
 from connlogs.feed.models import FeedAction, FeedEntry, FeedState
 from connlogs.models import ConnectionLog
 from connlogs.privacy.identities import Identities
+from connlogs.querysets import ConnectionLogQuerySet
 from connlogs.roles import User
 from connlogs.savedviews.resolve import query_of
 from connlogs.search.grammar import Validation
@@ -49,6 +51,19 @@ class ChangePage:
     read. ``next`` is the last change's seq when the page is full, else the end read."""
 
     changes: list[Change]
+    next: int
+
+
+@dataclass(frozen=True)
+class EntryPage:
+    """The changes after ``after`` as JSON (``entries``: ``{"seq", "action",
+    "connection_log"}``, oldest first), each row's ``connect_time`` (``times``), the ids of
+    the organizations the rows belong to (``organizations``, as the rows' ids read: text on
+    PostgreSQL) and ``next`` (as ``ChangePage``'s)."""
+
+    entries: list[dict]
+    times: list[dt.datetime]
+    organizations: set
     next: int
 
 
@@ -111,20 +126,13 @@ def oldest_seq(alias: str | None = None) -> int:
     return oldest if oldest is not None else latest_seq(alias) + 1
 
 
-def read_changes(search: LogSearch, *, after: int | None, limit: int = DEFAULT_LIMIT) -> ChangePage:
-    """Up to ``limit`` changes after ``after`` whose rows ``search`` matches (in the scope of
-    its user), oldest first.
-
-    ``after=None`` answers no changes and ``next`` = the end of the feed (start following
-    now); ``after=0`` starts at the oldest entry kept. Check ``search.validations`` first.
-    Raises ``FeedTrimmed`` when retention removed entries after ``after`` (``after`` > 0),
-    ``AfterPastEnd`` when ``after`` is beyond the end.
-    """
-    alias = _alias()
+def _window(alias: str, after: int | None) -> tuple[int, int, int]:
+    """``(start, upper, end)``: a read examines the entries in ``(start, upper]``; none when
+    ``start == upper``. Raises ``AfterPastEnd`` and ``FeedTrimmed`` (``read_changes``)."""
     trimmed = trimmed_through(alias)
     end = max(_highest_entry(alias), trimmed)
     if after is None:
-        return ChangePage([], end)
+        return end, end, end
     if after > end:
         raise AfterPastEnd(after, end)
     start = after or trimmed
@@ -134,29 +142,100 @@ def read_changes(search: LogSearch, *, after: int | None, limit: int = DEFAULT_L
     # below the oldest entry kept, or on numbers a rolled-back batch drew.
     first = FeedEntry.objects.using(alias).filter(seq__gt=start).aggregate(first=Min("seq"))
     if first["first"] is None or first["first"] > end:
-        return ChangePage([], end)
-    upper = min(end, first["first"] - 1 + SCAN_WINDOW)
-    rows = list(
+        return end, end, end
+    return start, min(end, first["first"] - 1 + SCAN_WINDOW), end
+
+
+def _matching(search: LogSearch, alias: str, start: int, upper: int) -> ConnectionLogQuerySet:
+    """The rows ``search`` matches with an entry in ``(start, upper]``, once per entry, in
+    feed order, annotated with the entry's ``feed_seq`` and ``feed_action``."""
+    return (
         search.matching.using(alias)
         .filter(feed_entries__seq__gt=start, feed_entries__seq__lte=upper)
         .annotate(feed_seq=F("feed_entries__seq"), feed_action=F("feed_entries__action"))
         .order_by("feed_seq")
-        .with_related()[:limit]
     )
+
+
+def _check_not_trimmed(alias: str, after: int | None, start: int) -> None:
     # A trim that committed while we read may have removed entries of (start, upper]: then
-    # this page may have holes, and the reader must be told.
+    # the page may have holes, and the reader must be told.
     if after and start < trimmed_through(alias):
         raise FeedTrimmed(after, oldest_seq(alias))
+
+
+def read_changes(search: LogSearch, *, after: int | None, limit: int = DEFAULT_LIMIT) -> ChangePage:
+    """Up to ``limit`` changes after ``after`` whose rows ``search`` matches (in the scope of
+    its user), oldest first, as model rows (for pages that render them; JSON readers use
+    ``read_entries``).
+
+    ``after=None`` answers no changes and ``next`` = the end of the feed (start following
+    now); ``after=0`` starts at the oldest entry kept. Check ``search.validations`` first.
+    Raises ``FeedTrimmed`` when retention removed entries after ``after`` (``after`` > 0),
+    ``AfterPastEnd`` when ``after`` is beyond the end.
+    """
+    alias = _alias()
+    start, upper, end = _window(alias, after)
+    if start == upper:
+        return ChangePage([], end)
+    rows = list(_matching(search, alias, start, upper).with_related()[:limit])
+    _check_not_trimmed(alias, after, start)
     changes = [Change(row.feed_seq, FeedAction(row.feed_action).label, row) for row in rows]
     return ChangePage(changes, changes[-1].seq if len(changes) == limit else upper)
 
 
+def read_entries(
+    search: LogSearch,
+    viewer: User,
+    *,
+    after: int | None,
+    limit: int = DEFAULT_LIMIT,
+    identities: Identities | None = None,
+) -> EntryPage:
+    """``read_changes`` as the API answers it: ``{"seq", "action", "connection_log"}`` per
+    change, the row in the read contract's shape as ``viewer`` sees it, with pseudonyms as
+    ``identities`` shows them (by default ``search.identities``).
+
+    The rows are read as plain tuples and shaped by the exports' encoder
+    (``api.row_entries``): the same JSON as the list API's, without a model per row.
+    Raises what ``read_changes`` raises.
+    """
+    alias = _alias()
+    start, upper, end = _window(alias, after)
+    if start == upper:
+        return EntryPage([], [], set(), end)
+    encoder = Encoder(
+        RowReader(alias, extra=("feed_seq", "feed_action")),
+        viewer,
+        identities or search.identities,
+    )
+    rows = encoder.read(_matching(search, alias, start, upper)[:limit])
+    _check_not_trimmed(alias, after, start)
+    encoder.learn(rows)
+    actions = {action.value: action.label for action in FeedAction}
+    entries = [
+        {"seq": row[-2], "action": actions[row[-1]], "connection_log": entry}
+        for row, entry in zip(rows, encoder.entries(rows), strict=True)
+    ]
+    times = [row[CONNECT_TIME] for row in rows]
+    organizations = set(encoder.organizations)
+    following = entries[-1]["seq"] if len(entries) == limit else upper
+    return EntryPage(entries, times, organizations, following)
+
+
 def changes_for(
-    user: User, *, q: str = "", view: str = "", after: int | None, limit: int = DEFAULT_LIMIT
-) -> ChangePage:
-    """``read_changes`` for ``user`` without a request: their scope, ``q`` or the saved view
-    ``view`` (its id; ``q`` is then ignored). For a stream worker or an alert rule that
-    stores its owner; the caller decides what a suspended owner may still read.
+    user: User,
+    *,
+    q: str = "",
+    view: str = "",
+    after: int | None,
+    limit: int = DEFAULT_LIMIT,
+    identities: Identities | None = None,
+) -> EntryPage:
+    """``read_entries`` for ``user`` without a request: their scope, ``q`` or the saved view
+    ``view`` (its id; ``q`` is then ignored), pseudonyms as ``identities`` (by default the
+    user's). For a stream worker or an alert rule that stores its owner; the caller decides
+    what a suspended owner may still read.
 
     Raises ``savedviews.resolve.ViewNotFound`` when ``user`` may not see ``view``,
     ``InvalidSearch`` for a bad ``q``, and what ``read_changes`` raises.
@@ -164,18 +243,4 @@ def changes_for(
     search = LogSearch.for_user(user, query_of(view, user) if view else q)
     if search.validations:
         raise InvalidSearch(search.validations)
-    return read_changes(search, after=after, limit=limit)
-
-
-def change_entries(
-    page: ChangePage, viewer: User, identities: Identities | None = None
-) -> list[dict]:
-    """The API's ``changes``: ``{"seq", "action", "connection_log"}`` per change, the row in
-    the read contract's shape as ``viewer`` sees it, with pseudonyms as ``identities`` (by
-    default the viewer's) shows them (``connection_log_entries``)."""
-    rows = [change.row for change in page.changes]
-    shown = connection_log_entries(rows, viewer, identities)
-    return [
-        {"seq": change.seq, "action": change.action, "connection_log": entry}
-        for change, entry in zip(page.changes, shown, strict=True)
-    ]
+    return read_entries(search, user, after=after, limit=limit, identities=identities)

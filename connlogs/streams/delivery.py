@@ -23,7 +23,8 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from connlogs.feed.reading import ChangePage, FeedError, FeedTrimmed, change_entries, changes_for
+from connlogs.feed.reading import EntryPage, FeedError, FeedTrimmed, changes_for
+from connlogs.privacy.identities import Identities
 from connlogs.savedviews.resolve import ViewNotFound, query_of
 from connlogs.streams.destinations import DeliveryFailed, Record, send
 from connlogs.streams.models import Stream, StreamBatch
@@ -78,12 +79,14 @@ def _search_of(stream: Stream) -> str:
     return q
 
 
-def _records(page: ChangePage, stream: Stream) -> list[Record]:
-    entries = change_entries(page, stream.created_by)
-    return [
-        Record(change.row.connect_time, entry)
-        for change, entry in zip(page.changes, entries, strict=True)
-    ]
+def _records(page: EntryPage) -> list[Record]:
+    return [Record(time, entry) for time, entry in zip(page.times, page.entries, strict=True)]
+
+
+def identities_of(stream: Stream) -> Identities:
+    """What ``stream`` sends of the people and addresses in protected rows: pseudonyms
+    unless a site owner turned ``pseudonymised`` off (docs/privacy.md)."""
+    return Identities.for_stream(pseudonymise=stream.pseudonymised)
 
 
 def _advance(stream: Stream, worker_id: str, cursor: int, records: int) -> bool:
@@ -154,6 +157,7 @@ def deliver_round(stream_id, worker_id: str, budget: float | None = None) -> Rou
     stream = Stream.objects.select_related("created_by").get(pk=stream_id)
     result = RoundResult(claimed=True)
     deadline = time.monotonic() + (ROUND_SECONDS if budget is None else budget)
+    identities = identities_of(stream)
     with requests.Session() as session:
         while True:
             try:
@@ -162,9 +166,10 @@ def deliver_round(stream_id, worker_id: str, budget: float | None = None) -> Rou
                     q=_search_of(stream),
                     after=stream.cursor,
                     limit=stream.batch_size,
+                    identities=identities,
                 )
-                if page.changes:
-                    send(stream, _records(page, stream), session)
+                if page.entries:
+                    send(stream, _records(page), session)
             except FeedTrimmed as trimmed:
                 skipped = _skip_trimmed(stream, worker_id, trimmed)
                 if skipped is None:
@@ -174,14 +179,16 @@ def deliver_round(stream_id, worker_id: str, budget: float | None = None) -> Rou
             except (DeliveryFailed, FeedError, ViewNotFound) as error:
                 result.error = str(error) or type(error).__name__
                 _fail(stream, worker_id, result.error)
+                identities.remember()
                 return result
             if page.next <= stream.cursor:
                 result.caught_up = True
                 break
-            if not _advance(stream, worker_id, page.next, len(page.changes)):
+            if not _advance(stream, worker_id, page.next, len(page.entries)):
                 break  # paused, or no longer ours: the lease goes back if we still hold it
-            result.records += len(page.changes)
+            result.records += len(page.entries)
             if time.monotonic() >= deadline:
                 break
     _release(stream, worker_id, result.caught_up)
+    identities.remember()  # the pseudonyms sent can be typed back into a search
     return result
