@@ -14,16 +14,17 @@ entries in ``(after, end]`` and ``next`` never passes ``end``.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import router
-from django.db.models import F, Max, Min
+from django.db.models import Max, Min
 
-from connlogs.api.row_entries import CONNECT_TIME, Encoder, RowReader
+from connlogs.api.row_entries import CONNECT_TIME, ID, Encoder, RowReader
 from connlogs.feed.models import FeedAction, FeedEntry, FeedState
 from connlogs.models import ConnectionLog
 from connlogs.privacy.identities import Identities
-from connlogs.querysets import ConnectionLogQuerySet
 from connlogs.roles import User
 from connlogs.savedviews.resolve import query_of
 from connlogs.search.grammar import Validation
@@ -146,15 +147,41 @@ def _window(alias: str, after: int | None) -> tuple[int, int, int]:
     return start, min(end, first["first"] - 1 + SCAN_WINDOW), end
 
 
-def _matching(search: LogSearch, alias: str, start: int, upper: int) -> ConnectionLogQuerySet:
-    """The rows ``search`` matches with an entry in ``(start, upper]``, once per entry, in
-    feed order, annotated with the entry's ``feed_seq`` and ``feed_action``."""
-    return (
-        search.matching.using(alias)
-        .filter(feed_entries__seq__gt=start, feed_entries__seq__lte=upper)
-        .annotate(feed_seq=F("feed_entries__seq"), feed_action=F("feed_entries__action"))
-        .order_by("feed_seq")
-    )
+def _matches(
+    alias: str,
+    start: int,
+    upper: int,
+    limit: int,
+    rows_of: Callable[[list], dict],
+    key: Callable[[Any], Any],
+) -> list[tuple[int, int, Any]]:
+    """The first ``limit`` entries in ``(start, upper]`` whose rows ``rows_of`` answers, in
+    feed order: ``(seq, action, row)``, ``row`` as ``rows_of`` reads it.
+
+    Two steps per chunk of entries, not one join: the chunk's entries (the feed's primary
+    key), then their rows by id (``rows_of(ids)``: the search's rows among them). On the
+    partitioned log a join from the entries to the log probes every monthly partition for
+    every entry (or reads them all); rows by id are looked up only in the months their
+    version-7 ids name (``storage.fields.LogIdIn``). A chunk starts at ``limit`` entries and
+    doubles while a rare search leaves the page short; a row changed twice in a chunk is read
+    once. ``key`` maps an entry's row id to the key of ``rows_of``'s answer.
+    """
+    found: list[tuple[int, int, Any]] = []
+    entries = FeedEntry.objects.using(alias).order_by("seq").values_list("seq", "log_id", "action")
+    after, size = start, limit
+    while len(found) < limit and after < upper:
+        chunk = list(entries.filter(seq__gt=after, seq__lte=upper)[:size])
+        if not chunk:
+            break
+        rows = rows_of(list({log_id for _, log_id, _ in chunk}))
+        for seq, log_id, action in chunk:
+            row = rows.get(key(log_id))
+            if row is not None:
+                found.append((seq, action, row))
+                if len(found) == limit:
+                    break
+        after, size = chunk[-1][0], min(size * 2, SCAN_WINDOW)
+    return found
 
 
 def _check_not_trimmed(alias: str, after: int | None, start: int) -> None:
@@ -178,9 +205,14 @@ def read_changes(search: LogSearch, *, after: int | None, limit: int = DEFAULT_L
     start, upper, end = _window(alias, after)
     if start == upper:
         return ChangePage([], end)
-    rows = list(_matching(search, alias, start, upper).with_related()[:limit])
+    matching = search.matching.using(alias).with_related()
+
+    def rows_of(ids: list) -> dict:
+        return {str(row.pk): row for row in matching.filter(id__in=ids)}
+
+    found = _matches(alias, start, upper, limit, rows_of, str)
     _check_not_trimmed(alias, after, start)
-    changes = [Change(row.feed_seq, FeedAction(row.feed_action).label, row) for row in rows]
+    changes = [Change(seq, FeedAction(action).label, row) for seq, action, row in found]
     return ChangePage(changes, changes[-1].seq if len(changes) == limit else upper)
 
 
@@ -204,18 +236,21 @@ def read_entries(
     start, upper, end = _window(alias, after)
     if start == upper:
         return EntryPage([], [], set(), end)
-    encoder = Encoder(
-        RowReader(alias, extra=("feed_seq", "feed_action")),
-        viewer,
-        identities or search.identities,
-    )
-    rows = encoder.read(_matching(search, alias, start, upper)[:limit])
+    read = RowReader(alias)
+    encoder = Encoder(read, viewer, identities or search.identities)
+    matching = search.matching.using(alias).order_by()
+
+    def rows_of(ids: list) -> dict:
+        return {row[ID]: row for row in read(matching.filter(id__in=ids))}
+
+    found = _matches(alias, start, upper, limit, rows_of, read.key)
     _check_not_trimmed(alias, after, start)
+    rows = [row for _, _, row in found]
     encoder.learn(rows)
     actions = {action.value: action.label for action in FeedAction}
     entries = [
-        {"seq": row[-2], "action": actions[row[-1]], "connection_log": entry}
-        for row, entry in zip(rows, encoder.entries(rows), strict=True)
+        {"seq": seq, "action": actions[action], "connection_log": entry}
+        for (seq, action, _), entry in zip(found, encoder.entries(rows), strict=True)
     ]
     times = [row[CONNECT_TIME] for row in rows]
     organizations = set(encoder.organizations)
