@@ -16,7 +16,7 @@ from connlogs.api.pagination import DEFAULT_LIMIT, single_param
 from connlogs.api.saved_views import VIEW_PARAMETER
 from connlogs.api.serializers import ConnectionLogSerializer, ErrorSerializer
 from connlogs.api.views import Q_PARAMETER
-from connlogs.feed.reading import AfterPastEnd, FeedTrimmed, read_entries
+from connlogs.feed.reading import AfterPastEnd, EntryReader, FeedTrimmed
 from connlogs.search import Validation
 from connlogs.search.request import LogSearch
 
@@ -104,7 +104,7 @@ class ConnectionLogChangesView(APIView):
         if search.validations:
             raise ApiError("Invalid connection search query.", validations=search.validations)
         try:
-            page = read_entries(search, request.user, after=after, limit=limit)
+            page = EntryReader(search, request.user).page(after=after, limit=limit)
         except AfterPastEnd as error:
             detail = f'Query param "after" is past the end of the change feed ({error.latest})'
             raise ApiError(BAD_PARAMS, validations=[Validation("after", detail)]) from None

@@ -1,8 +1,8 @@
 """Reading the change feed: the entries after a ``seq`` whose rows a search matches, in order.
 
-One function serves every reader: the API (``GET /api/v2/connectionlog/changes``) and code
+One walk of the feed serves every reader: the API (``GET /api/v2/connectionlog/changes``) and code
 without a request, such as a stream worker that stores an owner and a ``q`` or view
-(``changes_for``). A reader gets each changed row **as it is when read**: an ``updated``
+(``reader_for``). A reader gets each changed row **as it is when read**: an ``updated``
 entry, or a ``created`` one read after the disconnect, shows the row with its disconnect;
 ``q`` filters the rows as they are now. An entry whose row retention has deleted is not shown.
 
@@ -18,17 +18,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import router
+from django.db import connections, router
 from django.db.models import Max, Min
 
-from connlogs.api.row_entries import CONNECT_TIME, ID, Encoder, RowReader
+from connlogs.api.row_entries import CONNECT_TIME, ID, ORGANIZATION_ID, Encoder, RowReader
 from connlogs.feed.models import FeedAction, FeedEntry, FeedState
 from connlogs.models import ConnectionLog
 from connlogs.privacy.identities import Identities
+from connlogs.querysets import ConnectionLogQuerySet
 from connlogs.roles import User
 from connlogs.savedviews.resolve import query_of
 from connlogs.search.grammar import Validation
 from connlogs.search.request import LogSearch
+from connlogs.storage import ids
 
 DEFAULT_LIMIT = 100
 # Entries one read examines at most, matching or not: a rare ``q`` over a long backlog costs
@@ -127,11 +129,27 @@ def oldest_seq(alias: str | None = None) -> int:
     return oldest if oldest is not None else latest_seq(alias) + 1
 
 
+def _ends(alias: str, after: int) -> tuple[int, int, int | None]:
+    """``trimmed_through``, the highest entry's seq (0: none) and the first after ``after``
+    (None: none), in one query: a stream worker asks before every batch."""
+    quote = connections[alias].ops.quote_name
+    entries, state = quote(FeedEntry._meta.db_table), quote(FeedState._meta.db_table)
+    with connections[alias].cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT trimmed_through FROM {state} WHERE id = 1), "
+            f"(SELECT max(seq) FROM {entries}), "
+            f"(SELECT min(seq) FROM {entries} WHERE seq > %s)",
+            [after],
+        )
+        trimmed, highest, first = cursor.fetchone()
+    return trimmed or 0, highest or 0, first
+
+
 def _window(alias: str, after: int | None) -> tuple[int, int, int]:
     """``(start, upper, end)``: a read examines the entries in ``(start, upper]``; none when
     ``start == upper``. Raises ``AfterPastEnd`` and ``FeedTrimmed`` (``read_changes``)."""
-    trimmed = trimmed_through(alias)
-    end = max(_highest_entry(alias), trimmed)
+    trimmed, highest, first = _ends(alias, after or 0)
+    end = max(highest, trimmed)
     if after is None:
         return end, end, end
     if after > end:
@@ -141,30 +159,23 @@ def _window(alias: str, after: int | None) -> tuple[int, int, int]:
         raise FeedTrimmed(after, oldest_seq(alias))
     # The window starts at the first entry after ``start``: no read is spent on the gap
     # below the oldest entry kept, or on numbers a rolled-back batch drew.
-    first = FeedEntry.objects.using(alias).filter(seq__gt=start).aggregate(first=Min("seq"))
-    if first["first"] is None or first["first"] > end:
+    if first is None or first > end:
         return end, end, end
-    return start, min(end, first["first"] - 1 + SCAN_WINDOW), end
+    return start, min(end, first - 1 + SCAN_WINDOW), end
 
 
 def _matches(
-    alias: str,
-    start: int,
-    upper: int,
-    limit: int,
-    rows_of: Callable[[list], dict],
-    key: Callable[[Any], Any],
+    alias: str, start: int, upper: int, limit: int, rows_of: Callable[[list[tuple]], dict]
 ) -> list[tuple[int, int, Any]]:
     """The first ``limit`` entries in ``(start, upper]`` whose rows ``rows_of`` answers, in
     feed order: ``(seq, action, row)``, ``row`` as ``rows_of`` reads it.
 
-    Two steps per chunk of entries, not one join: the chunk's entries (the feed's primary
-    key), then their rows by id (``rows_of(ids)``: the search's rows among them). On the
-    partitioned log a join from the entries to the log probes every monthly partition for
-    every entry (or reads them all); rows by id are looked up only in the months their
-    version-7 ids name (``storage.fields.LogIdIn``). A chunk starts at ``limit`` entries and
-    doubles while a rare search leaves the page short; a row changed twice in a chunk is read
-    once. ``key`` maps an entry's row id to the key of ``rows_of``'s answer.
+    Two steps per chunk of entries, not one join: the chunk's entries (``(seq, log id,
+    action)``, the feed's primary key), then ``rows_of(chunk)``: the search's rows among
+    theirs, by the chunk's id text. A join from the entries to the partitioned log probes
+    every monthly partition (or reads them all); ``rows_of`` reads only the months the
+    chunk's ids name (``_rows_of_chunk``). A chunk starts at ``limit`` entries and doubles
+    while a rare search leaves the page short; a row changed twice in a chunk is read once.
     """
     found: list[tuple[int, int, Any]] = []
     entries = FeedEntry.objects.using(alias).order_by("seq").values_list("seq", "log_id", "action")
@@ -173,15 +184,32 @@ def _matches(
         chunk = list(entries.filter(seq__gt=after, seq__lte=upper)[:size])
         if not chunk:
             break
-        rows = rows_of(list({log_id for _, log_id, _ in chunk}))
+        rows = rows_of(chunk)
         for seq, log_id, action in chunk:
-            row = rows.get(key(log_id))
+            row = rows.get(str(log_id))
             if row is not None:
                 found.append((seq, action, row))
                 if len(found) == limit:
                     break
         after, size = chunk[-1][0], min(size * 2, SCAN_WINDOW)
     return found
+
+
+def _rows_of_chunk(rows: ConnectionLogQuerySet, alias: str, chunk: list[tuple]):
+    """``rows`` narrowed to the log rows of ``chunk``'s entries: by a subquery of the
+    entries (a few parameters, not one per id) and, on PostgreSQL, the span of times their
+    version-7 ids name (a CHECK makes each id's time its row's: ``storage.ids``), so that
+    only those months' partitions are read."""
+    entries = FeedEntry.objects.using(alias).filter(seq__gte=chunk[0][0], seq__lte=chunk[-1][0])
+    rows = rows.filter(id__in=entries.values("log_id"))
+    if connections[alias].vendor != "postgresql":
+        return rows
+    lower, upper = ids.span({log_id for _, log_id, _ in chunk})
+    if lower is not None:
+        rows = rows.filter(connect_time__gte=lower)
+    if upper is not None:
+        rows = rows.filter(connect_time__lt=upper)
+    return rows
 
 
 def _check_not_trimmed(alias: str, after: int | None, start: int) -> None:
@@ -194,7 +222,7 @@ def _check_not_trimmed(alias: str, after: int | None, start: int) -> None:
 def read_changes(search: LogSearch, *, after: int | None, limit: int = DEFAULT_LIMIT) -> ChangePage:
     """Up to ``limit`` changes after ``after`` whose rows ``search`` matches (in the scope of
     its user), oldest first, as model rows (for pages that render them; JSON readers use
-    ``read_entries``).
+    ``EntryReader``).
 
     ``after=None`` answers no changes and ``next`` = the end of the feed (start following
     now); ``after=0`` starts at the oldest entry kept. Check ``search.validations`` first.
@@ -207,75 +235,71 @@ def read_changes(search: LogSearch, *, after: int | None, limit: int = DEFAULT_L
         return ChangePage([], end)
     matching = search.matching.using(alias).with_related()
 
-    def rows_of(ids: list) -> dict:
-        return {str(row.pk): row for row in matching.filter(id__in=ids)}
+    def rows_of(chunk: list[tuple]) -> dict:
+        return {str(row.pk): row for row in _rows_of_chunk(matching, alias, chunk)}
 
-    found = _matches(alias, start, upper, limit, rows_of, str)
+    found = _matches(alias, start, upper, limit, rows_of)
     _check_not_trimmed(alias, after, start)
     changes = [Change(seq, FeedAction(action).label, row) for seq, action, row in found]
     return ChangePage(changes, changes[-1].seq if len(changes) == limit else upper)
 
 
-def read_entries(
-    search: LogSearch,
-    viewer: User,
-    *,
-    after: int | None,
-    limit: int = DEFAULT_LIMIT,
-    identities: Identities | None = None,
-) -> EntryPage:
-    """``read_changes`` as the API answers it: ``{"seq", "action", "connection_log"}`` per
-    change, the row in the read contract's shape as ``viewer`` sees it, with pseudonyms as
-    ``identities`` shows them (by default ``search.identities``).
+class EntryReader:
+    """Reads the changes ``search`` matches as the API answers them (``page``), again and
+    again: a stream worker reads many pages of one search.
 
-    The rows are read as plain tuples and shaped by the exports' encoder
-    (``api.row_entries``): the same JSON as the list API's, without a model per row.
-    Raises what ``read_changes`` raises.
+    Each change is ``{"seq", "action", "connection_log"}``, the row in the read contract's
+    shape as ``viewer`` sees it, with pseudonyms as ``identities`` shows them (by default
+    ``search.identities``). The rows are read as plain tuples and shaped by the exports'
+    encoder (``api.row_entries``): the same JSON as the list API's, without a model per
+    row; the organizations and users they name are shaped once per reader.
     """
-    alias = _alias()
-    start, upper, end = _window(alias, after)
-    if start == upper:
-        return EntryPage([], [], set(), end)
-    read = RowReader(alias)
-    encoder = Encoder(read, viewer, identities or search.identities)
-    matching = search.matching.using(alias).order_by()
 
-    def rows_of(ids: list) -> dict:
-        return {row[ID]: row for row in read(matching.filter(id__in=ids))}
+    def __init__(self, search: LogSearch, viewer: User, identities: Identities | None = None):
+        self.alias = _alias()
+        self.read = RowReader(self.alias)
+        self.encoder = Encoder(self.read, viewer, identities or search.identities)
+        self.matching = search.matching.using(self.alias).order_by()
+        self.actions = {action.value: action.label for action in FeedAction}
 
-    found = _matches(alias, start, upper, limit, rows_of, read.key)
-    _check_not_trimmed(alias, after, start)
-    rows = [row for _, _, row in found]
-    encoder.learn(rows)
-    actions = {action.value: action.label for action in FeedAction}
-    entries = [
-        {"seq": seq, "action": actions[action], "connection_log": entry}
-        for (seq, action, _), entry in zip(found, encoder.entries(rows), strict=True)
-    ]
-    times = [row[CONNECT_TIME] for row in rows]
-    organizations = set(encoder.organizations)
-    following = entries[-1]["seq"] if len(entries) == limit else upper
-    return EntryPage(entries, times, organizations, following)
+    def _rows_of(self, chunk: list[tuple]) -> dict:
+        rows = self.read(_rows_of_chunk(self.matching, self.alias, chunk))
+        if self.read.key is str:
+            return {row[ID]: row for row in rows}
+        return {str(row[ID]): row for row in rows}
+
+    def page(self, *, after: int | None, limit: int = DEFAULT_LIMIT) -> EntryPage:
+        """``read_changes``'s page as JSON; raises what it raises."""
+        start, upper, end = _window(self.alias, after)
+        if start == upper:
+            return EntryPage([], [], set(), end)
+        found = _matches(self.alias, start, upper, limit, self._rows_of)
+        _check_not_trimmed(self.alias, after, start)
+        rows = [row for _, _, row in found]
+        self.encoder.learn(rows)
+        actions = self.actions
+        entries = [
+            {"seq": seq, "action": actions[action], "connection_log": entry}
+            for (seq, action, _), entry in zip(found, self.encoder.entries(rows), strict=True)
+        ]
+        times = [row[CONNECT_TIME] for row in rows]
+        organizations = {row[ORGANIZATION_ID] for row in rows}
+        following = entries[-1]["seq"] if len(entries) == limit else upper
+        return EntryPage(entries, times, organizations, following)
 
 
-def changes_for(
-    user: User,
-    *,
-    q: str = "",
-    view: str = "",
-    after: int | None,
-    limit: int = DEFAULT_LIMIT,
-    identities: Identities | None = None,
-) -> EntryPage:
-    """``read_entries`` for ``user`` without a request: their scope, ``q`` or the saved view
-    ``view`` (its id; ``q`` is then ignored), pseudonyms as ``identities`` (by default the
-    user's). For a stream worker or an alert rule that stores its owner; the caller decides
-    what a suspended owner may still read.
+def reader_for(
+    user: User, *, q: str = "", view: str = "", identities: Identities | None = None
+) -> EntryReader:
+    """An ``EntryReader`` for ``user`` without a request: their scope, ``q`` or the saved
+    view ``view`` (its id; ``q`` is then ignored), pseudonyms as ``identities`` (by default
+    the user's). For a stream worker or an alert rule that stores its owner; the caller
+    decides what a suspended owner may still read.
 
     Raises ``savedviews.resolve.ViewNotFound`` when ``user`` may not see ``view``,
-    ``InvalidSearch`` for a bad ``q``, and what ``read_changes`` raises.
+    ``InvalidSearch`` for a bad ``q``.
     """
     search = LogSearch.for_user(user, query_of(view, user) if view else q)
     if search.validations:
         raise InvalidSearch(search.validations)
-    return read_entries(search, user, after=after, limit=limit, identities=identities)
+    return EntryReader(search, user, identities)

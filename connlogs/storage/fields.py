@@ -52,22 +52,16 @@ def _time_condition(lookup, compiler, connection, values_) -> tuple[str, list]:
     lhs = lookup.lhs
     if not isinstance(lhs, Col) or not isinstance(lhs.target, LogIdField) or not values_:
         return "", []
-    lowers, uppers = [], []
-    for value in values_:
-        bounds = ids.time_bounds(value) if isinstance(value, uuid.UUID) else None
-        if bounds is None:
-            return "", []
-        lowers.append(bounds[0])
-        uppers.append(bounds[1])
+    lower, upper = ids.span(values_)
     time_field = lhs.target.model._meta.get_field(lhs.target.time_field)
     column, _ = compiler.compile(Col(lhs.alias, time_field))
     parts, params = [], []
-    if all(lower is not None for lower in lowers):
+    if lower is not None:
         parts.append(f"{column} >= %s")
-        params.append(min(lowers))
-    if all(upper is not None for upper in uppers):
+        params.append(lower)
+    if upper is not None:
         parts.append(f"{column} < %s")
-        params.append(max(uppers))
+        params.append(upper)
     return " AND ".join(parts), params
 
 

@@ -71,3 +71,19 @@ def time_bounds(value: uuid.UUID) -> tuple[dt.datetime | None, dt.datetime | Non
         return lower, lower + _MILLISECOND
     except OverflowError:
         return lower, None
+
+
+def span(values) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """``(lower, upper)``: the rows with the ids ``values`` connected at ``lower <= t <
+    upper`` (``time_bounds`` of each, widened to all); either is None when some id bounds
+    nothing on that side (both when one says nothing at all)."""
+    lowers, uppers = [], []
+    for value in values:
+        bounds = time_bounds(value) if isinstance(value, uuid.UUID) else None
+        if bounds is None:
+            return None, None
+        lowers.append(bounds[0])
+        uppers.append(bounds[1])
+    lower = min(lowers) if lowers and None not in lowers else None
+    upper = max(uppers) if uppers and None not in uppers else None
+    return lower, upper

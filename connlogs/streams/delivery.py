@@ -20,10 +20,11 @@ from dataclasses import dataclass
 
 import requests
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from connlogs.feed.reading import EntryPage, FeedError, FeedTrimmed, changes_for
+from connlogs.feed.reading import EntryPage, FeedError, FeedTrimmed, reader_for
 from connlogs.privacy.identities import Identities
 from connlogs.savedviews.resolve import ViewNotFound, query_of
 from connlogs.streams.destinations import DeliveryFailed, Record, send
@@ -93,19 +94,20 @@ def _advance(stream: Stream, worker_id: str, cursor: int, records: int) -> bool:
     """Move the cursor to ``cursor`` if this worker still holds the lease (and the stream is
     not paused); note the batch. False: stop, the stream is no longer ours."""
     now = timezone.now()
-    moved = Stream.objects.filter(
-        pk=stream.pk, lease_owner=worker_id, cursor=stream.cursor, paused=False
-    ).update(
-        cursor=cursor,
-        cursor_at=now,
-        lease_expires_at=now + lease(),
-        failures=0,
-        **({"last_success_at": now} if records else {}),
-    )
-    if moved and records:
-        StreamBatch.objects.create(
-            stream_id=stream.pk, delivered_at=now, records=records, last_seq=cursor
+    with transaction.atomic():  # one commit (one flush to disk) per batch, not two
+        moved = Stream.objects.filter(
+            pk=stream.pk, lease_owner=worker_id, cursor=stream.cursor, paused=False
+        ).update(
+            cursor=cursor,
+            cursor_at=now,
+            lease_expires_at=now + lease(),
+            failures=0,
+            **({"last_success_at": now} if records else {}),
         )
+        if moved and records:
+            StreamBatch.objects.create(
+                stream_id=stream.pk, delivered_at=now, records=records, last_seq=cursor
+            )
     stream.cursor = cursor if moved else stream.cursor
     return moved == 1
 
@@ -158,16 +160,15 @@ def deliver_round(stream_id, worker_id: str, budget: float | None = None) -> Rou
     result = RoundResult(claimed=True)
     deadline = time.monotonic() + (ROUND_SECONDS if budget is None else budget)
     identities = identities_of(stream)
+    reader = None
     with requests.Session() as session:
         while True:
             try:
-                page = changes_for(
-                    stream.created_by,
-                    q=_search_of(stream),
-                    after=stream.cursor,
-                    limit=stream.batch_size,
-                    identities=identities,
-                )
+                if reader is None:  # one per round: the search, the users shaped
+                    reader = reader_for(
+                        stream.created_by, q=_search_of(stream), identities=identities
+                    )
+                page = reader.page(after=stream.cursor, limit=stream.batch_size)
                 if page.entries:
                     send(stream, _records(page), session)
             except FeedTrimmed as trimmed:

@@ -12,7 +12,7 @@ import pytest
 from connlogs import roles
 from connlogs.api.serializers import connection_log_entries
 from connlogs.feed.models import FeedAction, FeedEntry
-from connlogs.feed.reading import read_entries
+from connlogs.feed.reading import EntryReader
 from connlogs.models import ConnectionLog
 from connlogs.privacy.identities import Identities
 from connlogs.search.request import LogSearch
@@ -89,7 +89,7 @@ def _serializer_bytes(viewer, rows) -> list[bytes]:
 
 
 def _feed_bytes(viewer) -> tuple[list[bytes], list[str]]:
-    page = read_entries(LogSearch.for_user(viewer, ""), viewer, after=0, limit=1000)
+    page = EntryReader(LogSearch.for_user(viewer, ""), viewer).page(after=0, limit=1000)
     logs = [json.dumps(change["connection_log"]).encode() for change in page.entries]
     return logs, [change["action"] for change in page.entries]
 
