@@ -30,7 +30,6 @@ from connlogs.roles import User
 from connlogs.savedviews.resolve import query_of
 from connlogs.search.grammar import Validation
 from connlogs.search.request import LogSearch
-from connlogs.storage import ids
 
 DEFAULT_LIMIT = 100
 # Entries one read examines at most, matching or not: a rare ``q`` over a long backlog costs
@@ -195,21 +194,12 @@ def _matches(
     return found
 
 
-def _rows_of_chunk(rows: ConnectionLogQuerySet, alias: str, chunk: list[tuple]):
-    """``rows`` narrowed to the log rows of ``chunk``'s entries: by a subquery of the
-    entries (a few parameters, not one per id) and, on PostgreSQL, the span of times their
-    version-7 ids name (a CHECK makes each id's time its row's: ``storage.ids``), so that
-    only those months' partitions are read."""
-    entries = FeedEntry.objects.using(alias).filter(seq__gte=chunk[0][0], seq__lte=chunk[-1][0])
-    rows = rows.filter(id__in=entries.values("log_id"))
-    if connections[alias].vendor != "postgresql":
-        return rows
-    lower, upper = ids.span({log_id for _, log_id, _ in chunk})
-    if lower is not None:
-        rows = rows.filter(connect_time__gte=lower)
-    if upper is not None:
-        rows = rows.filter(connect_time__lt=upper)
-    return rows
+def _rows_of_chunk(rows: ConnectionLogQuerySet, chunk: list[tuple]) -> ConnectionLogQuerySet:
+    """``rows`` narrowed to the log rows of ``chunk``'s entries: their ids as one array
+    parameter and, on PostgreSQL, the span of times their version-7 ids name (a CHECK makes
+    each id's time its row's: ``storage.ids``), so that only those months' partitions are
+    probed, each by its primary key (``storage.fields.LogIdAny``)."""
+    return rows.filter(id__any=list({log_id for _, log_id, _ in chunk}))
 
 
 def _check_not_trimmed(alias: str, after: int | None, start: int) -> None:
@@ -236,7 +226,7 @@ def read_changes(search: LogSearch, *, after: int | None, limit: int = DEFAULT_L
     matching = search.matching.using(alias).with_related()
 
     def rows_of(chunk: list[tuple]) -> dict:
-        return {str(row.pk): row for row in _rows_of_chunk(matching, alias, chunk)}
+        return {str(row.pk): row for row in _rows_of_chunk(matching, chunk)}
 
     found = _matches(alias, start, upper, limit, rows_of)
     _check_not_trimmed(alias, after, start)
@@ -263,7 +253,7 @@ class EntryReader:
         self.actions = {action.value: action.label for action in FeedAction}
 
     def _rows_of(self, chunk: list[tuple]) -> dict:
-        rows = self.read(_rows_of_chunk(self.matching, self.alias, chunk))
+        rows = self.read(_rows_of_chunk(self.matching, chunk))
         if self.read.key is str:
             return {row[ID]: row for row in rows}
         return {str(row[ID]): row for row in rows}
