@@ -30,6 +30,7 @@ from connlogs.roles import User
 from connlogs.savedviews.resolve import query_of
 from connlogs.search.grammar import Validation
 from connlogs.search.request import LogSearch
+from connlogs.storage.fields import IdList
 
 DEFAULT_LIMIT = 100
 # Entries one read examines at most, matching or not: a rare ``q`` over a long backlog costs
@@ -199,7 +200,7 @@ def _rows_of_chunk(rows: ConnectionLogQuerySet, chunk: list[tuple]) -> Connectio
     parameter and, on PostgreSQL, the span of times their version-7 ids name (a CHECK makes
     each id's time its row's: ``storage.ids``), so that only those months' partitions are
     probed, each by its primary key (``storage.fields.LogIdAny``)."""
-    return rows.filter(id__any=list({log_id for _, log_id, _ in chunk}))
+    return rows.filter(id__any=IdList({log_id for _, log_id, _ in chunk}))
 
 
 def _check_not_trimmed(alias: str, after: int | None, start: int) -> None:

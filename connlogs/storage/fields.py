@@ -93,30 +93,42 @@ class LogIdIn(In):
         return f"({sql} AND {extra})", [*params, *extra_params]
 
 
+class IdList:
+    """Many log ids for ``id__any``: a plain holder, so that the ORM does not walk (and
+    resolve) every value of a list of thousands when the filter is built."""
+
+    def __init__(self, values):
+        self.values = list(values)
+
+    def __bool__(self) -> bool:
+        return bool(self.values)
+
+
 @LogIdField.register_lookup
 class LogIdAny(Lookup):
-    """``id__any=[...]``: rows among many ids (a feed chunk's thousands), the list bound as
-    one array parameter (``id = ANY(%s)``) instead of a placeholder each, and on PostgreSQL
-    the span of times they name, as ``IN`` has. Elsewhere ``id IN (...)``."""
+    """``id__any=IdList([...])``: rows among many ids (a feed chunk's thousands), bound as one
+    array literal (``id = ANY(%s::uuid[])``) instead of a placeholder each, and on PostgreSQL
+    with the span of times they name, as ``IN`` has. Elsewhere ``id IN (...)``."""
 
     lookup_name = "any"
     prepare_rhs = False
 
-    def _values(self, connection) -> list:
+    def as_sql(self, compiler, connection):
+        lhs, params = self.process_lhs(compiler, connection)
         if not self.rhs:
             raise EmptyResultSet
         prep = self.lhs.output_field.get_db_prep_value
-        return [prep(value, connection) for value in self.rhs]
-
-    def as_sql(self, compiler, connection):
-        lhs, params = self.process_lhs(compiler, connection)
-        values = self._values(connection)
+        values = [prep(value, connection) for value in self.rhs.values]
         return f"{lhs} IN ({', '.join(['%s'] * len(values))})", [*params, *values]
 
     def as_postgresql(self, compiler, connection):
         lhs, params = self.process_lhs(compiler, connection)
-        sql, params = f"{lhs} = ANY(%s::uuid[])", [*params, list(self.rhs)]
-        extra, extra_params = _time_condition(self, compiler, connection, list(self.rhs))
+        if not self.rhs:
+            raise EmptyResultSet
+        values = self.rhs.values
+        # The array's text form: one string to bind, parsed by PostgreSQL.
+        sql, params = f"{lhs} = ANY(%s::uuid[])", [*params, "{" + ",".join(map(str, values)) + "}"]
+        extra, extra_params = _time_condition(self, compiler, connection, values)
         if not extra:
             return sql, params
         return f"({sql} AND {extra})", [*params, *extra_params]
