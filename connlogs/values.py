@@ -117,9 +117,12 @@ def format_time(value: dt.datetime | None) -> str | None:
     if value is None:
         return None
     value = timebounds.to_utc(value)
-    text = f"{value.year:04d}-{value:%m-%dT%H:%M:%S}"
+    # ``isoformat`` writes the four-digit year, and the fraction only when there is one
+    # (six digits); it is several times faster than ``strftime``, and every row of a feed,
+    # export or stream shows two times.
+    text = value.isoformat()[:-6]  # without the "+00:00"
     if value.microsecond:
-        text += f".{value.microsecond:06d}".rstrip("0")
+        text = text.rstrip("0")
     return text + "Z"
 
 

@@ -1,6 +1,6 @@
 """Lookups by id on the partitioned log (PostgreSQL) read one partition: the detail page's
-query, and the change feed's join from its entries to their rows. Rows of random (v4) ids,
-written before ids carried their time, are still found.
+query (the change feed's reads: tests/feed/test_feed_partitions.py). Rows of random (v4)
+ids, written before ids carried their time, are still found.
 
 These read plans, as tests/test_search_plans.py does; the speed is measured in bench/."""
 
@@ -10,15 +10,13 @@ import uuid
 
 import pytest
 from django.db import connection
-from django.db.models import UUIDField, Value
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from connlogs.feed import reading, writing
-from connlogs.models import ConnectionLog
 from connlogs.search.request import LogSearch
-from connlogs.storage import ids, partitions
+from connlogs.storage import partitions
 from tests.conftest import requires_postgres
 from tests.factories import ConnectionLogFactory, UserFactory, WorkspaceFactory
 
@@ -77,32 +75,6 @@ def logged_query(captured, needle: str) -> str:
     return found[0]
 
 
-@pytest.mark.parametrize(
-    "value",
-    [
-        ids.new_id(dt.datetime(2026, 3, 5, 1, 2, 3, 456789, tzinfo=dt.UTC)),
-        ids.new_id(dt.datetime(2026, 3, 5, 1, 2, 3, tzinfo=dt.UTC)),
-        ids.new_id(dt.datetime(1960, 1, 1, tzinfo=dt.UTC)),
-        uuid.UUID("e2ddb9d4-b10b-46a4-8288-a6ba7624834a"),
-    ],
-    ids=["v7", "v7-whole-second", "before-1970", "v4"],
-)
-def test_the_databases_bounds_of_an_id_are_the_same_as_pythons(value):
-    query = ConnectionLog.objects.all().query
-    compiler = query.get_compiler(connection=connection)
-    parts, params = [], []
-    for bound in (ids.IdTimeFrom, ids.IdTimeUntil):
-        sql, more = compiler.compile(
-            bound(Value(value, output_field=UUIDField())).resolve_expression(query)
-        )
-        parts.append(f"CASE WHEN isfinite({sql}) THEN {sql} END")
-        params += [*more, *more]
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {', '.join(parts)}", params)
-        found = cursor.fetchone()
-    assert found == (ids.time_bounds(value) or (None, None))
-
-
 def test_the_detail_page_reads_one_partition(months):
     row = months["rows"][4]
     client = signed_in(months["owner"])
@@ -119,37 +91,6 @@ def test_a_row_of_a_random_id_is_still_found_by_the_detail_page(months):
     client = signed_in(months["owner"])
     response = client.get(f"/connectionlog/{months['legacy'].id}")
     assert response.status_code == 200
-
-
-# The plan of a big log: walk the entries in order, probe the log's index once per entry
-# (on these few rows the planner would rather read every partition whole).
-_PROBE_PER_ENTRY = (
-    "enable_hashjoin",
-    "enable_mergejoin",
-    "enable_material",
-    "enable_seqscan",
-    "enable_sort",
-)
-
-
-def test_the_change_feed_probes_one_partition_per_entry(months):
-    search = LogSearch.for_user(months["owner"], "")
-    with connection.cursor() as cursor:
-        for setting in _PROBE_PER_ENTRY:
-            cursor.execute(f"SET {setting} = off")
-    try:
-        with CaptureQueriesContext(connection) as captured:
-            page = reading.read_changes(search, after=0, limit=3)
-        sql = logged_query(captured, 'JOIN "connlogs_feedentry"')
-        plan = explain(sql, analyze=True)
-    finally:
-        with connection.cursor() as cursor:
-            for setting in _PROBE_PER_ENTRY:
-                cursor.execute(f"RESET {setting}")
-    first_month = partitions.month_start(months["rows"][0].connect_time)
-    assert [change.row.id for change in page.changes] == [r.id for r in months["rows"][:3]]
-    # The three entries' rows are in the first month: no other partition was read.
-    assert scanned_partitions(plan) == {partitions.partition_name(first_month)}
 
 
 def test_the_change_feed_finds_the_row_of_a_random_id(months):

@@ -72,6 +72,26 @@ def test_times_before_1970_are_bounded_by_1970_and_random_ids_by_nothing():
     assert ids.time_bounds(uuid.uuid4()) is None
 
 
+def test_the_span_of_many_ids_covers_each_of_their_milliseconds():
+    moments = [
+        dt.datetime(2026, 7, 10, 10, 0, 0, 123456, tzinfo=UTC),
+        dt.datetime(2026, 3, 1, tzinfo=UTC),
+        dt.datetime(2026, 11, 30, 23, 59, 59, 999999, tzinfo=UTC),
+    ]
+    made = [ids.new_id(moment) for moment in moments]
+    assert ids.span(made) == (
+        ids.time_bounds(made[1])[0],
+        ids.time_bounds(made[2])[1],
+    )
+    # Before 1970 nothing bounds below; at the calendar's end nothing above.
+    year_one = ids.new_id(dt.datetime(1, 1, 1, tzinfo=UTC))
+    assert ids.span([*made, year_one]) == (None, ids.time_bounds(made[2])[1])
+    last = ids.new_id(dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC))
+    assert ids.span([made[0], last]) == (ids.time_bounds(made[0])[0], None)
+    # A random (v4) id bounds nothing, nor does an empty set.
+    assert ids.span([*made, uuid.uuid4()]) == (None, None) == ids.span([])
+
+
 def test_ids_of_one_batch_grow_with_their_times():
     start = dt.datetime(2026, 11, 1, tzinfo=UTC)
     made = [ids.new_id(start + dt.timedelta(milliseconds=i)) for i in range(100)]

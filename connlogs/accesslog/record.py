@@ -116,11 +116,13 @@ def record_rows(
 
 
 def record_changes(
-    request, q: str, rows: list[ConnectionLog], identities: Identities
+    request, q: str, rows: int, organizations: Iterable, identities: Identities
 ) -> AccessLogEntry | None:
-    """``record_rows`` of a change-feed read (``Door.FEED``: the API's and the following
-    page's) that returned rows. A read that returned none is not recorded: a following page
-    asks every few seconds, and such entries would bury the reads that showed rows."""
+    """``record`` of a change-feed read (``Door.FEED``: the API's and the following page's)
+    that returned ``rows`` rows of ``organizations`` (ids). A read that returned none is not
+    recorded: a following page asks every few seconds, and such entries would bury the
+    reads that showed rows."""
     if not rows:
         return None
-    return record_rows(request, Door.FEED, q, rows, identities)
+    read = Read(door=Door.FEED, q=q, rows=rows, organizations=set(organizations))
+    return record(Reader.from_request(request), read, identities)

@@ -16,7 +16,7 @@ from connlogs.api.pagination import DEFAULT_LIMIT, single_param
 from connlogs.api.saved_views import VIEW_PARAMETER
 from connlogs.api.serializers import ConnectionLogSerializer, ErrorSerializer
 from connlogs.api.views import Q_PARAMETER
-from connlogs.feed.reading import AfterPastEnd, FeedTrimmed, change_entries, read_changes
+from connlogs.feed.reading import AfterPastEnd, EntryReader, FeedTrimmed
 from connlogs.search import Validation
 from connlogs.search.request import LogSearch
 
@@ -104,16 +104,15 @@ class ConnectionLogChangesView(APIView):
         if search.validations:
             raise ApiError("Invalid connection search query.", validations=search.validations)
         try:
-            page = read_changes(search, after=after, limit=limit)
+            page = EntryReader(search, request.user).page(after=after, limit=limit)
         except AfterPastEnd as error:
             detail = f'Query param "after" is past the end of the change feed ({error.latest})'
             raise ApiError(BAD_PARAMS, validations=[Validation("after", detail)]) from None
         except FeedTrimmed as error:
             raise _gone(error) from None
-        changes = change_entries(page, request.user, search.identities)
-        rows = [change.row for change in page.changes]
-        record_changes(request, search.q, rows, search.identities)
-        return Response({"changes": changes, "next": page.next})
+        rows, organizations = len(page.entries), page.organizations
+        record_changes(request, search.q, rows, organizations, search.identities)
+        return Response({"changes": page.entries, "next": page.next})
 
 
 def _gone(error: FeedTrimmed) -> ApiError:

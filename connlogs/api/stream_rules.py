@@ -9,6 +9,7 @@ key, e.g. ``type``) or DRF's ``PermissionDenied`` (an organization the caller ma
 from __future__ import annotations
 
 from django.utils import timezone
+from rest_framework import status
 from rest_framework.exceptions import NotFound, PermissionDenied
 
 from connlogs.api.errors import ApiError
@@ -29,6 +30,7 @@ NOT_YOURS = (
     "any organization's or all of them."
 )
 PLAIN_FIELDS = ("name", "kind", "url", "host", "port", "tls_ca", "batch_size")
+NOT_IN_CLEAR = "Protected rows are sent with pseudonyms unless a site owner turns this off."
 
 
 def invalid(field: str, detail: str) -> ApiError:
@@ -58,6 +60,7 @@ def apply_changes(request, stream: Stream, data: dict) -> Stream:
         stream.set_secret(data["secret"])
     _search(request, stream, data)
     _target(request, stream, data)
+    _identities(request, stream, data)
     errors = destination_errors(stream)
     if errors:
         raise ApiError(
@@ -113,3 +116,17 @@ def _target(request, stream: Stream, data: dict) -> None:
         stream.organization = organization
     if not access.may_target(request.user, stream.organization_id):
         raise PermissionDenied(NOT_YOURS)
+
+
+def _identities(request, stream: Stream, data: dict) -> None:
+    """Set ``pseudonymised``: only a site owner who may see identities themselves may send
+    them in clear (docs/privacy.md); anyone who manages the stream may turn it back on."""
+    if "pseudonymised" not in data or data["pseudonymised"] == stream.pseudonymised:
+        return
+    if not data["pseudonymised"] and not access.may_send_identities(request.user):
+        raise ApiError(
+            "Only a site owner who may see identities may send them in clear.",
+            status_code=status.HTTP_403_FORBIDDEN,
+            validations=[Validation("pseudonymised", NOT_IN_CLEAR)],
+        )
+    stream.pseudonymised = data["pseudonymised"]

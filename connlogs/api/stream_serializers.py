@@ -65,6 +65,11 @@ class StreamBodySerializer(JsonBodySerializer):
     )
     batch_size = serializers.IntegerField(min_value=1, max_value=MAX_BATCH, required=False)
     paused = serializers.BooleanField(required=False)
+    pseudonymised = serializers.BooleanField(
+        required=False,
+        help_text="Data protection mode: send protected rows with pseudonyms (default). Only a "
+        "site owner who may see identities may turn it off.",
+    )
     start = serializers.ChoiceField(
         choices=[START_NOW, START_OLDEST],
         required=False,
@@ -116,6 +121,9 @@ class StreamSerializer(serializers.Serializer):
     created_by = ViewOwnerSerializer()
     batch_size = serializers.IntegerField()
     paused = serializers.BooleanField()
+    pseudonymised = serializers.BooleanField(
+        help_text="Protected rows are sent with pseudonyms (data protection mode)."
+    )
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     health = StreamHealthSerializer()

@@ -54,6 +54,7 @@ def stream_json(stream: Stream, shown_q: str) -> dict:
         "created_by": {"id": str(creator.id), "username": creator.username},
         "batch_size": stream.batch_size,
         "paused": stream.paused,
+        "pseudonymised": stream.pseudonymised,
         "created_at": format_time(stream.created_at),
         "updated_at": format_time(stream.updated_at),
         "health": stream_health(stream),

@@ -1,7 +1,8 @@
 """The connection log's primary key: a UUID field that knows its row's time.
 
 ``LogIdField`` gives a new row a version-7 id made from its ``connect_time``
-(``storage.ids``), and teaches the ORM's ``=`` and ``IN`` on it to add the time the ids
+(``storage.ids``), and teaches the ORM's ``=``, ``IN`` and ``any`` (``LogIdAny``) on it to
+add the time the ids
 name: on PostgreSQL, where the table is partitioned by month on ``connect_time``,
 ``WHERE id = X`` alone would probe the id index of every partition; ``WHERE id = X AND
 connect_time >= T AND connect_time < T + 1 ms`` is pruned to the one partition that holds
@@ -16,9 +17,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+from django.core.exceptions import EmptyResultSet
 from django.db import models
 from django.db.models.expressions import Col
-from django.db.models.lookups import Exact, In
+from django.db.models.lookups import Exact, In, Lookup
 
 from connlogs.storage import ids
 
@@ -52,22 +54,16 @@ def _time_condition(lookup, compiler, connection, values_) -> tuple[str, list]:
     lhs = lookup.lhs
     if not isinstance(lhs, Col) or not isinstance(lhs.target, LogIdField) or not values_:
         return "", []
-    lowers, uppers = [], []
-    for value in values_:
-        bounds = ids.time_bounds(value) if isinstance(value, uuid.UUID) else None
-        if bounds is None:
-            return "", []
-        lowers.append(bounds[0])
-        uppers.append(bounds[1])
+    lower, upper = ids.span(values_)
     time_field = lhs.target.model._meta.get_field(lhs.target.time_field)
     column, _ = compiler.compile(Col(lhs.alias, time_field))
     parts, params = [], []
-    if all(lower is not None for lower in lowers):
+    if lower is not None:
         parts.append(f"{column} >= %s")
-        params.append(min(lowers))
-    if all(upper is not None for upper in uppers):
+        params.append(lower)
+    if upper is not None:
         parts.append(f"{column} < %s")
-        params.append(max(uppers))
+        params.append(upper)
     return " AND ".join(parts), params
 
 
@@ -92,6 +88,47 @@ class LogIdIn(In):
         sql, params = self.as_sql(compiler, connection)
         values_ = list(self.rhs) if isinstance(self.rhs, list | set | tuple) else []
         extra, extra_params = _time_condition(self, compiler, connection, values_)
+        if not extra:
+            return sql, params
+        return f"({sql} AND {extra})", [*params, *extra_params]
+
+
+class IdList:
+    """Many log ids for ``id__any``: a plain holder, so that the ORM does not walk (and
+    resolve) every value of a list of thousands when the filter is built."""
+
+    def __init__(self, values):
+        self.values = list(values)
+
+    def __bool__(self) -> bool:
+        return bool(self.values)
+
+
+@LogIdField.register_lookup
+class LogIdAny(Lookup):
+    """``id__any=IdList([...])``: rows among many ids (a feed chunk's thousands), bound as one
+    array literal (``id = ANY(%s::uuid[])``) instead of a placeholder each, and on PostgreSQL
+    with the span of times they name, as ``IN`` has. Elsewhere ``id IN (...)``."""
+
+    lookup_name = "any"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, params = self.process_lhs(compiler, connection)
+        if not self.rhs:
+            raise EmptyResultSet
+        prep = self.lhs.output_field.get_db_prep_value
+        values = [prep(value, connection) for value in self.rhs.values]
+        return f"{lhs} IN ({', '.join(['%s'] * len(values))})", [*params, *values]
+
+    def as_postgresql(self, compiler, connection):
+        lhs, params = self.process_lhs(compiler, connection)
+        if not self.rhs:
+            raise EmptyResultSet
+        values = self.rhs.values
+        # The array's text form: one string to bind, parsed by PostgreSQL.
+        sql, params = f"{lhs} = ANY(%s::uuid[])", [*params, "{" + ",".join(map(str, values)) + "}"]
+        extra, extra_params = _time_condition(self, compiler, connection, values)
         if not extra:
             return sql, params
         return f"({sql} AND {extra})", [*params, *extra_params]

@@ -37,3 +37,9 @@ def may_target(user: roles.User, organization_id: uuid.UUID | None) -> bool:
     if organization_id is None:
         return roles.is_owner(user)
     return roles.may_manage_organization(user, organization_id)
+
+
+def may_send_identities(user: roles.User) -> bool:
+    """May ``user`` turn a stream's ``pseudonymised`` off (send protected rows' people and
+    addresses in clear): a site owner who may see identities themselves."""
+    return roles.is_owner(user) and roles.may_reveal_identities(user)

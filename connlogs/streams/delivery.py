@@ -17,9 +17,11 @@ import time
 from dataclasses import dataclass
 
 import requests
+from django.db import transaction
 from django.utils import timezone
 
-from connlogs.feed.reading import ChangePage, FeedError, FeedTrimmed, change_entries, changes_for
+from connlogs.feed.reading import EntryPage, FeedError, FeedTrimmed, reader_for
+from connlogs.privacy.identities import Identities
 from connlogs.savedviews.resolve import ViewNotFound, query_of
 from connlogs.streams import leases
 from connlogs.streams.destinations import DeliveryFailed, Record, send
@@ -61,31 +63,34 @@ def _search_of(stream: Stream) -> str:
     return q
 
 
-def _records(page: ChangePage, stream: Stream) -> list[Record]:
-    entries = change_entries(page, stream.created_by)
-    return [
-        Record(change.row.connect_time, entry)
-        for change, entry in zip(page.changes, entries, strict=True)
-    ]
+def _records(page: EntryPage) -> list[Record]:
+    return [Record(time, entry) for time, entry in zip(page.times, page.entries, strict=True)]
+
+
+def identities_of(stream: Stream) -> Identities:
+    """What ``stream`` sends of the people and addresses in protected rows: pseudonyms
+    unless a site owner turned ``pseudonymised`` off (docs/privacy.md)."""
+    return Identities.for_stream(pseudonymise=stream.pseudonymised)
 
 
 def _advance(stream: Stream, worker_id: str, cursor: int, records: int) -> bool:
     """Move the cursor to ``cursor`` if this worker still holds the lease (and the stream is
     not paused); note the batch. False: stop, the stream is no longer ours."""
     now = timezone.now()
-    moved = Stream.objects.filter(
-        pk=stream.pk, lease_owner=worker_id, cursor=stream.cursor, paused=False
-    ).update(
-        cursor=cursor,
-        cursor_at=now,
-        lease_expires_at=now + lease(),
-        failures=0,
-        **({"last_success_at": now} if records else {}),
-    )
-    if moved and records:
-        StreamBatch.objects.create(
-            stream_id=stream.pk, delivered_at=now, records=records, last_seq=cursor
+    with transaction.atomic():  # one commit (one flush to disk) per batch, not two
+        moved = Stream.objects.filter(
+            pk=stream.pk, lease_owner=worker_id, cursor=stream.cursor, paused=False
+        ).update(
+            cursor=cursor,
+            cursor_at=now,
+            lease_expires_at=now + lease(),
+            failures=0,
+            **({"last_success_at": now} if records else {}),
         )
+        if moved and records:
+            StreamBatch.objects.create(
+                stream_id=stream.pk, delivered_at=now, records=records, last_seq=cursor
+            )
     stream.cursor = cursor if moved else stream.cursor
     return moved == 1
 
@@ -124,17 +129,18 @@ def deliver_round(stream_id, worker_id: str, budget: float | None = None) -> Rou
     stream = Stream.objects.select_related("created_by").get(pk=stream_id)
     result = RoundResult(claimed=True)
     deadline = time.monotonic() + (ROUND_SECONDS if budget is None else budget)
+    identities = identities_of(stream)
+    reader = None
     with requests.Session() as session:
         while True:
             try:
-                page = changes_for(
-                    stream.created_by,
-                    q=_search_of(stream),
-                    after=stream.cursor,
-                    limit=stream.batch_size,
-                )
-                if page.changes:
-                    send(stream, _records(page, stream), session)
+                if reader is None:  # one per round: the search, the users shaped
+                    reader = reader_for(
+                        stream.created_by, q=_search_of(stream), identities=identities
+                    )
+                page = reader.page(after=stream.cursor, limit=stream.batch_size)
+                if page.entries:
+                    send(stream, _records(page), session)
             except FeedTrimmed as trimmed:
                 skipped = _skip_trimmed(stream, worker_id, trimmed)
                 if skipped is None:
@@ -144,14 +150,16 @@ def deliver_round(stream_id, worker_id: str, budget: float | None = None) -> Rou
             except (DeliveryFailed, FeedError, SecretUnreadable, ViewNotFound) as error:
                 result.error = str(error) or type(error).__name__
                 _fail(stream, worker_id, result.error)
+                identities.remember()
                 return result
             if page.next <= stream.cursor:
                 result.caught_up = True
                 break
-            if not _advance(stream, worker_id, page.next, len(page.changes)):
+            if not _advance(stream, worker_id, page.next, len(page.entries)):
                 break  # paused, or no longer ours: the lease goes back if we still hold it
-            result.records += len(page.changes)
+            result.records += len(page.entries)
             if time.monotonic() >= deadline:
                 break
     _release(stream, worker_id, result.caught_up)
+    identities.remember()  # the pseudonyms sent can be typed back into a search
     return result

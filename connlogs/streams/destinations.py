@@ -9,7 +9,8 @@ connection that was still open; UDP syslog is fire-and-forget.
 * HTTP JSON: one POST of NDJSON (``application/x-ndjson``), with
   ``X-Connlogs-Signature: sha256=<hex HMAC-SHA256 of the body>`` when the stream has a secret.
 * Splunk HEC: one POST of concatenated ``{"time", "event", "sourcetype"}`` objects with
-  ``Authorization: Splunk <token>`` (Splunk's "Format events for HTTP Event Collector").
+  ``Authorization: Splunk <token>`` (Splunk's "Format events for HTTP Event Collector");
+  acknowledged by a 2xx whose JSON ``code`` is 0 (``hec_refusal``).
 * Syslog: RFC 5424 messages, one JSON record each; octet-counting framing on TCP and TLS
   (RFC 6587 section 3.4.1, RFC 5425 section 4.3), one datagram each on UDP (RFC 5426).
 """
@@ -50,8 +51,9 @@ class Record:
     data: dict
 
 
-def _dumps(data: dict) -> str:
-    return json.dumps(data, separators=(",", ":"), sort_keys=False)
+# ``json.dumps(data, separators=(",", ":"))`` without building an encoder per record; no
+# cycle check (a record is a tree).
+_dumps = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 
 
 def hmac_signature(secret: str, body: bytes) -> str:
@@ -59,13 +61,31 @@ def hmac_signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def _post(session: requests.Session, url: str, body: bytes, headers: dict) -> None:
+def _post(session: requests.Session, url: str, body: bytes, headers: dict) -> requests.Response:
     try:
         response = session.post(url, data=body, headers=headers, timeout=TIMEOUT_SECONDS)
     except requests.RequestException as error:
         raise DeliveryFailed(f"{type(error).__name__}: {error}") from None
     if not 200 <= response.status_code < 300:
         raise DeliveryFailed(f"HTTP {response.status_code}: {response.text[:200]}")
+    return response
+
+
+def hec_refusal(response: requests.Response) -> str:
+    """Why a 2xx HEC answer still refused the batch, ``""`` when it took it.
+
+    Splunk answers every request with ``{"text": …, "code": N}``, ``code`` 0 meaning
+    "Success" (Splunk docs, "Troubleshoot HTTP Event Collector": the status codes table); a
+    body that is not such an object (a proxy's empty 200) says nothing against the batch.
+    """
+    try:
+        answer = response.json()
+    except ValueError:
+        return ""
+    code = answer.get("code", 0) if isinstance(answer, dict) else 0
+    if code == 0:
+        return ""
+    return f"HEC code {code}: {str(answer.get('text', ''))[:200]}"
 
 
 def send_http(stream: Stream, records: list[Record], session: requests.Session) -> None:
@@ -89,7 +109,9 @@ def send_splunk_hec(stream: Stream, records: list[Record], session: requests.Ses
         "Authorization": f"Splunk {stream.secret_value()}",
         "Content-Type": "application/json",
     }
-    _post(session, stream.url, body, headers)
+    refusal = hec_refusal(_post(session, stream.url, body, headers))
+    if refusal:
+        raise DeliveryFailed(refusal)
 
 
 def syslog_message(record: Record, hostname: str) -> bytes:

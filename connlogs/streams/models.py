@@ -54,6 +54,9 @@ class Stream(secrets.EncryptedSecret):
         "connlogs.User", on_delete=models.CASCADE, related_name="streams"
     )
     batch_size = models.PositiveIntegerField(default=500)
+    # Data protection mode: protected rows go out with pseudonyms (``Identities.for_stream``)
+    # unless a site owner who may see identities turned this off.
+    pseudonymised = models.BooleanField(default=True)
     paused = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

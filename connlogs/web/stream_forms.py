@@ -21,6 +21,7 @@ from connlogs.models import Organization
 from connlogs.privacy.shown_query import ShownQuery
 from connlogs.savedviews import access as view_access
 from connlogs.savedviews.presets import PRESETS
+from connlogs.streams import access
 from connlogs.streams.models import Stream, StreamKind
 from connlogs.web.viewsmenu import MENU_LIMIT
 
@@ -64,6 +65,12 @@ class StreamForm(forms.Form):
     view = _text(label="Or a saved view")
     organization = _text()
     batch_size = _text(help_text="Records per batch (1 to 5,000).")
+    pseudonymised = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Send pseudonyms for people and addresses (data protection mode)",
+        help_text="Only a site owner who may see identities may turn this off.",
+    )
     start = _text(widget=forms.RadioSelect(choices=START_CHOICES))
 
     def __init__(self, *args, user: roles.User, stream: Stream | None = None, **kwargs):
@@ -76,6 +83,8 @@ class StreamForm(forms.Form):
         super().__init__(*args, initial=initial, **kwargs)
         self.fields["organization"].widget = forms.Select(choices=_organizations(user))
         self.fields["view"].widget = forms.Select(choices=_views(user, stream))
+        if not access.may_send_identities(user):
+            del self.fields["pseudonymised"]  # theirs to keep as it is, not to choose
         if stream is None:
             del self.fields["remove_secret"]
         else:
@@ -104,6 +113,8 @@ class StreamForm(forms.Form):
                 body["port"] = None
         if "organization" in data:
             body["organization"] = data["organization"] or None
+        if "pseudonymised" in data:
+            body["pseudonymised"] = data["pseudonymised"]
         if data.get("secret"):
             body["secret"] = data["secret"]
         elif data.get("remove_secret"):
@@ -160,6 +171,7 @@ def _initial(stream: Stream) -> dict:
         "port": "" if stream.port is None else str(stream.port),
         "batch_size": str(stream.batch_size),
         "organization": str(stream.organization_id or ALL_ORGANIZATIONS),
+        "pseudonymised": stream.pseudonymised,
     }
 
 

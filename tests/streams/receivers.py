@@ -16,11 +16,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class HttpReceiver:
     """Collects POSTed bodies; ``records`` are their JSON lines (HEC objects are split on
-    newlines too). ``refuse = True`` answers 503 without keeping the body."""
+    newlines too). ``refuse = True`` answers 503 without keeping the body; ``answer`` is the
+    body of a 200 (Splunk HEC answers ``{"text": "Success", "code": 0}``)."""
 
     def __init__(self, port: int = 0):
         self.bodies: list[tuple[dict, bytes]] = []
         self.refuse = False
+        self.answer = b"{}"
         self.delay = 0.0
         self.connections: set[socket.socket] = set()
         self.lock = threading.Lock()
@@ -57,9 +59,10 @@ class HttpReceiver:
                     with receiver.lock:
                         receiver.bodies.append((dict(self.headers), body))
                     self.send_response(200)
-                self.send_header("Content-Length", "2")
+                answer = b"{}" if receiver.refuse else receiver.answer
+                self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
-                self.wfile.write(b"{}")
+                self.wfile.write(answer)
 
             def log_message(self, *args):
                 pass

@@ -236,3 +236,20 @@ def test_a_stream_paused_mid_round_gives_its_lease_back(world, receiver, make_st
     stream.refresh_from_db()
     assert len(receiver.records) == 1 and stream.cursor == 0  # the batch will be sent again
     assert stream.lease_owner == ""
+
+
+def test_a_splunk_answer_with_a_nonzero_code_is_a_failure(world, receiver, make_stream):
+    record(connect(world.acme_ws))
+    stream = make_stream(kind=StreamKind.SPLUNK_HEC, url=receiver.url, secret="hec-token")
+    # A 2xx that still refuses: Splunk's HEC answers carry a code, 0 meaning "Success".
+    receiver.answer = b'{"text":"Incorrect index","code":7,"invalid-event-number":0}'
+
+    result = deliver(stream)
+
+    stream.refresh_from_db()
+    assert result.error == "HEC code 7: Incorrect index"
+    assert stream.cursor == 0 and stream.last_error == "HEC code 7: Incorrect index"
+    receiver.answer = b'{"text":"Success","code":0}'
+    deliver(stream)
+    stream.refresh_from_db()
+    assert stream.cursor > 0 and stream.failures == 0

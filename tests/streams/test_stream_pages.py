@@ -218,3 +218,20 @@ def test_an_edit_keeps_a_view_the_editor_cannot_open_and_a_new_q_replaces_it(
 
     assert client.post(edit_url(stream), {**shown, "q": "type:vscode"}).status_code == 302
     assert Stream.objects.values_list("view", "q").get() == ("", "type:vscode")
+
+
+def test_only_an_owner_who_sees_identities_chooses_pseudonyms_on_the_page(world, acme_admin):
+    owner = signed_in(world.owner)
+    assert 'id="field-pseudonymised"' in owner.get(NEW).content.decode()
+    owner.post(NEW, {**FORM, "name": "kept", "pseudonymised": "on"})
+    owner.post(NEW, {**FORM, "name": "clear"})  # the box left unticked
+    assert dict(Stream.objects.values_list("name", "pseudonymised")) == {
+        "kept": True,
+        "clear": False,
+    }
+    # An organization admin is not offered the choice: their streams send pseudonyms.
+    admin = signed_in(acme_admin)
+    assert 'id="field-pseudonymised"' not in admin.get(NEW).content.decode()
+    created = admin.post(NEW, {**FORM, "name": "acme", "organization": str(world.acme.id)})
+    assert created.status_code == 302
+    assert Stream.objects.get(name="acme").pseudonymised is True

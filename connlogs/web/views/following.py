@@ -84,7 +84,8 @@ class FollowChangesView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
         rows = []
         # Pseudonyms where the list shows them, and the read on record (``record_changes``).
         shown = [search.identities.conceal_row(change.row) for change in page.changes]
-        record_changes(request, search.q, shown, search.identities)
+        organizations = {row.organization_id for row in shown}
+        record_changes(request, search.q, len(shown), organizations, search.identities)
         for change in page.changes:
             log = LogRow(change.row, now)
             log.filters = link.row_links(log)  # its values link as the page's own rows do

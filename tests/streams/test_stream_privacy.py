@@ -1,0 +1,96 @@
+"""Streams through the privacy layer: in data protection mode a stream sends pseudonyms, not
+the people and addresses of protected rows, unless a site owner who may see identities turned
+``pseudonymised`` off; nobody else may."""
+
+from __future__ import annotations
+
+import pytest
+
+from connlogs import roles
+from connlogs.models import Pseudonym
+from connlogs.streams import delivery
+from connlogs.streams.models import Stream
+from tests.conftest import as_user
+from tests.factories import member
+from tests.feed.conftest import connect, record, web
+from tests.privacy.conftest import fresh_key  # noqa: F401 - autouse, shared
+
+STREAMS = "/api/v2/connectionlog/streams"
+ADDRESS = "203.0.113.77"
+
+
+@pytest.fixture
+def protected(settings):
+    settings.CONNLOGS_DATA_PROTECTION = "on"
+
+
+def _real_identities(world) -> list[bytes]:
+    alice = world.alice
+    found = [alice.username, alice.email, str(alice.id), ADDRESS]
+    return [value.encode() for value in found if value]
+
+
+def _deliver_everything(world, receiver, make_stream, **fields) -> bytes:
+    record(
+        connect(world.acme_ws, ip=ADDRESS),
+        web(world.acme_ws, user_id=str(world.alice.id), ip=ADDRESS),
+    )
+    stream = make_stream(url=receiver.url, **fields)
+    assert delivery.deliver_round(stream.pk, "w1").records == 2
+    return b"".join(body for _, body in receiver.bodies)
+
+
+def test_a_stream_sends_pseudonyms_in_data_protection_mode(world, receiver, make_stream, protected):
+    received = _deliver_everything(world, receiver, make_stream)
+
+    for real in _real_identities(world):
+        assert real not in received, real
+    assert b"@pseudonym.invalid" in received and b'"ip":"2001:db8:' in received
+    # The pseudonyms sent can be typed back into a search (indexed after the round).
+    shown = receiver.records[0]["connection_log"]["workspace_owner_username"]
+    assert Pseudonym.objects.filter(token=shown).exists()
+
+
+def test_a_site_owner_may_send_identities_in_clear(world, receiver, make_stream, protected):
+    received = _deliver_everything(world, receiver, make_stream, pseudonymised=False)
+
+    for real in _real_identities(world):
+        assert real in received, real
+
+
+def test_without_the_mode_a_stream_sends_identities(world, receiver, make_stream):
+    received = _deliver_everything(world, receiver, make_stream)
+
+    assert world.alice.username.encode() in received and ADDRESS.encode() in received
+
+
+def test_only_a_site_owner_turns_pseudonyms_off(world, protected):
+    admin = member(world.acme, roles.ORGANIZATION_ADMIN, username="acme-admin")
+    body = {"name": "siem", "kind": "http", "url": "http://127.0.0.1:9/in"}
+
+    refused = as_user(admin).post(
+        STREAMS, {**body, "organization": "acme", "pseudonymised": False}, format="json"
+    )
+    assert refused.status_code == 403, refused.content
+    assert [v["field"] for v in refused.json()["validations"]] == ["pseudonymised"]
+    assert refused.json()["message"] and not Stream.objects.exists()
+
+    made = as_user(admin).post(STREAMS, {**body, "organization": "acme"}, format="json")
+    assert made.status_code == 201 and made.json()["pseudonymised"] is True
+    stream = made.json()["id"]
+    patched = as_user(admin).patch(f"{STREAMS}/{stream}", {"pseudonymised": False}, format="json")
+    assert patched.status_code == 403
+    assert Stream.objects.get(pk=stream).pseudonymised is True
+
+    by_owner = as_user(world.owner)
+    answer = by_owner.patch(f"{STREAMS}/{stream}", {"pseudonymised": False}, format="json")
+    assert answer.status_code == 200 and answer.json()["pseudonymised"] is False
+
+
+def test_an_owner_who_may_not_see_identities_may_not_send_them(world, settings, protected):
+    settings.CONNLOGS_OWNERS_SEE_IDENTITIES = False
+    body = {"name": "siem", "kind": "http", "url": "http://127.0.0.1:9/in"}
+
+    answer = as_user(world.owner).post(STREAMS, {**body, "pseudonymised": False}, format="json")
+
+    assert answer.status_code == 403 and not Stream.objects.exists()
