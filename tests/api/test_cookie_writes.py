@@ -16,6 +16,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from connlogs import tokens
+from connlogs.alerts.models import AlertRule
 from connlogs.api import urls as api_urls
 from connlogs.api.origin import CROSS_SITE
 from connlogs.models import Membership, User
@@ -64,7 +65,11 @@ def world(db):
     stream = Stream.objects.create(
         name="siem", kind="http", url="http://127.0.0.1:9/", created_by=owner
     )
-    return {"owner": owner, "workspace": workspace, "stream": stream}
+    rule = AlertRule.objects.create(
+        name="watch", kind="each_match", channel="webhook", url="http://127.0.0.1:9/",
+        created_by=owner,
+    )  # fmt: skip
+    return {"owner": owner, "workspace": workspace, "stream": stream, "rule": rule}
 
 
 def url_for(name: str, world) -> str:
@@ -75,6 +80,7 @@ def url_for(name: str, world) -> str:
         "name": "connection-log-20250710T101438Z-0a1b2c3d.csv",
         "view": "stale-sessions",  # a built-in view: changing it is a 403 of its own
         "stream": str(world["stream"].id),
+        "rule": str(world["rule"].id),
     }
     pattern = next(p for p in api_urls.urlpatterns if p.name == name)
     wanted = {key: value for key, value in kwargs.items() if key in pattern.pattern.converters}

@@ -30,6 +30,7 @@ from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from connlogs import roles
+from connlogs.alerts.models import AlertRule
 from connlogs.models import AccessLogEntry
 from connlogs.savedviews.models import SavedView
 from connlogs.streams.models import Stream
@@ -89,6 +90,10 @@ def known(db):
     stream = Stream.objects.create(
         name="siem", kind="http", url="http://127.0.0.1:9/", created_by=owner
     )
+    rule = AlertRule.objects.create(
+        name="watch", kind="each_match", channel="webhook", url="http://127.0.0.1:9/",
+        created_by=owner,
+    )  # fmt: skip
     return {
         "token": token_for(owner),
         "path": {
@@ -98,6 +103,7 @@ def known(db):
             "name": export.export_name,
             "view": str(view.id),
             "stream": str(stream.id),
+            "rule": str(rule.id),
         },
     }
 
