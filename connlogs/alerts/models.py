@@ -14,6 +14,7 @@ import uuid
 
 from django.db import models
 
+from connlogs.streams.leases import LeasedWork
 from connlogs.streams.secrets import EncryptedSecret
 
 MAX_NAME = 100
@@ -37,7 +38,7 @@ class FiringStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class AlertRule(EncryptedSecret):
+class AlertRule(EncryptedSecret, LeasedWork):
     """One rule: its search (``q`` or ``view``, read in ``created_by``'s scope, narrowed to
     ``organization`` when set), its kind with ``threshold``/``window_minutes`` (threshold) or
     ``new_address_days`` (new address), ``cooldown_minutes``, and its channel (``url``,
@@ -69,16 +70,9 @@ class AlertRule(EncryptedSecret):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    # Evaluation state, written by the workers only.
-    cursor = models.BigIntegerField(default=0)
+    # Evaluation state (with ``LeasedWork``'s), written by the workers only.
     cooldown_until = models.DateTimeField(null=True, blank=True)
     last_fired_at = models.DateTimeField(null=True, blank=True)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    lease_owner = models.CharField(max_length=64, blank=True, default="")
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
-    failures = models.PositiveIntegerField(default=0)
-    last_error = models.TextField(blank=True, default="")
-    last_error_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["paused", "next_attempt_at"], name="alert_rule_due_idx")]

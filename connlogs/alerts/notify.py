@@ -20,7 +20,7 @@ from django.urls import reverse
 from connlogs.alerts.models import AlertFiring, AlertRule, Channel
 from connlogs.api.serializers import connection_log_entries
 from connlogs.models import ConnectionLog
-from connlogs.streams.destinations import SIGNATURE_HEADER, TIMEOUT_SECONDS, hmac_signature
+from connlogs.streams.destinations import SIGNATURE_HEADER, DeliveryFailed, hmac_signature, post
 from connlogs.streams.secrets import SecretUnreadable
 from connlogs.values import format_time
 
@@ -73,11 +73,9 @@ def summary(rule: AlertRule, firing: AlertFiring) -> str:
 
 def _post(session: requests.Session, url: str, body: bytes, headers: dict) -> None:
     try:
-        response = session.post(url, data=body, headers=headers, timeout=TIMEOUT_SECONDS)
-    except requests.RequestException as error:
-        raise NotificationFailed(f"{type(error).__name__}: {error}") from None
-    if not 200 <= response.status_code < 300:
-        raise NotificationFailed(f"HTTP {response.status_code}: {response.text[:200]}")
+        post(session, url, body, headers)
+    except DeliveryFailed as failure:
+        raise NotificationFailed(str(failure)) from None
 
 
 def send_webhook(rule: AlertRule, firing: AlertFiring, session: requests.Session) -> None:

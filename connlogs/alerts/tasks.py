@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db import transaction
 from django.utils import timezone
 from django_tasks import TaskContext, task
 
 from connlogs.alerts import rounds
 from connlogs.alerts.models import AlertRule
 from connlogs.streams import leases
-from connlogs.streams.leases import lease
 
 
 @task(takes_context=True)
@@ -39,15 +37,8 @@ def evaluate_rule(context: TaskContext, rule_id: str) -> dict:
 
 
 def queue_round(rule_id, due_at: dt.datetime | None) -> bool:
-    """Queue a round of ``rule_id`` if its ``next_attempt_at`` is still ``due_at`` (else
-    another worker queued it first); it is then not due again for a lease's length."""
-    with transaction.atomic():
-        won = AlertRule.objects.filter(pk=rule_id, next_attempt_at=due_at).update(
-            next_attempt_at=timezone.now() + lease()
-        )
-        if won:
-            evaluate_rule.enqueue(str(rule_id))
-    return bool(won)
+    """Queue a round of ``rule_id`` unless another worker did (``leases.queue_round``)."""
+    return leases.queue_round(AlertRule, rule_id, due_at, evaluate_rule.enqueue)
 
 
 def dispatch_due() -> int:

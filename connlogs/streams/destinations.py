@@ -61,7 +61,9 @@ def hmac_signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def _post(session: requests.Session, url: str, body: bytes, headers: dict) -> requests.Response:
+def post(session: requests.Session, url: str, body: bytes, headers: dict) -> requests.Response:
+    """POST ``body``; the answer if it is a 2xx. Raises ``DeliveryFailed`` (no answer within
+    ``TIMEOUT_SECONDS``, or another status), its text without any header's value."""
     try:
         response = session.post(url, data=body, headers=headers, timeout=TIMEOUT_SECONDS)
     except requests.RequestException as error:
@@ -95,7 +97,7 @@ def send_http(stream: Stream, records: list[Record], session: requests.Session) 
     secret = stream.secret_value()
     if secret:
         headers[SIGNATURE_HEADER] = hmac_signature(secret, body)
-    _post(session, stream.url, body, headers)
+    post(session, stream.url, body, headers)
 
 
 def send_splunk_hec(stream: Stream, records: list[Record], session: requests.Session) -> None:
@@ -109,7 +111,7 @@ def send_splunk_hec(stream: Stream, records: list[Record], session: requests.Ses
         "Authorization": f"Splunk {stream.secret_value()}",
         "Content-Type": "application/json",
     }
-    refusal = hec_refusal(_post(session, stream.url, body, headers))
+    refusal = hec_refusal(post(session, stream.url, body, headers))
     if refusal:
         raise DeliveryFailed(refusal)
 

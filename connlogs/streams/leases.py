@@ -14,6 +14,7 @@ import datetime as dt
 import random
 
 from django.conf import settings
+from django.db import models, transaction
 from django.db.models import Model, Q
 from django.utils import timezone
 
@@ -75,3 +76,33 @@ def due(model: type[Model], now: dt.datetime):
         Q(lease_owner="") | Q(lease_expires_at__lt=now),
         paused=False,
     )
+
+
+def queue_round(model: type[Model], pk, due_at: dt.datetime | None, enqueue) -> bool:
+    """Queue a round of ``model`` row ``pk`` (``enqueue(str(pk))``, a task's ``enqueue``) if
+    its ``next_attempt_at`` is still ``due_at`` (else another worker queued it first); it is
+    then not due again for a lease's length. True when this call queued it."""
+    with transaction.atomic():
+        won = model.objects.filter(pk=pk, next_attempt_at=due_at).update(
+            next_attempt_at=timezone.now() + lease()
+        )
+        if won:
+            enqueue(str(pk))
+    return bool(won)
+
+
+class LeasedWork(models.Model):
+    """The state the functions above keep for a stream or an alert rule, written by the
+    workers only: ``cursor`` (the last feed seq done), when it is due again, the lease
+    (``lease_owner`` until ``lease_expires_at``), and the failures since the last success."""
+
+    cursor = models.BigIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=64, blank=True, default="")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    failures = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    last_error_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True

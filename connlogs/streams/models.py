@@ -15,6 +15,7 @@ import uuid
 from django.db import models
 
 from connlogs.streams import secrets
+from connlogs.streams.leases import LeasedWork
 
 MAX_NAME = 100
 
@@ -27,7 +28,7 @@ class StreamKind(models.TextChoices):
     SYSLOG_UDP = "syslog_udp", "Syslog (RFC 5424, UDP)"
 
 
-class Stream(secrets.EncryptedSecret):
+class Stream(secrets.EncryptedSecret, LeasedWork):
     """One destination: what it receives (``q`` or ``view``, read in ``created_by``'s scope,
     narrowed to ``organization`` when set), where it goes (``kind``, ``url`` or
     ``host``/``port``), and its delivery state. Its secret (an HEC token or an HMAC key) is
@@ -61,16 +62,9 @@ class Stream(secrets.EncryptedSecret):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    # Delivery state, written by the workers only.
-    cursor = models.BigIntegerField(default=0)
+    # Delivery state (with ``LeasedWork``'s), written by the workers only.
     cursor_at = models.DateTimeField(null=True, blank=True)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    lease_owner = models.CharField(max_length=64, blank=True, default="")
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
-    failures = models.PositiveIntegerField(default=0)
     last_success_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True, default="")
-    last_error_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["paused", "next_attempt_at"], name="stream_due_idx")]

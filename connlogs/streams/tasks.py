@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db import transaction
-from django.utils import timezone
 from django_tasks import TaskContext, task
 
-from connlogs.streams import delivery
+from connlogs.streams import delivery, leases
 from connlogs.streams.models import Stream
 
 
@@ -36,12 +34,5 @@ def deliver_stream(context: TaskContext, stream_id: str) -> dict:
 
 
 def queue_round(stream_id, due_at: dt.datetime | None) -> bool:
-    """Queue a round of ``stream_id`` if its ``next_attempt_at`` is still ``due_at`` (else
-    another worker queued it first); it is then not due again for a lease's length."""
-    with transaction.atomic():
-        won = Stream.objects.filter(pk=stream_id, next_attempt_at=due_at).update(
-            next_attempt_at=timezone.now() + delivery.lease()
-        )
-        if won:
-            deliver_stream.enqueue(str(stream_id))
-    return bool(won)
+    """Queue a round of ``stream_id`` unless another worker did (``leases.queue_round``)."""
+    return leases.queue_round(Stream, stream_id, due_at, deliver_stream.enqueue)
