@@ -11,6 +11,7 @@ from django.db import OperationalError
 from django.test import Client
 
 from connlogs import replication
+from connlogs.api import row_entries
 from connlogs.export import rows as export_rows
 from connlogs.export.rows import stream_rows
 from connlogs.models import ConnectionLog
@@ -151,7 +152,7 @@ def test_an_export_goes_on_from_the_primary_when_the_replica_fails(routed, monke
     ConnectionLogFactory.create_batch(5)
     monkeypatch.setattr(export_rows, "CHUNK_SIZE", 2)
     monkeypatch.setattr(replication.monitor, "_state", None)
-    read = export_rows._Rows._read
+    read = row_entries.RowReader._read
     read_from = []
 
     def replica_fails_after_one_batch(self, queryset):
@@ -160,7 +161,7 @@ def test_an_export_goes_on_from_the_primary_when_the_replica_fails(routed, monke
         read_from.append(self.alias)
         return read(self, queryset)
 
-    monkeypatch.setattr(export_rows._Rows, "_read", replica_fails_after_one_batch)
+    monkeypatch.setattr(row_entries.RowReader, "_read", replica_fails_after_one_batch)
     viewer = UserFactory(site_roles=["owner"])
     entries = list(stream_rows(ConnectionLog.objects.using(REPLICA), viewer))
     assert len({entry["id"] for entry in entries}) == 5  # every row, none twice

@@ -286,8 +286,8 @@ def test_database_outage_is_a_503_with_retry_after(reader, monkeypatch, path, ta
 @pytest.mark.parametrize(
     "path,target",
     [
-        ("/api/v2/connectionlog/export", "connlogs.export.rows._Rows._read"),
-        ("/connectionlog/export?format=ndjson", "connlogs.export.rows._Rows._read"),
+        ("/api/v2/connectionlog/export", "connlogs.api.row_entries.RowReader._read"),
+        ("/connectionlog/export?format=ndjson", "connlogs.api.row_entries.RowReader._read"),
         ("/accesslog/export?format=csv", "connlogs.api.access_views._entries_in_batches"),
         ("/api/v2/accesslog/export", "connlogs.api.access_views._entries_in_batches"),
     ],
