@@ -8,6 +8,7 @@ from rest_framework import serializers
 from connlogs.alerts.models import MAX_NAME, Channel, FiringStatus, RuleKind
 from connlogs.api.saved_view_serializers import ViewOwnerSerializer
 from connlogs.api.serializers import JsonBodySerializer, OrganizationRefSerializer
+from connlogs.api.text import Text
 from connlogs.savedviews.models import MAX_Q
 from connlogs.streams.models import StreamKind
 
@@ -20,23 +21,23 @@ class AlertRuleBodySerializer(JsonBodySerializer):
     """A rule to create (``name``, ``kind`` and ``channel`` required) or the fields to change.
     The ranges of the numbers are checked with the rest of the rule (``alerts.editing``)."""
 
-    name = serializers.CharField(max_length=MAX_NAME)
+    name = Text(max_length=MAX_NAME)
     kind = serializers.ChoiceField(
         choices=RuleKind.choices,
         help_text="each_match: every new matching row; threshold: at least `threshold` rows "
         "within `window_minutes`; new_address: rows from an IP the workspace owner has not "
         "connected from in `new_address_days`.",
     )
-    q = serializers.CharField(
+    q = Text(
         max_length=MAX_Q, allow_blank=True, required=False, help_text="The search; '' is all rows."
     )
-    view = serializers.CharField(
+    view = Text(
         max_length=64,
         allow_blank=True,
         required=False,
         help_text="A saved view's id or a built-in view's key, in place of q.",
     )
-    organization = serializers.CharField(
+    organization = Text(
         allow_null=True,
         required=False,
         help_text="Only this organization's rows (UUID or name). Required for organization "
@@ -54,21 +55,22 @@ class AlertRuleBodySerializer(JsonBodySerializer):
         help_text="Minutes after a firing during which matching rows do not fire (0-10080).",
     )
     channel = serializers.ChoiceField(choices=Channel.values)
-    url = serializers.CharField(
+    url = Text(
         max_length=2000,
         allow_blank=True,
         required=False,
         help_text="webhook and slack: where the notification is POSTed.",
     )
-    secret = serializers.CharField(
+    secret = Text(
         max_length=1000,
         allow_blank=True,
         required=False,
         write_only=True,
+        trim_whitespace=False,  # a key or token is used exactly as given
         help_text="webhook: the HMAC-SHA256 key of the X-Connlogs-Signature header "
         "(optional). Write-only: never shown again.",
     )
-    email_to = serializers.CharField(
+    email_to = Text(
         max_length=5000,
         allow_blank=True,
         required=False,
@@ -82,10 +84,10 @@ class AlertRuleBodySerializer(JsonBodySerializer):
 
 class AlertRuleSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    name = serializers.CharField()
+    name = Text()
     kind = serializers.ChoiceField(choices=RuleKind.choices)
-    q = serializers.CharField()
-    view = serializers.CharField()
+    q = Text()
+    view = Text()
     organization = OrganizationRefSerializer(allow_null=True)
     created_by = ViewOwnerSerializer()
     threshold = serializers.IntegerField()
@@ -93,14 +95,14 @@ class AlertRuleSerializer(serializers.Serializer):
     new_address_days = serializers.IntegerField()
     cooldown_minutes = serializers.IntegerField()
     channel = serializers.ChoiceField(choices=Channel.values)
-    url = serializers.CharField()
+    url = Text()
     secret_set = serializers.BooleanField(help_text="A secret is stored (it is never shown).")
-    email_to = serializers.CharField()
+    email_to = Text()
     paused = serializers.BooleanField()
     cursor = serializers.IntegerField(help_text="The last feed seq evaluated.")
     cooldown_until = serializers.DateTimeField(allow_null=True)
     last_fired_at = serializers.DateTimeField(allow_null=True)
-    last_error = serializers.CharField(allow_null=True)
+    last_error = Text(allow_null=True)
     last_error_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
@@ -121,8 +123,8 @@ class AlertFiringSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=FiringStatus.values)
     attempts = serializers.IntegerField()
     delivered_at = serializers.DateTimeField(allow_null=True)
-    last_error = serializers.CharField(allow_null=True)
-    link = serializers.CharField(help_text="The list page filtered to exactly these rows.")
+    last_error = Text(allow_null=True)
+    link = Text(help_text="The list page filtered to exactly these rows.")
 
 
 class AlertFiringListSerializer(serializers.Serializer):

@@ -12,6 +12,7 @@ from rest_framework import serializers
 
 from connlogs import roles, values
 from connlogs.api.serializers import JsonBodySerializer
+from connlogs.api.text import Text
 from connlogs.models import NAME_VALIDATOR, USERNAME_VALIDATOR, Membership, Organization, User
 from connlogs.models import Workspace as WorkspaceModel
 from connlogs.values import format_time
@@ -33,12 +34,10 @@ def _not_a_uuid(value: str) -> str:
 
 
 class UserCreateSerializer(JsonBodySerializer):
-    username = serializers.CharField(max_length=64, validators=[USERNAME_VALIDATOR])
+    username = Text(max_length=64, validators=[USERNAME_VALIDATOR])
     email = serializers.EmailField(max_length=254)
-    password = serializers.CharField(
-        required=False, write_only=True, trim_whitespace=False, max_length=128
-    )
-    name = serializers.CharField(required=False, allow_blank=True, max_length=128, default="")
+    password = Text(required=False, write_only=True, trim_whitespace=False, max_length=128)
+    name = Text(required=False, allow_blank=True, max_length=128, default="")
     login_type = serializers.ChoiceField(
         choices=User.LoginType.values,
         required=False,
@@ -76,7 +75,7 @@ class UserCreateSerializer(JsonBodySerializer):
 
 
 class _RolesSerializer(JsonBodySerializer):
-    roles = serializers.ListField(child=serializers.CharField(), allow_empty=True)
+    roles = serializers.ListField(child=Text(), allow_empty=True)
     known: dict[str, str] = {}
 
     def unknown(self, names: list[str]) -> list[str]:
@@ -107,12 +106,12 @@ class OrganizationRolesSerializer(_RolesSerializer):
 
 
 class OrganizationCreateSerializer(JsonBodySerializer):
-    name = serializers.CharField(max_length=64, validators=[NAME_VALIDATOR])
-    display_name = serializers.CharField(
+    name = Text(max_length=64, validators=[NAME_VALIDATOR])
+    display_name = Text(
         required=False, allow_blank=True, max_length=128, help_text="Default: the name."
     )
-    description = serializers.CharField(required=False, allow_blank=True, default="")
-    icon = serializers.CharField(required=False, allow_blank=True, max_length=512, default="")
+    description = Text(required=False, allow_blank=True, default="")
+    icon = Text(required=False, allow_blank=True, max_length=512, default="")
 
     def validate_name(self, value: str) -> str:
         return _not_a_uuid(value)
@@ -123,7 +122,7 @@ class OrganizationCreateSerializer(JsonBodySerializer):
 
 
 class WorkspaceCreateSerializer(JsonBodySerializer):
-    name = serializers.CharField(max_length=64, validators=[NAME_VALIDATOR])
+    name = Text(max_length=64, validators=[NAME_VALIDATOR])
 
 
 # --- JSON shapes ------------------------------------------------------------------------
@@ -172,17 +171,17 @@ def workspace_json(workspace: WorkspaceModel) -> dict:
 
 class OrganizationSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    name = serializers.CharField()
-    display_name = serializers.CharField()
-    description = serializers.CharField()
-    icon = serializers.CharField()
+    name = Text()
+    display_name = Text()
+    description = Text()
+    icon = Text()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
 
 class OrganizationRoleSerializer(serializers.Serializer):
     name = serializers.ChoiceField(choices=list(roles.ORGANIZATION_ROLES))
-    display_name = serializers.CharField()
+    display_name = Text()
     organization_id = serializers.UUIDField()
 
 
@@ -196,11 +195,11 @@ class MemberSerializer(serializers.Serializer):
 
 class WorkspaceSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    name = serializers.CharField()
+    name = Text()
     owner_id = serializers.UUIDField()
-    owner_name = serializers.CharField(help_text="The owner's username.")
+    owner_name = Text(help_text="The owner's username.")
     organization_id = serializers.UUIDField()
-    organization_name = serializers.CharField()
+    organization_name = Text()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     deleted = serializers.BooleanField()

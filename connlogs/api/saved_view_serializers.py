@@ -9,6 +9,7 @@ from connlogs.api.serializers import (
     OrganizationRefSerializer,
     organization_json,
 )
+from connlogs.api.text import Text
 from connlogs.roles import User
 from connlogs.savedviews import access, display
 from connlogs.savedviews.models import MAX_NAME, MAX_Q, SavedView, Sharing
@@ -28,14 +29,14 @@ def _checked(error: str, value):
 class SavedViewBodySerializer(JsonBodySerializer):
     """A view to create (``name`` required) or the fields to change (``PATCH``)."""
 
-    name = serializers.CharField(max_length=MAX_NAME)
-    q = serializers.CharField(
+    name = Text(max_length=MAX_NAME)
+    q = Text(
         max_length=MAX_Q, allow_blank=True, required=False, help_text="The search; '' is all rows."
     )
     page_size = serializers.IntegerField(
         allow_null=True, required=False, help_text="One of the list page's sizes; null: its own."
     )
-    time_zone = serializers.CharField(
+    time_zone = Text(
         max_length=64,
         allow_blank=True,
         allow_null=True,
@@ -43,18 +44,18 @@ class SavedViewBodySerializer(JsonBodySerializer):
         help_text="An IANA zone name; null or '': the reader's own.",
     )
     columns = serializers.ListField(
-        child=serializers.CharField(),
+        child=Text(),
         allow_null=True,
         required=False,
         help_text="The list's columns to show, in order: " + ", ".join(display.COLUMNS) + ".",
     )
     sharing = serializers.ChoiceField(choices=Sharing.values, required=False)
-    organization = serializers.CharField(
+    organization = Text(
         allow_null=True,
         required=False,
         help_text='With "sharing": "organization": its UUID or name.',
     )
-    owner = serializers.CharField(
+    owner = Text(
         allow_null=True,
         required=False,
         help_text="A shared view's new owner (UUID or username; null: nobody).",
@@ -71,7 +72,7 @@ class SavedViewBodySerializer(JsonBodySerializer):
 
 
 class StartViewBodySerializer(JsonBodySerializer):
-    view = serializers.CharField(help_text="A saved view's id or a built-in view's key.")
+    view = Text(help_text="A saved view's id or a built-in view's key.")
 
 
 # --- the JSON of a view -----------------------------------------------------------------
@@ -135,17 +136,17 @@ def view_json(view: SavedView | Preset, viewer: User, shown_q: str | None = None
 
 class ViewOwnerSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    username = serializers.CharField()
+    username = Text()
 
 
 class SavedViewSerializer(serializers.Serializer):
-    id = serializers.CharField(help_text="A UUID, or a built-in view's key.")
-    name = serializers.CharField()
-    q = serializers.CharField()
-    description = serializers.CharField(help_text="Built-in views only; '' otherwise.")
+    id = Text(help_text="A UUID, or a built-in view's key.")
+    name = Text()
+    q = Text()
+    description = Text(help_text="Built-in views only; '' otherwise.")
     page_size = serializers.IntegerField(allow_null=True)
-    time_zone = serializers.CharField(allow_null=True)
-    columns = serializers.ListField(child=serializers.CharField(), allow_null=True)
+    time_zone = Text(allow_null=True)
+    columns = serializers.ListField(child=Text(), allow_null=True)
     sharing = serializers.ChoiceField(choices=Sharing.values)
     organization = OrganizationRefSerializer(allow_null=True)
     owner = ViewOwnerSerializer(allow_null=True, help_text="null: built in, or owner deleted.")
@@ -158,7 +159,7 @@ class SavedViewSerializer(serializers.Serializer):
 
 class SavedViewListSerializer(serializers.Serializer):
     views = SavedViewSerializer(many=True)
-    start_view_id = serializers.CharField(allow_null=True)
+    start_view_id = Text(allow_null=True)
 
 
 class StartViewSerializer(serializers.Serializer):

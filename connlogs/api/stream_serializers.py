@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from connlogs.api.saved_view_serializers import ViewOwnerSerializer
 from connlogs.api.serializers import JsonBodySerializer, OrganizationRefSerializer
+from connlogs.api.text import Text
 from connlogs.savedviews.models import MAX_Q
 from connlogs.streams.models import MAX_NAME, Stream, StreamKind
 
@@ -18,9 +19,9 @@ HTTP_KINDS = {StreamKind.HTTP, StreamKind.SPLUNK_HEC}
 class StreamBodySerializer(JsonBodySerializer):
     """A stream to create (``name`` and ``kind`` required) or the fields to change."""
 
-    name = serializers.CharField(max_length=MAX_NAME)
+    name = Text(max_length=MAX_NAME)
     kind = serializers.ChoiceField(choices=StreamKind.values)
-    url = serializers.CharField(
+    url = Text(
         max_length=2000,
         allow_blank=True,
         required=False,
@@ -28,36 +29,35 @@ class StreamBodySerializer(JsonBodySerializer):
         help_text="http and splunk_hec: where batches are POSTed "
         "(HEC: …/services/collector/event).",
     )
-    host = serializers.CharField(
-        max_length=255, allow_blank=True, required=False, help_text="syslog: the receiver."
-    )
+    host = Text(max_length=255, allow_blank=True, required=False, help_text="syslog: the receiver.")
     port = serializers.IntegerField(
         min_value=1, max_value=65535, allow_null=True, required=False, help_text="syslog."
     )
-    secret = serializers.CharField(
+    secret = Text(
         max_length=1000,
         allow_blank=True,
         required=False,
         write_only=True,
+        trim_whitespace=False,  # a key or token is used exactly as given
         help_text="splunk_hec: the HEC token (required); http: the HMAC-SHA256 key of the "
         "X-Connlogs-Signature header (optional). Write-only: never shown again.",
     )
-    tls_ca = serializers.CharField(
+    tls_ca = Text(
         max_length=100_000,
         allow_blank=True,
         required=False,
         help_text="syslog_tls: PEM certificates to trust ('' = the system's).",
     )
-    q = serializers.CharField(
+    q = Text(
         max_length=MAX_Q, allow_blank=True, required=False, help_text="The search; '' is all rows."
     )
-    view = serializers.CharField(
+    view = Text(
         max_length=64,
         allow_blank=True,
         required=False,
         help_text="A saved view's id or a built-in view's key, in place of q.",
     )
-    organization = serializers.CharField(
+    organization = Text(
         allow_null=True,
         required=False,
         help_text="Only this organization's rows (UUID or name). Required for organization "
@@ -98,7 +98,7 @@ class StreamHealthSerializer(serializers.Serializer):
     lag_records = serializers.IntegerField(help_text="Feed entries after the cursor.")
     lag_seconds = serializers.FloatField(help_text="Age of the oldest of them.")
     last_success_at = serializers.DateTimeField(allow_null=True)
-    last_error = serializers.CharField(allow_null=True)
+    last_error = Text(allow_null=True)
     last_error_at = serializers.DateTimeField(allow_null=True)
     failures = serializers.IntegerField(help_text="Failed attempts since the last success.")
     next_attempt_at = serializers.DateTimeField(allow_null=True)
@@ -108,15 +108,15 @@ class StreamHealthSerializer(serializers.Serializer):
 
 class StreamSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    name = serializers.CharField()
+    name = Text()
     kind = serializers.ChoiceField(choices=StreamKind.values)
-    url = serializers.CharField()
-    host = serializers.CharField()
+    url = Text()
+    host = Text()
     port = serializers.IntegerField(allow_null=True)
     secret_set = serializers.BooleanField(help_text="A secret is stored (it is never shown).")
-    tls_ca = serializers.CharField()
-    q = serializers.CharField()
-    view = serializers.CharField()
+    tls_ca = Text()
+    q = Text()
+    view = Text()
     organization = OrganizationRefSerializer(allow_null=True)
     created_by = ViewOwnerSerializer()
     batch_size = serializers.IntegerField()
