@@ -7,9 +7,9 @@ from rest_framework import serializers
 
 from connlogs.alerts.models import MAX_NAME, Channel, FiringStatus, RuleKind
 from connlogs.api.saved_view_serializers import ViewOwnerSerializer
-from connlogs.api.serializers import JsonBodySerializer, OrganizationRefSerializer
+from connlogs.api.serializers import OrganizationRefSerializer
+from connlogs.api.stream_serializers import WatchedSearchBody
 from connlogs.api.text import Text
-from connlogs.savedviews.models import MAX_Q
 from connlogs.streams.models import StreamKind
 
 # The streams API lists its ``kind`` by value: named here for the schema's enum overrides
@@ -17,7 +17,7 @@ from connlogs.streams.models import StreamKind
 STREAM_KIND_VALUES = StreamKind.values
 
 
-class AlertRuleBodySerializer(JsonBodySerializer):
+class AlertRuleBodySerializer(WatchedSearchBody):
     """A rule to create (``name``, ``kind`` and ``channel`` required) or the fields to change.
     The ranges of the numbers are checked with the rest of the rule (``alerts.editing``)."""
 
@@ -27,21 +27,6 @@ class AlertRuleBodySerializer(JsonBodySerializer):
         help_text="each_match: every new matching row; threshold: at least `threshold` rows "
         "within `window_minutes`; new_address: rows from an IP the workspace owner has not "
         "connected from in `new_address_days`.",
-    )
-    q = Text(
-        max_length=MAX_Q, allow_blank=True, required=False, help_text="The search; '' is all rows."
-    )
-    view = Text(
-        max_length=64,
-        allow_blank=True,
-        required=False,
-        help_text="A saved view's id or a built-in view's key, in place of q.",
-    )
-    organization = Text(
-        allow_null=True,
-        required=False,
-        help_text="Only this organization's rows (UUID or name). Required for organization "
-        "admins; null (every organization): site owners only.",
     )
     threshold = serializers.IntegerField(required=False, help_text="threshold: N (1-10000).")
     window_minutes = serializers.IntegerField(

@@ -16,7 +16,28 @@ START_NOW, START_OLDEST = "now", "oldest"
 HTTP_KINDS = {StreamKind.HTTP, StreamKind.SPLUNK_HEC}
 
 
-class StreamBodySerializer(JsonBodySerializer):
+class WatchedSearchBody(JsonBodySerializer):
+    """The fields of a body that watches rows (a stream, an alert rule): its search (``q``
+    or a saved ``view``) and the organization it is narrowed to."""
+
+    q = Text(
+        max_length=MAX_Q, allow_blank=True, required=False, help_text="The search; '' is all rows."
+    )
+    view = Text(
+        max_length=64,
+        allow_blank=True,
+        required=False,
+        help_text="A saved view's id or a built-in view's key, in place of q.",
+    )
+    organization = Text(
+        allow_null=True,
+        required=False,
+        help_text="Only this organization's rows (UUID or name). Required for organization "
+        "admins; null (every organization): site owners only.",
+    )
+
+
+class StreamBodySerializer(WatchedSearchBody):
     """A stream to create (``name`` and ``kind`` required) or the fields to change."""
 
     name = Text(max_length=MAX_NAME)
@@ -47,21 +68,6 @@ class StreamBodySerializer(JsonBodySerializer):
         allow_blank=True,
         required=False,
         help_text="syslog_tls: PEM certificates to trust ('' = the system's).",
-    )
-    q = Text(
-        max_length=MAX_Q, allow_blank=True, required=False, help_text="The search; '' is all rows."
-    )
-    view = Text(
-        max_length=64,
-        allow_blank=True,
-        required=False,
-        help_text="A saved view's id or a built-in view's key, in place of q.",
-    )
-    organization = Text(
-        allow_null=True,
-        required=False,
-        help_text="Only this organization's rows (UUID or name). Required for organization "
-        "admins; null (every organization): site owners only.",
     )
     batch_size = serializers.IntegerField(min_value=1, max_value=MAX_BATCH, required=False)
     paused = serializers.BooleanField(required=False)
