@@ -1,14 +1,18 @@
 """A loopback NDJSON receiver for the stream bench: counts the records POSTed to it and
 the distinct feed seqs among them; ``GET /count`` answers ``{"records", "distinct"}``.
 
-    python bench/stream_receiver.py PORT
+    python bench/stream_receiver.py PORT [--log FILE]
+
+``--log FILE``: every record's seq is also appended to FILE (one a line, written and flushed
+before the batch is acknowledged), so what a receiver took survives its being killed and
+restarted (bench/stream_drill.py).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -16,6 +20,7 @@ SEQ = re.compile(rb'^\{"seq":(\d+),', re.MULTILINE)
 seen: set[int] = set()
 total = 0
 lock = threading.Lock()
+log = None
 
 
 class Receiver(BaseHTTPRequestHandler):
@@ -34,6 +39,9 @@ class Receiver(BaseHTTPRequestHandler):
         with lock:
             total += len(seqs)
             seen.update(seqs)
+            if log is not None:
+                log.write(b"".join(b"%d\n" % seq for seq in seqs))
+                log.flush()
         self._answer(b"{}")
 
     def do_GET(self):  # noqa: N802
@@ -45,4 +53,9 @@ class Receiver(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
-    ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Receiver).serve_forever()
+    parser = argparse.ArgumentParser()
+    parser.add_argument("port", type=int)
+    parser.add_argument("--log", type=argparse.FileType("ab"))
+    args = parser.parse_args()
+    log = args.log
+    ThreadingHTTPServer(("127.0.0.1", args.port), Receiver).serve_forever()
