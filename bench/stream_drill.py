@@ -100,7 +100,11 @@ class Drill:
             at, lag_seconds, _, cursor = self.sample()
             if cursor > fault.cursor_at_recovery and not fault.delivered_at:
                 fault.delivered_at = at
-            if cursor >= fault.latest_at_recovery and lag_seconds < LAG_TARGET_SECONDS:
+            if (
+                fault.delivered_at
+                and cursor >= fault.latest_at_recovery
+                and lag_seconds < LAG_TARGET_SECONDS
+            ):
                 fault.lag_ok_at, fault.cursor_at_lag_ok = at, cursor
                 return
             time.sleep(SAMPLE_SECONDS)
@@ -113,6 +117,16 @@ class Drill:
 
     def during(self, fault: Fault) -> list[tuple[float, float, int, int]]:
         return [s for s in self.samples if fault.began_at <= s[0] <= fault.lag_ok_at]
+
+
+def mid_round(stream: Stream, timeout: float = 30) -> None:
+    """Return while a worker holds ``stream``'s lease (a round is under way), so a kill
+    lands mid-stream rather than between rounds (a caught-up stream is idle between them)."""
+    deadline = time.monotonic() + timeout
+    while not Stream.objects.filter(pk=stream.pk).exclude(lease_owner="").exists():
+        if time.monotonic() > deadline:
+            raise SystemExit("no delivery round was under way to kill")
+        time.sleep(0.005)
 
 
 def read_seqs(path: Path) -> list[int]:
@@ -222,6 +236,7 @@ def main() -> None:
         drill.recover(outage)
         drill.until_lag_ok(outage, timeout=300)
         drill.wait(args.settle)
+        mid_round(stream)
         kill = Fault("worker SIGKILL", drill.now())
         worker.send_signal(signal.SIGKILL)
         worker.wait()
