@@ -3,11 +3,13 @@
 Run by bench/streams.sh (which starts a cluster and migrates); on its own:
 
     DATABASE_URL=postgres://… SECRET_KEY=bench python bench/stream_delivery.py \
-        --backlog 200000 --rate 10000 --seconds 30
+        --backlog 200000 --rate 10000 --seconds 30 [--batch 1000 [2000 …]]
 
 1. backlog: ``--backlog`` events recorded (``record_events``, batches of 1000), then one
    stream from the oldest entry and one ``manage.py stream_worker``: records/s from the
-   first delivered batch to the last (the worker's start-up is not counted);
+   first delivered batch to the last (the worker's start-up is not counted). Once per
+   ``--batch`` (the stream's ``batch_size``, 1..5000), each with a new stream and a new
+   receiver, the same backlog and the same worker; steps 2 and 3 use the first;
 2. lag: ingest paced at ``--rate`` events/s for ``--seconds`` while the worker follows; the
    stream's lag (``stream_health``) sampled every second; catch-up time after ingest stops;
 3. the cost to ingest: each batch's ``record_events`` time, paced the same, without a
@@ -46,7 +48,8 @@ from connlogs.models import Membership, Organization, User, Workspace  # noqa: E
 from connlogs.streams.models import Stream, StreamBatch  # noqa: E402
 from connlogs.streams.status import stream_health  # noqa: E402
 
-BATCH = 1000
+BATCH = 1000  # events per record_events call
+MAX_STREAM_BATCH = 5000  # the API's bound on a stream's batch_size
 
 
 def world() -> Workspace:
@@ -74,12 +77,13 @@ def events(ws: Workspace, n: int) -> list[dict]:
     ]
 
 
-def paced_ingest(ws: Workspace, rate: int, seconds: float, sample=None) -> dict:
-    """Record ``rate`` events/s in batches of BATCH for ``seconds``; batch times (ms)."""
+def paced_ingest(ws: Workspace, rate: int, seconds: float, sample=None, stop=None) -> dict:
+    """Record ``rate`` events/s in batches of BATCH for ``seconds`` (or until the
+    ``threading.Event`` ``stop`` is set); batch times (ms)."""
     latencies, samples, sent = [], [], 0
     started = time.monotonic()
     next_sample = started
-    while time.monotonic() - started < seconds:
+    while time.monotonic() - started < seconds and not (stop and stop.is_set()):
         due = started + sent / rate
         if time.monotonic() < due:
             time.sleep(due - time.monotonic())
@@ -106,6 +110,53 @@ def received(port: int) -> dict:
         return json.load(answer)
 
 
+def stream_batch(text: str) -> int:
+    """``--batch``: a stream's ``batch_size`` as the API allows it (1..5000)."""
+    size = int(text)
+    if not 1 <= size <= MAX_STREAM_BATCH:
+        raise argparse.ArgumentTypeError(f"a batch is 1..{MAX_STREAM_BATCH} records")
+    return size
+
+
+def start_receiver(port: int, *extra: str) -> subprocess.Popen:
+    """bench/stream_receiver.py on ``port`` (``extra``: its options), once it listens."""
+    receiver = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench/stream_receiver.py"), str(port), *extra]
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            received(port)
+            return receiver
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def start_worker() -> subprocess.Popen:
+    """One ``manage.py stream_worker`` (polling every 0.1 s), with this process's settings."""
+    command = [sys.executable, str(ROOT / "manage.py"), "stream_worker", "--interval", "0.1"]
+    return subprocess.Popen([*command, "--no-startup-delay", "-v", "0"], cwd=ROOT)
+
+
+def delivery_rate(stream: Stream, expected: int, port: int) -> dict:
+    """Wait until ``stream`` delivered the feed; records/s from its first batch to its last."""
+    wait_caught_up(stream, timeout=900)
+    batches = StreamBatch.objects.filter(stream=stream)
+    span = batches.aggregate(first=Min("delivered_at"), last=Max("delivered_at"))
+    records = received(port)
+    first_batch = batches.order_by("delivered_at").first()
+    seconds = (span["last"] - span["first"]).total_seconds()
+    return {
+        "batch_size": stream.batch_size,
+        "feed_entries": expected,
+        "received": records,
+        "seconds": round(seconds, 2),
+        "records_per_second": round((records["distinct"] - first_batch.records) / seconds),
+    }
+
+
 def wait_caught_up(stream: Stream, timeout: float) -> float:
     started = time.monotonic()
     while Stream.objects.get(pk=stream.pk).cursor < latest_seq():
@@ -121,6 +172,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--port", type=int, default=18923)
+    parser.add_argument("--batch", type=stream_batch, nargs="+", default=[BATCH])
     args = parser.parse_args()
     Stream.objects.all().delete()  # an earlier run's streams would share the worker
     ws = world()
@@ -129,45 +181,25 @@ def main() -> None:
     result["ingest_without_worker"] = paced_ingest(ws, args.rate, min(args.seconds, 15))
     for _ in range(args.backlog // BATCH):
         record_events(events(ws, BATCH))
-    receiver = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench/stream_receiver.py"), str(args.port)]
-    )
-    time.sleep(0.5)
-    stream = Stream.objects.create(
-        name="bench",
-        kind="http",
-        url=f"http://127.0.0.1:{args.port}/",
-        batch_size=BATCH,
-        created_by=ws.owner,
-    )
     expected = latest_seq()
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "manage.py"),
-            "stream_worker",
-            "--interval",
-            "0.1",
-            "--no-startup-delay",
-            "-v",
-            "0",
-        ],
-        cwd=ROOT,
-    )
+    worker = start_worker()
+    receiver = None
     try:
-        wait_caught_up(stream, timeout=900)
-        span = StreamBatch.objects.filter(stream=stream).aggregate(
-            first=Min("delivered_at"), last=Max("delivered_at")
-        )
-        records = received(args.port)
-        first_batch = StreamBatch.objects.filter(stream=stream).order_by("delivered_at").first()
-        seconds = (span["last"] - span["first"]).total_seconds()
-        result["delivery"] = {
-            "feed_entries": expected,
-            "received": records,
-            "seconds": round(seconds, 2),
-            "records_per_second": round((records["distinct"] - first_batch.records) / seconds),
-        }
+        result["delivery"] = []
+        for size in args.batch:
+            Stream.objects.all().delete()  # one stream at a time: the worker is all its
+            receiver = start_receiver(args.port)
+            stream = Stream.objects.create(
+                name=f"bench-{size}",
+                kind="http",
+                url=f"http://127.0.0.1:{args.port}/",
+                batch_size=size,
+                created_by=ws.owner,
+            )
+            result["delivery"].append(delivery_rate(stream, expected, args.port))
+            if size != args.batch[-1]:
+                stop(receiver)
+        stream = Stream.objects.get(pk=stream.pk)
 
         def lag() -> float:
             return stream_health(Stream.objects.get(pk=stream.pk))["lag_seconds"]
@@ -177,15 +209,21 @@ def main() -> None:
         lags = following.pop("samples")
         following["lag_seconds_max"] = max(lags)
         following["lag_seconds_p50"] = statistics.median(lags)
+        following["batch_size"] = stream.batch_size
         result["ingest_with_worker"] = following
         # The stream started at the oldest entry: every entry of the feed is a record.
         result["all_received"] = received(args.port)["distinct"] == FeedEntry.objects.count()
     finally:
-        worker.terminate()
-        worker.wait()
-        receiver.terminate()
-        receiver.wait()
+        stop(worker)
+        if receiver is not None:
+            stop(receiver)
     print(json.dumps(result, indent=2))
+
+
+def stop(process: subprocess.Popen) -> None:
+    """End ``process`` (SIGTERM) and reap it."""
+    process.terminate()
+    process.wait()
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The stream bench (bench/stream_delivery.py) on a throwaway cluster with fsync on:
 #
-#   BENCH_PORT=55623 BENCH_PGROOT=/tmp/connlogs-streambench bench/streams.sh [--backlog N] [--rate R] [--seconds S]
+#   BENCH_PORT=55623 BENCH_PGROOT=/tmp/connlogs-streambench bench/streams.sh [--backlog N] [--rate R] [--seconds S] [--batch N …]
+#   BENCH_PORT=55623 BENCH_PGROOT=/tmp/connlogs-streambench bench/streams.sh --drill [--rate R] …
 #
 # Creates (once) and starts the cluster as the postgres user, (re)creates the database
-# connlogs_streams, migrates, runs the bench, prints its JSON and stops the cluster it started.
+# connlogs_streams, migrates, runs the bench (with --drill: the outage drill,
+# bench/stream_drill.py, and its options), prints its output and stops the cluster it started.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
@@ -35,4 +37,9 @@ trap 'asdb "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null' EXIT
 export DATABASE_URL="postgres://postgres@127.0.0.1:$PORT/connlogs_streams" SECRET_KEY=bench
 cd "$ROOT"
 .venv/bin/python manage.py migrate -v 0
-.venv/bin/python bench/stream_delivery.py "$@"
+BENCH=bench/stream_delivery.py
+if [ "${1:-}" = "--drill" ]; then
+    BENCH=bench/stream_drill.py
+    shift
+fi
+.venv/bin/python "$BENCH" "$@"

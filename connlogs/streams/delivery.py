@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import requests
@@ -119,28 +120,50 @@ def _skip_trimmed(stream: Stream, worker_id: str, trimmed: FeedTrimmed) -> str |
     return error
 
 
+def _read_ahead(reader, page: EntryPage, stream: Stream, deadline: float) -> EntryPage | None:
+    """The page after ``page``, read while ``page`` is out; ``None`` when the round ends
+    with ``page`` (its budget is spent) or the read failed (the next
+    read from the cursor then meets the failure and handles it)."""
+    if time.monotonic() >= deadline:
+        return None
+    try:
+        return reader.page(after=page.next, limit=stream.batch_size)
+    except FeedError:
+        return None
+
+
 def deliver_round(stream_id, worker_id: str, budget: float | None = None) -> RoundResult:
     """Deliver ``stream_id`` as ``worker_id``: batches of its ``batch_size`` until it is
     caught up, ``budget`` seconds (``ROUND_SECONDS``) are spent (at least one batch is
     sent), a send fails (backoff), or the lease is lost. Raises nothing a stream could
-    cause: failures land in the stream."""
+    cause: failures land in the stream.
+
+    While a batch is out (sent by a helper thread, which touches no database), the next
+    batch is read; it is sent only after the cursor moved past the one before, so batches
+    still go out one at a time, in feed order, each acknowledged before the next."""
     if not claim(stream_id, worker_id):
         return RoundResult(claimed=False)
     stream = Stream.objects.select_related("created_by").get(pk=stream_id)
     result = RoundResult(claimed=True)
     deadline = time.monotonic() + (ROUND_SECONDS if budget is None else budget)
     identities = identities_of(stream)
-    reader = None
-    with requests.Session() as session:
+    reader = ahead = None
+    with requests.Session() as session, ThreadPoolExecutor(1, "stream-send") as sender:
         while True:
             try:
                 if reader is None:  # one per round: the search, the users shaped
                     reader = reader_for(
                         stream.created_by, q=_search_of(stream), identities=identities
                     )
-                page = reader.page(after=stream.cursor, limit=stream.batch_size)
+                if ahead is None:
+                    ahead = reader.page(after=stream.cursor, limit=stream.batch_size)
+                page, ahead = ahead, None
                 if page.entries:
-                    send(stream, _records(page), session)
+                    out = sender.submit(send, stream, _records(page), session)
+                    try:
+                        ahead = _read_ahead(reader, page, stream, deadline)
+                    finally:
+                        out.result()  # the receiver's answer: raises DeliveryFailed
             except FeedTrimmed as trimmed:
                 skipped = _skip_trimmed(stream, worker_id, trimmed)
                 if skipped is None:

@@ -13,6 +13,7 @@ import time
 import uuid
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from connlogs.feed.models import FeedEntry
@@ -130,6 +131,30 @@ def test_a_refused_batch_keeps_the_cursor_and_backs_off(world, receiver, make_st
     assert len(receiver.records) == 1 and stream.failures == 0
 
 
+def test_a_batch_read_ahead_goes_out_only_after_the_one_before_was_taken(
+    world, receiver, make_stream, monkeypatch
+):
+    record(*[connect(world.acme_ws) for _ in range(3)])
+    seqs = sorted(FeedEntry.objects.values_list("seq", flat=True))
+    stream = make_stream(url=receiver.url, batch_size=1)
+    sent = delivery.send
+
+    def send_then_refuse(*args):
+        sent(*args)  # the first batch is taken; from the second on the receiver refuses
+        receiver.refuse = True
+
+    monkeypatch.setattr(delivery, "send", send_then_refuse)
+    result = deliver(stream)
+
+    stream.refresh_from_db()
+    assert result.error.startswith("HTTP 503") and stream.cursor == seqs[0]
+    assert [r["seq"] for r in receiver.records] == seqs[:1]  # the third never went out
+    receiver.refuse = False
+    monkeypatch.setattr(delivery, "send", sent)
+    deliver(stream)
+    assert [r["seq"] for r in receiver.records] == seqs  # in feed order, none twice
+
+
 def test_an_unreachable_receiver_is_an_error_not_a_crash(world, make_stream):
     record(connect(world.acme_ws))
     stream = make_stream(url="http://127.0.0.1:9/nothing")
@@ -220,14 +245,16 @@ def test_syslog_over_tls_checks_the_certificate(world, make_stream, tls_server):
     assert len(syslog.messages) == 2 and syslog.messages[0].startswith(b"<110>1 ")
 
 
+@pytest.mark.django_db(transaction=True)  # the pause comes from another connection
 def test_a_stream_paused_mid_round_gives_its_lease_back(world, receiver, make_stream, monkeypatch):
     record(connect(world.acme_ws), connect(world.acme_ws))
     stream = make_stream(url=receiver.url, batch_size=1)
     sent = delivery.send
 
     def send_then_pause(*args):
-        sent(*args)  # while the batch is out, someone pauses the stream
-        Stream.objects.filter(pk=stream.pk).update(paused=True)
+        sent(*args)  # while the batch is out (in the round's sending thread), someone
+        Stream.objects.filter(pk=stream.pk).update(paused=True)  # pauses the stream
+        connection.close()  # this thread's own connection
 
     monkeypatch.setattr(delivery, "send", send_then_pause)
 
