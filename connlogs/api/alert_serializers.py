@@ -9,7 +9,7 @@ from connlogs.alerts.models import MAX_NAME, Channel, FiringStatus, RuleKind
 from connlogs.api.saved_view_serializers import ViewOwnerSerializer
 from connlogs.api.serializers import OrganizationRefSerializer
 from connlogs.api.stream_serializers import WatchedSearchBody
-from connlogs.api.text import Text
+from connlogs.api.text import Text, secret_text
 from connlogs.streams.models import StreamKind
 
 # The streams API lists its ``kind`` by value: named here for the schema's enum overrides
@@ -46,14 +46,9 @@ class AlertRuleBodySerializer(WatchedSearchBody):
         required=False,
         help_text="webhook and slack: where the notification is POSTed.",
     )
-    secret = Text(
-        max_length=1000,
-        allow_blank=True,
-        required=False,
-        write_only=True,
-        trim_whitespace=False,  # a key or token is used exactly as given
-        help_text="webhook: the HMAC-SHA256 key of the X-Connlogs-Signature header "
-        "(optional). Write-only: never shown again.",
+    secret = secret_text(
+        "webhook: the HMAC-SHA256 key of the X-Connlogs-Signature header "
+        "(optional). Write-only: never shown again."
     )
     email_to = Text(
         max_length=5000,

@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from connlogs.api.saved_view_serializers import ViewOwnerSerializer
 from connlogs.api.serializers import JsonBodySerializer, OrganizationRefSerializer
-from connlogs.api.text import Text
+from connlogs.api.text import Text, secret_text
 from connlogs.savedviews.models import MAX_Q
 from connlogs.streams.models import MAX_NAME, Stream, StreamKind
 
@@ -54,14 +54,9 @@ class StreamBodySerializer(WatchedSearchBody):
     port = serializers.IntegerField(
         min_value=1, max_value=65535, allow_null=True, required=False, help_text="syslog."
     )
-    secret = Text(
-        max_length=1000,
-        allow_blank=True,
-        required=False,
-        write_only=True,
-        trim_whitespace=False,  # a key or token is used exactly as given
-        help_text="splunk_hec: the HEC token (required); http: the HMAC-SHA256 key of the "
-        "X-Connlogs-Signature header (optional). Write-only: never shown again.",
+    secret = secret_text(
+        "splunk_hec: the HEC token (required); http: the HMAC-SHA256 key of the "
+        "X-Connlogs-Signature header (optional). Write-only: never shown again."
     )
     tls_ca = Text(
         max_length=100_000,

@@ -20,3 +20,16 @@ class Text(serializers.CharField):
         if isinstance(data, str) and self.max_length is not None and len(data) > self.max_length:
             self.fail("max_length", max_length=self.max_length)
         return super().to_internal_value(data)
+
+
+def secret_text(help_text: str) -> Text:
+    """A write-only secret of a body (an HEC token, an HMAC key): at most 1,000 characters,
+    optional, blank to remove, and used exactly as given (never trimmed)."""
+    return Text(
+        max_length=1000,
+        allow_blank=True,
+        required=False,
+        write_only=True,
+        trim_whitespace=False,
+        help_text=help_text,
+    )
