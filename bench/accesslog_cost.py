@@ -4,15 +4,18 @@
     .venv/bin/python bench/accesslog_cost.py --n N --dsn "host=127.0.0.1 port=PORT user=postgres"
 
 1. In this process (Django's test client against connlogs_N): the queries the API list sends
-   before its response is finished, with the access log and with ``record`` switched off; the
-   difference must be exactly one INSERT into the access log, which is then run under
-   ``EXPLAIN (ANALYZE, BUFFERS)`` (rolled back). What runs after the response (chaining the
-   entry) is listed apart.
-2. Over HTTP: two gunicorn servers on the same database, the second with ``record`` switched
-   off in its workers (a bench-only ``post_worker_init`` hook: the application has no such
-   switch), and each case's ``GET /api/v2/connectionlog`` timed on both in interleaved
-   rounds (the order alternating), as a site owner. Prints p50/p95 of each and the
-   difference; writes ``out/accesslog-cost-N.md``.
+   before its response is finished, with the access log and with recording switched off;
+   the difference must be exactly one INSERT into the access log, which is then run under
+   ``EXPLAIN (ANALYZE, BUFFERS)`` (rolled back). Counted with the entry written on the
+   request's connection, where the capture sees it (the writer thread sends the same
+   INSERT on its own). What runs after the response (chaining the entry) is listed apart.
+2. Over HTTP: gunicorn servers on the same database, one as shipped, one with recording
+   switched off in its workers (a bench-only ``post_worker_init`` hook: the application has
+   no such switch), and each case's ``GET /api/v2/connectionlog`` timed on each in
+   interleaved rounds (the order alternating), as a site owner. Prints p50/p95 of each and
+   the difference; writes ``out/accesslog-cost-N.md``. ``--inline`` adds a server whose
+   entry is written on the request's connection before the body is made (the previous
+   design: ``connlogs.accesslog.writer`` switched off).
 """
 
 from __future__ import annotations
@@ -48,31 +51,24 @@ CASES = (
 # records nothing. Bench-only: the application always records.
 NO_RECORD_HOOK = """
 def post_worker_init(worker):
-    from connlogs.accesslog import record
-    record.record = lambda reader, read, identities=None: None
+    from connlogs.accesslog import writer
+    writer.append = lambda entry: None
 """
-# ``--async-commit``: a third server whose entry commits without waiting for its WAL flush
-# (``synchronous_commit = off`` for that transaction only): what the flush costs.
-ASYNC_COMMIT_HOOK = """
+# ``--inline``: a server whose entry is written at once on the request's connection.
+INLINE_HOOK = """
 def post_worker_init(worker):
-    from django.db import connection, transaction
-    from connlogs.accesslog import record
-    kept = record.record
-    def record_async(reader, read, identities=None):
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-            return kept(reader, read, identities)
-    record.record = record_async
+    from connlogs.accesslog import writer
+    writer.overlaps = lambda: False
 """
 
 
-def _switch_off_record():
-    from connlogs.accesslog import record
+def _switched(name: str, value):
+    """Set ``connlogs.accesslog.writer.<name>`` to ``value``; returns the undo."""
+    from connlogs.accesslog import writer
 
-    kept = record.record
-    record.record = lambda reader, read, identities=None: None
-    return lambda: setattr(record, "record", kept)
+    kept = getattr(writer, name)
+    setattr(writer, name, value)
+    return lambda: setattr(writer, name, kept)
 
 
 def _queries_of_one_read(path: str, token: str) -> tuple[list[str], list[str]]:
@@ -110,9 +106,13 @@ def read_path(token: str) -> dict:
     from django.db import connection, transaction
 
     path = "/api/v2/connectionlog?" + urlencode({"q": "type:ssh"})
-    _queries_of_one_read(path, token)  # warm: the key, the token, the caches
-    with_entry, after = _queries_of_one_read(path, token)
-    restore = _switch_off_record()
+    restore = _switched("overlaps", lambda: False)
+    try:
+        _queries_of_one_read(path, token)  # warm: the key, the token, the caches
+        with_entry, after = _queries_of_one_read(path, token)
+    finally:
+        restore()
+    restore = _switched("append", lambda entry: None)
     try:
         without, _ = _queries_of_one_read(path, token)
     finally:
@@ -156,7 +156,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--out", default=str(HERE / "out"))
-    parser.add_argument("--async-commit", action="store_true", help="a third server (above)")
+    parser.add_argument("--inline", action="store_true", help="a third server (above)")
     args = parser.parse_args()
     fields = dict(part.split("=", 1) for part in args.dsn.split())
     user, host, port = fields.get("user", "postgres"), fields["host"], fields["port"]
@@ -176,8 +176,8 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     hooks = {"without": NO_RECORD_HOOK}
-    if args.async_commit:
-        hooks["async commit"] = ASYNC_COMMIT_HOOK
+    if args.inline:
+        hooks["inline"] = INLINE_HOOK
     servers = {"with entry": Server(app_env(url, CONN_MAX_AGE="600"), out / "accesslog-with.log")}
     files = []
     for name, text in hooks.items():
@@ -195,15 +195,15 @@ def main() -> None:
             path = "/api/v2/connectionlog" + ("?" + urlencode(params) if params else "")
             samples = timed_pair(clients, path, token, args.warmup, args.runs)
             with_ms, without_ms = samples["with entry"], samples["without"]
-            async_ms = samples.get("async commit")
+            inline_ms = samples.get("inline")
             results.append(
                 (case, p50(with_ms), p50(without_ms), p95(with_ms), p95(without_ms))
-                + ((p50(async_ms),) if async_ms else ())
+                + ((p50(inline_ms),) if inline_ms else ())
             )
             log(
                 f"{case:22s} p50 with {ms(p50(with_ms))} ms, without {ms(p50(without_ms))} ms, "
                 f"added {ms(p50(with_ms) - p50(without_ms))} ms"
-                + (f"; async commit {ms(p50(async_ms))} ms" if async_ms else "")
+                + (f"; inline {ms(p50(inline_ms))} ms" if inline_ms else "")
             )
     finally:
         for server in servers.values():
@@ -221,8 +221,8 @@ def main() -> None:
         f"{written:,} entries written by the run.",
         "",
         "| case | p50 with entry | p50 without | added p50 | p95 with | p95 without |"
-        + (" p50 async commit |" if args.async_commit else ""),
-        "|---|---|---|---|---|---|" + ("---|" if args.async_commit else ""),
+        + (" p50 inline |" if args.inline else ""),
+        "|---|---|---|---|---|---|" + ("---|" if args.inline else ""),
         *(
             f"| {case} | {ms(a)} | {ms(b)} | {ms(a - b)} | {ms(c)} | {ms(d)} |"
             + "".join(f" {ms(x)} |" for x in rest)

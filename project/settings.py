@@ -61,6 +61,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "connlogs.middleware.ContentSecurityPolicyMiddleware",
     "connlogs.middleware.DatabaseUnavailableMiddleware",
+    # Holds each answer until the access-log entries of its read are committed.
+    "connlogs.accesslog.writer.AccessLogWriteMiddleware",
     "connlogs.middleware.ChunkedBodyMiddleware",
     "connlogs.middleware.AdminNulParameterMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

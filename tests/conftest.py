@@ -14,6 +14,17 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def access_log_writer_closed(django_db_setup):
+    # Reads in transactional tests on PostgreSQL write their access-log entries on a
+    # connection of their own (``accesslog.writer``): closed before the test database is
+    # dropped.
+    yield
+    from connlogs.accesslog import writer
+
+    writer.close()
+
+
 @pytest.fixture(autouse=True)
 def dropped_exports_give_back_their_slots():
     # A real server closes every response; the test client never closes a streaming one

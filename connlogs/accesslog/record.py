@@ -1,11 +1,13 @@
 """Recording a read of connection logs: one INSERT, nothing else before the answer.
 
-Every door calls ``record`` (or ``record_rows``) once per read, after it has the rows and
-before it answers, so that a read whose entry cannot be written fails instead of going
-unrecorded. What follows is deferred until the response is sent
-(``connlogs.privacy.deferred``): indexing the pseudonyms shown and chaining the new entry
-(``connlogs.accesslog.chain``). A door without a request (a stream worker) calls ``record``
-with a ``Reader`` of its own.
+Every door records once per read, after it has the rows and before it answers, so that a
+read whose entry cannot be written fails instead of going unrecorded. The doors that answer
+in one response (``record_rows``, ``record_changes``) hand the entry to
+``connlogs.accesslog.writer``, which commits it while the response is built and holds the
+response until it is; a download's entry, written when its body ends, and a door without a
+request (a stream worker) use ``record``, which writes at once. What follows is deferred
+until the response is sent (``connlogs.privacy.deferred``): indexing the pseudonyms shown
+and chaining the new entry (``connlogs.accesslog.chain``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from connlogs.accesslog import chain
+from connlogs.accesslog import chain, writer
 from connlogs.models import AccessLogEntry, ApiToken, ConnectionLog
 from connlogs.privacy.deferred import after_response
 from connlogs.privacy.identities import Identities
@@ -76,11 +78,10 @@ def organizations_text(ids: Iterable) -> str:
     return " ".join(sorted({str(pk) for pk in ids}))
 
 
-def record(reader: Reader, read: Read, identities: Identities | None = None) -> AccessLogEntry:
-    """Append the entry of ``read`` by ``reader``: one INSERT; its chaining and the index of
-    the pseudonyms ``identities`` showed wait until the response is sent."""
+def _entry(reader: Reader, read: Read, identities: Identities | None) -> AccessLogEntry:
+    """The unsaved entry of ``read`` by ``reader``; queues what follows it (see the module)."""
     export = read.export
-    entry = AccessLogEntry.objects.create(
+    entry = AccessLogEntry(
         user_id=reader.user_id,
         username=reader.username,
         token_name=reader.token_name[:64],
@@ -101,10 +102,23 @@ def record(reader: Reader, read: Read, identities: Identities | None = None) -> 
     return entry
 
 
+def record(reader: Reader, read: Read, identities: Identities | None = None) -> AccessLogEntry:
+    """Append the entry of ``read`` by ``reader`` now (one INSERT) and return it; its
+    chaining and the index of the pseudonyms ``identities`` showed wait until the response
+    is sent."""
+    entry = _entry(reader, read, identities)
+    writer.insert([entry])
+    return entry
+
+
 def record_rows(
     request, door: str, q: str, rows: list[ConnectionLog], identities: Identities, **extra
-) -> AccessLogEntry:
-    """``record`` a read that returned these model rows (a page, a detail)."""
+) -> None:
+    """Record a read that returned these model rows (a page, a detail), before the response
+    leaves (``writer.append``). The rows are concealed first (``Identities.conceal_row``,
+    applied once), so the entry says whether they were shown in clear whatever the door
+    does with them next."""
+    rows = [identities.conceal_row(row) for row in rows]
     read = Read(
         door=door,
         q=q,
@@ -112,17 +126,17 @@ def record_rows(
         organizations={row.organization_id for row in rows},
         **extra,
     )
-    return record(Reader.from_request(request), read, identities)
+    writer.append(_entry(Reader.from_request(request), read, identities))
 
 
 def record_changes(
     request, q: str, rows: int, organizations: Iterable, identities: Identities
-) -> AccessLogEntry | None:
-    """``record`` of a change-feed read (``Door.FEED``: the API's and the following page's)
+) -> None:
+    """Record a change-feed read (``Door.FEED``: the API's and the following page's)
     that returned ``rows`` rows of ``organizations`` (ids). A read that returned none is not
     recorded: a following page asks every few seconds, and such entries would bury the
     reads that showed rows."""
     if not rows:
-        return None
+        return
     read = Read(door=Door.FEED, q=q, rows=rows, organizations=set(organizations))
-    return record(Reader.from_request(request), read, identities)
+    writer.append(_entry(Reader.from_request(request), read, identities))

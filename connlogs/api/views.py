@@ -90,11 +90,13 @@ class ConnectionLogListView(APIView):
             rows = matching.page(page.offset, page.limit)
 
         rows = list(rows)
+        # Recorded as soon as the rows are read: the entry is written while the count and
+        # the body are made, and the response waits for it (``accesslog.writer``).
+        record_rows(request, Door.API, search.q, rows, search.identities)
         cap = settings.CONNLOGS_COUNT_CAP
         body = {
             "connection_logs": connection_log_entries(rows, request.user, search.identities),
             "count": matching.capped_count(cap),
             "count_cap": cap,
         }
-        record_rows(request, Door.API, search.q, rows, search.identities)
         return Response(body)

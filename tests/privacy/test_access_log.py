@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.db import DatabaseError, connection
 from django.test import Client
 
-from connlogs.accesslog import chain
+from connlogs.accesslog import chain, writer
 from connlogs.accesslog.models import AppendOnlyError
 from connlogs.models import AccessLogEntry
 from connlogs.privacy import deferred
@@ -93,10 +93,10 @@ def test_refused_and_invalid_reads_record_nothing(people):
 
 
 def test_a_read_whose_entry_cannot_be_written_is_not_answered(people, monkeypatch):
-    def refuse(**fields):
+    def refuse(entries):
         raise DatabaseError("disk full")
 
-    monkeypatch.setattr(AccessLogEntry.objects, "create", refuse)
+    monkeypatch.setattr(writer, "insert", refuse)
     client = as_user(people.auditor)
     client.raise_request_exception = False
     response = client.get(LIST)
