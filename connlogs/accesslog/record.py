@@ -107,7 +107,7 @@ def record(reader: Reader, read: Read, identities: Identities | None = None) -> 
     chaining and the index of the pseudonyms ``identities`` showed wait until the response
     is sent."""
     entry = _entry(reader, read, identities)
-    writer.insert([entry])
+    writer.insert(entry)
     return entry
 
 

@@ -39,13 +39,10 @@ from connlogs.models import AccessLogEntry
 _thread = threading.local()
 
 
-def insert(entries: list[AccessLogEntry]) -> None:
-    """Write unsaved ``entries`` now on the current connection: one entry by one INSERT
-    that commits by itself in autocommit (one round trip), more by one multi-row INSERT."""
-    if len(entries) == 1:
-        entries[0].save(force_insert=True)
-    else:
-        AccessLogEntry.objects.bulk_create(entries)
+def insert(entry: AccessLogEntry) -> None:
+    """Write unsaved ``entry`` now on the current connection: one INSERT, which commits by
+    itself in autocommit (or with the transaction it is in)."""
+    entry.save(force_insert=True)
 
 
 @functools.cache
@@ -169,7 +166,7 @@ def append(entry: AccessLogEntry) -> None:
     ``overlaps()``, else now. Raises what the INSERT raised when written now (Django's
     exception classes either way)."""
     if not overlaps():
-        insert([entry])
+        insert(entry)
         return
     with connection.wrap_database_errors:
         _side().send(entry)

@@ -93,7 +93,7 @@ def test_refused_and_invalid_reads_record_nothing(people):
 
 
 def test_a_read_whose_entry_cannot_be_written_is_not_answered(people, monkeypatch):
-    def refuse(entries):
+    def refuse(entry):
         raise DatabaseError("disk full")
 
     monkeypatch.setattr(writer, "insert", refuse)

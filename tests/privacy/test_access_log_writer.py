@@ -30,9 +30,9 @@ def paths(monkeypatch):
         seen.append("beside")
         send(self, entry)
 
-    def inserted(entries):
-        seen.extend("now" for _ in entries)
-        insert(entries)
+    def inserted(entry):
+        seen.append("now")
+        insert(entry)
 
     monkeypatch.setattr(writer._SideConnection, "send", sent)
     monkeypatch.setattr(writer, "insert", inserted)
