@@ -9,6 +9,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection
 from django.utils import timezone
 
@@ -246,3 +247,31 @@ def test_ingest_and_the_chart_work_while_an_online_conversion_is_under_way(plain
     expected = snapshot()
     call_command("partition_connection_log", "all", stdout=StringIO())
     assert_partitioned_and_exact(expected)
+
+
+@requires_postgres
+def test_reindex_is_refused_before_the_swap(plain_log):
+    with pytest.raises(CommandError, match="swap first"):
+        call_command("partition_connection_log", "reindex", stdout=StringIO())
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_reindex_rebuilds_every_index_of_the_partitioned_log_and_keeps_it_whole():
+    fill(60)
+    expected = snapshot()
+    with connection.cursor() as cursor:
+        indexes = conversion.log_indexes(cursor)
+    out = StringIO()
+    call_command("partition_connection_log", "reindex", stdout=out)
+    said = out.getvalue()
+    assert all(f"  {name}: " in said for name in indexes) and "Reindexed in" in said
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE NOT i.indisvalid OR c.relname LIKE '%%_ccnew%%'"
+        )
+        assert cursor.fetchone()[0] == 0  # no half-built copy left behind
+        assert conversion.log_indexes(cursor) == indexes
+        assert ddl.is_partitioned(cursor)
+    assert snapshot() == expected

@@ -272,3 +272,55 @@ def swap(cursor) -> None:
 def drop_flat(cursor) -> None:
     """Drop the plain table a swap left behind."""
     ddl.drop_table(cursor, FLAT_TABLE)
+
+
+def log_indexes(cursor) -> list[str]:
+    """The indexes of the log's partitions and of the key table (qualified names)."""
+    cursor.execute(
+        "SELECT i.indexrelid::regclass::text FROM pg_index i "
+        "WHERE i.indrelid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = %s::regclass)"
+        " OR i.indrelid = %s::regclass ORDER BY 1",
+        [LOG_TABLE, ConnectionKey._meta.db_table],
+    )
+    return [name for (name,) in cursor.fetchall()]
+
+
+def reindex(cursor, on_index: Callable[[str, int, int], None] | None = None) -> tuple[int, int]:
+    """Rebuild every index of ``log_indexes`` one at a time with ``REINDEX INDEX
+    CONCURRENTLY`` (writes go on; needs autocommit: not inside a transaction).
+
+    An online backfill builds the copy's indexes by inserting into them, in the order the
+    rows arrive: at 10M rows they came out at 947 bytes a row against 652 for indexes built
+    in one pass (docs/scaling.md). Calls ``on_index(name, bytes before, bytes after)`` after
+    each; returns the totals ``(before, after)`` in bytes. An index whose rebuild failed is
+    left as it was, and PostgreSQL's invalid copy is dropped, before the error is raised.
+    """
+    total_before = total_after = 0
+    for name in log_indexes(cursor):
+        before = _index_bytes(cursor, name)
+        try:
+            cursor.execute(f"REINDEX INDEX CONCURRENTLY {name}")
+        except Exception:
+            _drop_invalid_copy(cursor, name)
+            raise
+        after = _index_bytes(cursor, name)
+        total_before, total_after = total_before + before, total_after + after
+        if on_index is not None:
+            on_index(name, before, after)
+    return total_before, total_after
+
+
+def _index_bytes(cursor, name: str) -> int:
+    cursor.execute("SELECT pg_relation_size(%s::regclass)", [name])
+    return cursor.fetchone()[0]
+
+
+def _drop_invalid_copy(cursor, name: str) -> None:
+    # A failed REINDEX CONCURRENTLY leaves an invalid "<name>_ccnew" beside the index.
+    cursor.execute(
+        "SELECT c.oid::regclass::text FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid "
+        "WHERE NOT i.indisvalid AND c.relname LIKE %s",
+        [name.rsplit(".", 1)[-1].strip('"') + "_ccnew%"],
+    )
+    for (copy,) in cursor.fetchall():
+        cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {copy}")
