@@ -16,8 +16,9 @@ log table:
   on an id or address nobody has: the same two queries, whatever was typed, so neither an
   error nor the time taken tells a real name from a made-up one;
 * the same viewer when only some organizations are protected (``organizations``): a
-  pseudonym anywhere, or the real condition in the organizations not protected (where real
-  values are shown); one more query reads which organizations are protected.
+  pseudonym in the protected organizations, the real condition in the others: each value
+  only where it is shown, so no answer pairs a pseudonym with the real value of the same
+  person or address; one more query reads which organizations are protected.
 
 Only pseudonyms that were shown can be typed back: they are indexed when shown
 (``Identities.remember``). Free text also matches the row's address as text: ``concealed_rows``
@@ -61,7 +62,10 @@ def _match(
         return real_q() | found
     if protected is None:
         return found
-    return found | (real_q() & ~Q(organization_id__in=protected))
+    # Each where it is shown: a pseudonym that also found the rows showing the real value
+    # would pair the two in one answer.
+    shown_pseudonyms = Q(organization_id__in=protected)
+    return (found & shown_pseudonyms) | (real_q() & ~shown_pseudonyms)
 
 
 def concealed_rows(viewer: User) -> Q | None:

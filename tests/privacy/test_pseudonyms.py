@@ -197,6 +197,51 @@ def test_in_per_organization_mode_a_real_name_matches_only_where_it_is_shown(peo
     assert listed(people.both_auditor, "workspace_owner:alice-owner") == []
 
 
+@pytest.mark.parametrize("door", ["api", "page", "export"])
+def test_in_per_organization_mode_a_pseudonym_matches_only_where_it_is_shown(
+    people, settings, door
+):
+    """A person (and an address) with rows in a protected and an unprotected organization:
+    their pseudonym must not also find the rows that show them in clear, or the answer
+    would pair the pseudonym with the real name."""
+    from tests.factories import ConnectionLogFactory, WorkspaceFactory
+
+    settings.CONNLOGS_DATA_PROTECTION = "organizations"
+    people.acme.data_protection = True
+    people.acme.save()
+    mirror = WorkspaceFactory(organization=people.globex, owner=people.alice, name="side")
+    ConnectionLogFactory(workspace=mirror, type="ssh", ip="203.0.113.10")
+    shown = by_type(listed(people.both_auditor))
+    acme_rows = {e["id"] for e in listed(people.both_auditor, "organization:acme")}
+    owner, address = shown["ssh"]["workspace_owner_username"], None
+    for entry in listed(people.both_auditor, "organization:acme"):
+        if entry["type"] == "ssh":
+            owner, address = entry["workspace_owner_username"], entry["ip"]
+    assert PSEUDONYM.match(owner) and address.startswith("2001:db8:")
+
+    def found(q: str) -> bytes:
+        if door == "api":
+            return as_user(people.both_auditor).get(LIST, {"q": q, "limit": 100}).content
+        page = Client()
+        page.force_login(people.both_auditor)
+        if door == "page":  # the rows found (the owner hints list every owner as shown)
+            html = page.get("/connectionlog", {"q": q}).content
+            return html[html.index(b"<table") : html.index(b"</table>")]
+        return b"".join(page.get("/connectionlog/export", {"q": q}).streaming_content)
+
+    for q in (f"workspace_owner:{owner}", f'ip:"{address}"', owner):
+        body = found(q)
+        assert b"alice-owner" not in body and b"203.0.113.10" not in body, q
+    ids = {e["id"] for e in listed(people.both_auditor, f"workspace_owner:{owner}")}
+    assert ids and ids <= acme_rows
+    ids = {e["id"] for e in listed(people.both_auditor, f'ip:"{address}"')}
+    assert ids and ids <= acme_rows
+    # The real name finds only the rows that show it: the globex one.
+    real = listed(people.both_auditor, "workspace_owner:alice-owner")
+    assert [e["workspace_owner_username"] for e in real] == ["alice-owner"]
+    assert not {e["id"] for e in real} & acme_rows
+
+
 def test_rotating_the_key_changes_every_pseudonym_and_voids_the_old(people, protected):
     from django.core.management import call_command
 
