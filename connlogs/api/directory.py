@@ -136,7 +136,8 @@ class UserDetailView(DirectoryView):
         responses={200: UserSerializer, **error_responses(401, 404)},
     )
     def get(self, request, user: str):
-        return Response(shown_user_json(resolve_user(request, user), request.user))
+        target = resolve_user(request, user, in_clear=True)
+        return Response(shown_user_json(target, request.user))
 
 
 class UserRolesView(DirectoryView):

@@ -14,6 +14,7 @@ from rest_framework.exceptions import NotFound
 
 from connlogs import roles, values
 from connlogs.models import Organization, User, Workspace
+from connlogs.privacy.resolve import users_in_clear
 
 
 def _scoped(queryset: QuerySet, visible: Q | None) -> QuerySet:
@@ -33,11 +34,15 @@ def _by_uuid_or(queryset: QuerySet, ref: str, **by_name):
     return found
 
 
-def resolve_user(request, ref: str) -> User:
-    """The user ``ref`` names among those the caller may see; 404 otherwise."""
+def resolve_user(request, ref: str, *, in_clear: bool = False) -> User:
+    """The user ``ref`` names among those the caller may see; 404 otherwise. ``in_clear``:
+    only among those the caller may read by real name (``privacy.resolve.users_in_clear``:
+    the directory's reads under data protection mode)."""
     if ref == "me":
         return request.user
     users = _scoped(User.objects.all(), roles.visible_users(request.user))
+    if in_clear:
+        users = _scoped(users, users_in_clear(request.user))
     # lower(username) uses the case-insensitive unique index (iexact's UPPER() would not).
     users = users.annotate(username_lower=Lower("username"))
     return _by_uuid_or(users, ref, username_lower=ref.lower())

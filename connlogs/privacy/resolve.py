@@ -78,6 +78,30 @@ def concealed_rows(viewer: User) -> Q | None:
     return Q() if protected is None else Q(organization_id__in=protected)
 
 
+def users_in_clear(viewer: User) -> Q | None:
+    """The accounts ``viewer`` may read by real name in the user directory
+    (``GET /api/v2/users/{user}``), within ``roles.visible_users``; ``None``: all of those.
+
+    A viewer shown pseudonyms (the mode on, no ``identity-viewer``) reads themselves, the
+    members of the organizations they administer (they manage those accounts by name, and
+    site owners every account) and the members of readable organizations whose rows show
+    real identities; any other name or id answers 404, as a made-up one does, so the
+    directory tells no more than the log about who is behind a pseudonym (or exists).
+    """
+    protected = _protected_organizations()
+    administered = roles.administered_organization_ids(viewer)
+    if protected == [] or administered is None or roles.may_reveal_identities(viewer):
+        return None
+    shown = Q(pk=viewer.pk) | Q(memberships__organization_id__in=administered or [roles.NO_ID])
+    if protected is None:
+        return shown
+    readable = roles.readable_organization_ids(viewer)
+    unprotected = Q(memberships__organization__data_protection=False)
+    if readable is not None:
+        unprotected &= Q(memberships__organization_id__in=readable or [roles.NO_ID])
+    return shown | unprotected
+
+
 def _on(columns: tuple[str, ...], ids: list) -> Q:
     condition = Q()
     for column in columns:
