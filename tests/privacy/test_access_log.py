@@ -370,3 +370,16 @@ def _typed(row: dict) -> dict:
     values["purged_through"] = int(row["purged_through"]) if row["purged_through"] else None
     values["time"] = dt.datetime.fromisoformat(row["time"].replace("Z", "+00:00"))
     return values
+
+
+def test_the_workers_heartbeat_chains_the_last_reads_of_a_quiet_spell(people):
+    from django.utils import timezone
+
+    from connlogs.management.commands.stream_worker import beat_once
+
+    as_user(people.auditor).get(LIST)
+    as_user(people.auditor).get(LIST, {"q": "type:ssh"})
+    assert AccessLogEntry.objects.filter(seq__isnull=True).count() == 2  # nobody reads again
+    beat_once("worker-1", timezone.now(), 1)
+    assert list(AccessLogEntry.objects.order_by("id").values_list("seq", flat=True)) == [1, 2]
+    assert chain.verify().ok
