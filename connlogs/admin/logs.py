@@ -42,7 +42,7 @@ class StatusFilter(admin.SimpleListFilter):
 
 SEARCH_HELP = (
     "An IP address (exact), a row, connection or workspace UUID, or the API's search "
-    "language, e.g. type:ssh workspace_owner:alice status:ongoing organization:acme "
+    "language, e.g. type:ssh workspace_owner:me status:ongoing organization:acme "
     'connected_after:"2025-01-01T00:00:00Z".'
 )
 # How the list writes a time: seconds and the zone's abbreviation, in the display zone.

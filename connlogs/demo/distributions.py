@@ -121,6 +121,6 @@ def person_addresses(rng: random.Random, index: int) -> tuple[list, list[float]]
     """A person's usual addresses: office and home IPv4, an IPv6 one, rarely unknown."""
     office = f"203.0.113.{10 + index}"
     home = f"198.51.100.{rng.randrange(2, 250)}"
-    v6 = f"2001:db8:{index + 1:x}::{rng.randrange(1, 0xFFFF):x}"
+    v6 = f"fd7a:115c:a1e0:{index + 1:x}::{rng.randrange(1, 0xFFFF):x}"
     vpn = f"10.{rng.randrange(0, 255)}.{rng.randrange(0, 255)}.{rng.randrange(2, 250)}"
     return weighted([(office, 40), (home, 25), (v6, 22), (vpn, 10), (None, 3)])

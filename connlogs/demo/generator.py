@@ -215,7 +215,7 @@ class RowGenerator:
             user_id = None  # not signed in
         if user_id is None:
             status = rng.choices(ANONYMOUS_STATUS_CODES[0], cum_weights=ANONYMOUS_STATUS_CODES[1])
-            ip = rng.choice(["192.0.2.77", "2001:db8:ffff::17", "198.51.100.250"])
+            ip = rng.choice(["192.0.2.77", "fd7a:115c:a1e0:ffff::17", "198.51.100.250"])
         else:
             status = rng.choices(STATUS_CODES[0], cum_weights=STATUS_CODES[1])
             ip = self._address(user_id)
@@ -259,7 +259,7 @@ class RowGenerator:
             )
 
         return [
-            session("ssh", one, ago(20), ip="2001:db8:1::42"),  # ongoing, IPv6
+            session("ssh", one, ago(20), ip="fd7a:115c:a1e0:1::42"),  # ongoing, IPv6
             session("vscode", two, ago(95), ip="203.0.113.24"),  # ongoing
             session(
                 "jetbrains", three, ago(600), ago(420), "client disconnected", None, "198.51.100.7"
@@ -268,7 +268,13 @@ class RowGenerator:
                 "reconnecting_pty", one, ago(300), ago(290), "normal closure", 130, "10.20.30.40"
             ),
             session(
-                "ssh", two, ago(200), ago(150), "connection reset by peer", 255, "2001:db8:2::7"
+                "ssh",
+                two,
+                ago(200),
+                ago(150),
+                "connection reset by peer",
+                255,
+                "fd7a:115c:a1e0:2::7",
             ),
             session("ssh", three, ago(180), ago(180), "agent shutting down", 0),  # connect lost
             request(
@@ -287,7 +293,13 @@ class RowGenerator:
                 "workspace_app", three, ago(45), 403, "192.0.2.77", False, "curl/8.8.0", "grafana"
             ),
             request(
-                "port_forwarding", one, ago(60), 200, "2001:db8:1::42", agent=chrome, slug="8080"
+                "port_forwarding",
+                one,
+                ago(60),
+                200,
+                "fd7a:115c:a1e0:1::42",
+                agent=chrome,
+                slug="8080",
             ),
             request(
                 "port_forwarding",
