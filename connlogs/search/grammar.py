@@ -104,6 +104,12 @@ def parse(q: str | None, known_keys: Iterable[str]) -> ParsedQuery:
     """
     known = list(known_keys)
     knows = set(known)
+    if (q or "").count('"') % 2:
+        # Ours: Coder reads the rest of the query as quoted and may drop the term whole
+        # (``workspace_owner:"`` found every row); a search that says less than it was
+        # typed to say is refused instead.
+        detail = 'Query has an unclosed quote ("): close it, or remove it'
+        return ParsedQuery(errors=[Validation("q", detail)])
     elements = _split((q or "").lower(), " ")
     pairs: list[tuple[str, str]] = []
     free_words: list[str] = []

@@ -196,6 +196,9 @@ def error_of(response):
             "not exist, or you are unauthorized to view it",
         ),
         ("username:", "q", "Query element \"username:\" cannot start or end with ':'"),
+        ('workspace_owner:"', "q", 'Query has an unclosed quote ("): close it, or remove it'),
+        ('"""', "q", 'Query has an unclosed quote ("): close it, or remove it'),
+        ('type:ssh "alice', "q", 'Query has an unclosed quote ("): close it, or remove it'),
     ],
 )
 def test_validation_errors_word_for_word(owner_api, rows, q, field, detail):
