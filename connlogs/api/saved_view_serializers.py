@@ -12,7 +12,7 @@ from connlogs.api.serializers import (
 from connlogs.api.text import Text
 from connlogs.roles import User
 from connlogs.savedviews import access, display
-from connlogs.savedviews.models import MAX_NAME, MAX_Q, SavedView, Sharing
+from connlogs.savedviews.models import MAX_DESCRIPTION, MAX_NAME, MAX_Q, SavedView, Sharing
 from connlogs.savedviews.presets import Preset
 from connlogs.savedviews.resolve import shown_queries
 from connlogs.values import format_time
@@ -30,6 +30,12 @@ class SavedViewBodySerializer(JsonBodySerializer):
     """A view to create (``name`` required) or the fields to change (``PATCH``)."""
 
     name = Text(max_length=MAX_NAME)
+    description = Text(
+        max_length=MAX_DESCRIPTION,
+        allow_blank=True,
+        required=False,
+        help_text="What the view is for, shown beside its name.",
+    )
     q = Text(
         max_length=MAX_Q, allow_blank=True, required=False, help_text="The search; '' is all rows."
     )
@@ -89,7 +95,7 @@ def saved_view_json(view: SavedView, viewer: User, shown_q: str | None = None) -
         "id": str(view.id),
         "name": view.name,
         "q": shown_q,
-        "description": "",
+        "description": view.description,
         "page_size": view.page_size,
         "time_zone": view.time_zone or None,
         "columns": view.columns,
@@ -143,7 +149,7 @@ class SavedViewSerializer(serializers.Serializer):
     id = Text(help_text="A UUID, or a built-in view's key.")
     name = Text()
     q = Text()
-    description = Text(help_text="Built-in views only; '' otherwise.")
+    description = Text(help_text="What the view is for ('' when its owner gave nothing).")
     page_size = serializers.IntegerField(allow_null=True)
     time_zone = Text(allow_null=True)
     columns = serializers.ListField(child=Text(), allow_null=True)

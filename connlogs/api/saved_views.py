@@ -137,7 +137,7 @@ def _apply(request, view: SavedView, data: dict) -> SavedView:
         search = LogSearch.from_request(request, q=data["q"])
         if search.validations:
             raise ApiError("Invalid connection search query.", validations=search.validations)
-    for name in ("name", "q", "page_size", "time_zone", "columns"):
+    for name in ("name", "description", "q", "page_size", "time_zone", "columns"):
         if name in data:
             setattr(view, name, data[name])
     _share(request, view, data)

@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import Q
 
 MAX_NAME = 100
+MAX_DESCRIPTION = 1000
 MAX_Q = 2000
 
 
@@ -37,6 +38,7 @@ class SavedView(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=MAX_NAME)
+    description = models.TextField(blank=True, default="", max_length=MAX_DESCRIPTION)
     q = models.TextField(blank=True, default="")
     page_size = models.PositiveSmallIntegerField(null=True, blank=True)
     time_zone = models.CharField(max_length=64, blank=True, default="")

@@ -17,6 +17,7 @@ def test_a_created_view_answers_as_stored(world):
         VIEWS,
         {
             "name": "  Long sessions ",
+            "description": "SSH sessions of the on-call week",
             "q": "type:ssh",
             "page_size": 50,
             "time_zone": "Europe/Paris",
@@ -33,7 +34,7 @@ def test_a_created_view_answers_as_stored(world):
         "id": str(view.id),
         "name": "Long sessions",
         "q": "type:ssh",
-        "description": "",
+        "description": "SSH sessions of the on-call week",
         "page_size": 50,
         "time_zone": "Europe/Paris",
         "columns": ["time", "who", "result"],
@@ -71,6 +72,11 @@ def test_a_patch_changes_only_what_it_names(world, views):
         view_url(views.personal), {"page_size": None, "time_zone": None}, format="json"
     )
     assert (cleared.json()["page_size"], cleared.json()["time_zone"]) == (None, None)
+    described = client(world, "target").patch(
+        view_url(views.personal), {"description": "<b>mine</b>"}, format="json"
+    )
+    assert described.json()["description"] == "<b>mine</b>"
+    assert described.json()["q"] == "type:vscode"
 
 
 @pytest.mark.parametrize(
@@ -82,6 +88,8 @@ def test_a_patch_changes_only_what_it_names(world, views):
         ({"name": "a\x00b"}, "name"),
         ({"name": 5}, "name"),
         ({"name": "v", "q": "x" * 2001}, "q"),
+        ({"name": "v", "description": "x" * 1001}, "description"),
+        ({"name": "v", "description": None}, "description"),
         ({"name": "v", "page_size": 30}, "page_size"),
         ({"name": "v", "page_size": "50"}, "page_size"),
         ({"name": "v", "time_zone": "Mars/Olympus"}, "time_zone"),
