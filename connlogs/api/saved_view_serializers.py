@@ -10,6 +10,7 @@ from connlogs.api.serializers import (
     organization_json,
 )
 from connlogs.api.text import Text
+from connlogs.privacy.identities import Identities
 from connlogs.roles import User
 from connlogs.savedviews import access, display
 from connlogs.savedviews.models import MAX_DESCRIPTION, MAX_NAME, MAX_Q, SavedView, Sharing
@@ -84,6 +85,23 @@ class StartViewBodySerializer(JsonBodySerializer):
 # --- the JSON of a view -----------------------------------------------------------------
 
 
+def _owner_json(view: SavedView, viewer: User) -> dict | None:
+    """The view's owner as ``viewer`` is shown people: a reader shown pseudonyms in the rows
+    of the view's organization (of every organization, for a view shared with everyone)
+    sees the owner's pseudonym, as their connections show it, unless they are the owner."""
+    owner = view.owner
+    if owner is None:
+        return None
+    identities = Identities.for_viewer(viewer)
+    protected = identities.protects_flag(
+        view.organization.data_protection if view.organization else False
+    )
+    if owner.pk != viewer.pk and identities.conceals(protected):
+        shown = identities.user(owner.pk)
+        return {"id": str(shown.id), "username": shown.username}
+    return {"id": str(owner.id), "username": owner.username}
+
+
 def saved_view_json(view: SavedView, viewer: User, shown_q: str | None = None) -> dict:
     """A saved view as ``viewer`` (who may see it) sees it; load it with
     ``select_related("organization", "owner")``. ``shown_q``: its ``q`` as ``viewer`` is
@@ -101,7 +119,7 @@ def saved_view_json(view: SavedView, viewer: User, shown_q: str | None = None) -
         "columns": view.columns,
         "sharing": view.sharing,
         "organization": organization_json(view.organization) if view.organization else None,
-        "owner": {"id": str(owner.id), "username": owner.username} if owner else None,
+        "owner": _owner_json(view, viewer),
         "mine": owner is not None and owner.pk == viewer.pk,
         "built_in": False,
         "editable": access.may_change(viewer, view),

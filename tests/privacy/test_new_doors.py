@@ -13,7 +13,7 @@ from connlogs.models import AccessLogEntry
 from connlogs.savedviews.models import SavedView, Sharing
 from tests.conftest import as_user
 from tests.privacy.conftest import REAL
-from tests.privacy.test_pseudonyms import by_type, listed
+from tests.privacy.test_pseudonyms import PSEUDONYM, by_type, listed
 
 CHANGES = "/api/v2/connectionlog/changes"
 
@@ -146,3 +146,20 @@ def test_new_keys_match_real_values_where_they_are_shown(people, settings):
         assert ids(listed(people.both_auditor, q)) == {globex_row}, q
     for q in ("alice", "workspace:alice-owner/dev", "203.0.113.10"):
         assert listed(people.both_auditor, q) == [], q
+
+
+def test_a_shared_views_owner_is_shown_as_their_pseudonym_to_a_reader_shown_pseudonyms(
+    people, protected
+):
+    view_id = shared_view(people, "type:ssh")
+    views = "/api/v2/connectionlog/views"
+
+    def owner_seen_by(user) -> dict:
+        return as_user(user).get(f"{views}/{view_id}").json()["owner"]
+
+    seen = owner_seen_by(people.auditor)
+    assert PSEUDONYM.match(seen["username"]) and seen["id"] != str(people.owner.id)
+    listing = as_user(people.auditor).get(views).content
+    assert b'"root"' not in listing and str(people.owner.id).encode() not in listing
+    assert owner_seen_by(people.viewer) == {"id": str(people.owner.id), "username": "root"}
+    assert owner_seen_by(people.owner)["username"] == "root"  # their own view
