@@ -215,7 +215,14 @@ def measure_ingest(args, db, server: Server, tokens) -> dict:
         deleted = db.execute(
             "DELETE FROM connlogs_connectionlog WHERE connect_time >= %s", [started]
         ).rowcount
-        db.execute("VACUUM (ANALYZE) connlogs_connectionlog")
+        # The key table and the rollup (a partitioned log) lost rows with the log's: vacuumed
+        # too, or their dead keys pile up run after run under the merge lookups' index.
+        tables = ["connlogs_connectionlog"] + [
+            table
+            for table in ("connlogs_connectionkey", "connlogs_connectionrollup")
+            if db.execute("SELECT to_regclass(%s) IS NOT NULL", [table]).fetchone()[0]
+        ]
+        db.execute(f"VACUUM (ANALYZE) {', '.join(tables)}")
         db.execute("VACUUM connlogs_connectionlog")  # second pass: visibility map set again
         result["cleaned_up_rows"] = deleted
     return result
