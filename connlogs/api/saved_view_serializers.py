@@ -35,7 +35,7 @@ class SavedViewBodySerializer(JsonBodySerializer):
         max_length=MAX_DESCRIPTION,
         allow_blank=True,
         required=False,
-        help_text="What the view is for, shown beside its name.",
+        help_text="What the view is for, in its owner's words.",
     )
     q = Text(
         max_length=MAX_Q, allow_blank=True, required=False, help_text="The search; '' is all rows."
@@ -87,8 +87,8 @@ class StartViewBodySerializer(JsonBodySerializer):
 
 def _owner_json(view: SavedView, viewer: User) -> dict | None:
     """The view's owner as ``viewer`` is shown people: a reader shown pseudonyms in the rows
-    of the view's organization (of every organization, for a view shared with everyone)
-    sees the owner's pseudonym, as their connections show it, unless they are the owner."""
+    of the view's organization (in every organization's, with the mode ``on``) sees the
+    owner's pseudonym, as their connections show it, unless they are the owner."""
     owner = view.owner
     if owner is None:
         return None
