@@ -591,6 +591,8 @@ DOORS = [
         kwargs=TARGET,
         body=lambda world: {},
         label="someone",
+        # Who is shown zoe's pseudonym may not name her either.
+        expect_protected={"acme_auditor": 404, "site_auditor": 404, "identity_viewer": 403},
     ),
     Door(
         "api-user-tokens",

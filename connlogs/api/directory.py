@@ -136,8 +136,7 @@ class UserDetailView(DirectoryView):
         responses={200: UserSerializer, **error_responses(401, 404)},
     )
     def get(self, request, user: str):
-        target = resolve_user(request, user, in_clear=True)
-        return Response(shown_user_json(target, request.user))
+        return Response(shown_user_json(resolve_user(request, user), request.user))
 
 
 class UserRolesView(DirectoryView):

@@ -34,15 +34,14 @@ def _by_uuid_or(queryset: QuerySet, ref: str, **by_name):
     return found
 
 
-def resolve_user(request, ref: str, *, in_clear: bool = False) -> User:
-    """The user ``ref`` names among those the caller may see; 404 otherwise. ``in_clear``:
-    only among those the caller may read by real name (``privacy.resolve.users_in_clear``:
-    the directory's reads under data protection mode)."""
+def resolve_user(request, ref: str) -> User:
+    """The user ``ref`` names among those the caller may see, and under data protection mode
+    may be shown by real name (``privacy.resolve.users_in_clear``); 404 otherwise, exactly
+    as for a name no one has."""
     if ref == "me":
         return request.user
     users = _scoped(User.objects.all(), roles.visible_users(request.user))
-    if in_clear:
-        users = _scoped(users, users_in_clear(request.user))
+    users = _scoped(users, users_in_clear(request.user))
     # lower(username) uses the case-insensitive unique index (iexact's UPPER() would not).
     users = users.annotate(username_lower=Lower("username"))
     return _by_uuid_or(users, ref, username_lower=ref.lower())

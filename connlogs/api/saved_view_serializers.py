@@ -11,6 +11,7 @@ from connlogs.api.serializers import (
 )
 from connlogs.api.text import Text
 from connlogs.privacy.identities import Identities
+from connlogs.privacy.resolve import user_ids_in_clear
 from connlogs.roles import User
 from connlogs.savedviews import access, display
 from connlogs.savedviews.models import MAX_DESCRIPTION, MAX_NAME, MAX_Q, SavedView, Sharing
@@ -85,30 +86,38 @@ class StartViewBodySerializer(JsonBodySerializer):
 # --- the JSON of a view -----------------------------------------------------------------
 
 
-def _owner_json(view: SavedView, viewer: User) -> dict | None:
-    """The view's owner as ``viewer`` is shown people: a reader shown pseudonyms in the rows
-    of the view's organization (in every organization's, with the mode ``on``) sees the
-    owner's pseudonym, as their connections show it, unless they are the owner."""
+def _owner_json(view: SavedView, viewer: User, in_clear: set | None) -> dict | None:
+    """The view's owner as ``viewer`` is shown people: by name when ``viewer`` may name them
+    (``in_clear``: ``privacy.resolve.user_ids_in_clear``, ``None`` for everyone), else by the
+    pseudonym their connections show (so a real name sent as a new owner never comes back
+    as its pseudonym)."""
     owner = view.owner
     if owner is None:
         return None
-    identities = Identities.for_viewer(viewer)
-    protected = identities.protects_flag(
-        view.organization.data_protection if view.organization else False
-    )
-    if owner.pk != viewer.pk and identities.conceals(protected):
-        shown = identities.user(owner.pk)
+    if in_clear is not None and owner.pk != viewer.pk and owner.pk not in in_clear:
+        shown = Identities.for_viewer(viewer).user(owner.pk)
         return {"id": str(shown.id), "username": shown.username}
     return {"id": str(owner.id), "username": owner.username}
 
 
-def saved_view_json(view: SavedView, viewer: User, shown_q: str | None = None) -> dict:
+def owners_in_clear(views, viewer: User) -> set | None:
+    """``in_clear`` for ``saved_view_json`` of these views (one query at most)."""
+    owners = {view.owner_id for view in views if isinstance(view, SavedView) and view.owner_id}
+    return user_ids_in_clear(owners, viewer) if owners else set()
+
+
+def saved_view_json(
+    view: SavedView, viewer: User, shown_q: str | None = None, in_clear: set | None = ...
+) -> dict:
     """A saved view as ``viewer`` (who may see it) sees it; load it with
     ``select_related("organization", "owner")``. ``shown_q``: its ``q`` as ``viewer`` is
-    shown it (``resolve.shown_queries``), worked out here when not given."""
+    shown it (``resolve.shown_queries``); ``in_clear``: ``owners_in_clear`` of the views
+    shown together; both worked out here when not given."""
     owner = view.owner
     if shown_q is None:
         shown_q = shown_queries([view], viewer)[str(view.id)]
+    if in_clear is ...:
+        in_clear = owners_in_clear([view], viewer)
     return {
         "id": str(view.id),
         "name": view.name,
@@ -119,7 +128,7 @@ def saved_view_json(view: SavedView, viewer: User, shown_q: str | None = None) -
         "columns": view.columns,
         "sharing": view.sharing,
         "organization": organization_json(view.organization) if view.organization else None,
-        "owner": _owner_json(view, viewer),
+        "owner": _owner_json(view, viewer, in_clear),
         "mine": owner is not None and owner.pk == viewer.pk,
         "built_in": False,
         "editable": access.may_change(viewer, view),
@@ -149,10 +158,12 @@ def preset_json(preset: Preset) -> dict:
     }
 
 
-def view_json(view: SavedView | Preset, viewer: User, shown_q: str | None = None) -> dict:
+def view_json(
+    view: SavedView | Preset, viewer: User, shown_q: str | None = None, in_clear: set | None = ...
+) -> dict:
     if isinstance(view, Preset):
         return preset_json(view)
-    return saved_view_json(view, viewer, shown_q)
+    return saved_view_json(view, viewer, shown_q, in_clear)
 
 
 # --- schema only (the functions above build the JSON) -------------------------------------

@@ -24,6 +24,7 @@ from connlogs.api.saved_view_serializers import (
     SavedViewSerializer,
     StartViewBodySerializer,
     StartViewSerializer,
+    owners_in_clear,
     view_json,
 )
 from connlogs.privacy.shown_query import ShownQuery, kept_as_stored
@@ -160,10 +161,10 @@ class SavedViewListView(APIView):
             key=lambda view: (view.sharing != Sharing.PERSONAL, view.name.lower(), str(view.id)),
         )
         start = start_view(user)
-        shown = shown_queries(saved, user)
+        shown, in_clear = shown_queries(saved, user), owners_in_clear(saved, user)
         return Response(
             {
-                "views": [view_json(view, user, shown[str(view.pk)]) for view in saved]
+                "views": [view_json(view, user, shown[str(view.pk)], in_clear) for view in saved]
                 + [view_json(preset, user) for preset in PRESETS.values()],
                 "start_view_id": None
                 if start is None

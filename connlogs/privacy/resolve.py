@@ -79,8 +79,9 @@ def concealed_rows(viewer: User) -> Q | None:
 
 
 def users_in_clear(viewer: User) -> Q | None:
-    """The accounts ``viewer`` may read by real name in the user directory
-    (``GET /api/v2/users/{user}``), within ``roles.visible_users``; ``None``: all of those.
+    """The accounts ``viewer`` may name and be shown by real name (the user directory, every
+    ``{user}`` in a path, a saved view's owner), within ``roles.visible_users``; ``None``:
+    all of those.
 
     A viewer shown pseudonyms (the mode on, no ``identity-viewer``) reads themselves, the
     members of the organizations they administer (they manage those accounts by name, and
@@ -100,6 +101,15 @@ def users_in_clear(viewer: User) -> Q | None:
     if readable is not None:
         unprotected &= Q(memberships__organization_id__in=readable or [roles.NO_ID])
     return shown | unprotected
+
+
+def user_ids_in_clear(user_ids: set, viewer: User) -> set | None:
+    """Which of ``user_ids`` ``viewer`` may read by real name (``users_in_clear``): ``None``
+    for every one (no query), else those ids (one query)."""
+    rule = users_in_clear(viewer)
+    if rule is None:
+        return None
+    return set(User.objects.filter(rule, pk__in=user_ids).values_list("pk", flat=True))
 
 
 def _on(columns: tuple[str, ...], ids: list) -> Q:

@@ -163,3 +163,37 @@ def test_a_shared_views_owner_is_shown_as_their_pseudonym_to_a_reader_shown_pseu
     assert b'"root"' not in listing and str(people.owner.id).encode() not in listing
     assert owner_seen_by(people.viewer) == {"id": str(people.owner.id), "username": "root"}
     assert owner_seen_by(people.owner)["username"] == "root"  # their own view
+
+
+def test_a_view_shared_with_everyone_names_its_owner_only_to_who_may_name_them(people, settings):
+    settings.CONNLOGS_DATA_PROTECTION = "organizations"
+    people.acme.data_protection = True
+    people.acme.save()
+    view = SavedView.objects.create(name="all", q="", sharing=Sharing.EVERYONE, owner=people.alice)
+    url = f"/api/v2/connectionlog/views/{view.id}"
+    # alice is a member of protected acme only: her connections show her pseudonym.
+    for reader in (people.auditor, people.both_auditor):
+        shown = as_user(reader).get(url).json()["owner"]
+        assert PSEUDONYM.match(shown["username"]), reader
+        listing = as_user(reader).get("/api/v2/connectionlog/views").content
+        assert b"alice-owner" not in listing and str(people.alice.id).encode() not in listing
+    assert as_user(people.viewer).get(url).json()["owner"]["username"] == "alice-owner"
+
+
+def test_naming_a_new_owner_pairs_no_real_name_with_a_pseudonym(people, protected):
+    from connlogs import roles
+    from tests.factories import MembershipFactory, member
+
+    admin = member(people.acme, roles.ORGANIZATION_ADMIN, username="acme-admin")
+    # They also read globex's log, where gus is shown as a pseudonym.
+    MembershipFactory(user=admin, organization=people.globex, roles=[roles.ORGANIZATION_AUDITOR])
+    view_id = shared_view(people, "type:ssh")
+    url = f"/api/v2/connectionlog/views/{view_id}"
+    # Her admin may name alice: the answer names her, never by her pseudonym.
+    named = as_user(admin).patch(url, {"owner": "alice-owner"}, format="json")
+    assert named.status_code == 200 and named.json()["owner"]["username"] == "alice-owner"
+    # gus (globex: read, not administered) answers as a made-up name, as the directory does.
+    gus = as_user(admin).patch(url, {"owner": "gus-globex"}, format="json")
+    nobody = as_user(admin).patch(url, {"owner": "zed-nobody-x"}, format="json")
+    assert gus.status_code == nobody.status_code == 400
+    assert gus.json()["validations"] == nobody.json()["validations"]

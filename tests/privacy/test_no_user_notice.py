@@ -44,8 +44,9 @@ def echo_free(body: bytes, value: str) -> bytes:
         text = text.replace(form, "VALUE")
     text = re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", text)
     # How long an ongoing session has lasted ticks between the two requests, and so may the
-    # minute that ends the chart's window ("31 Oct 2026, 05:36 – 30 Nov 2026, 05:36 UTC").
+    # minute that ends the chart's window ("31 Oct 2026, 05:36", "2026-11-30T05:36:00Z").
     text = re.sub(r"\d{1,2} \w{3} \d{4}, \d{2}:\d{2}", "WHEN", text)
+    text = re.sub(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?Z", "WHEN", text)
     return re.sub(r'(data-since="[^"]+">)[^<]*', r"\1", text).encode()
 
 
