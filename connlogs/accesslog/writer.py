@@ -155,7 +155,7 @@ def _side() -> _SideConnection:
 def overlaps() -> bool:
     """Whether an entry appended now is written beside the response (see the module)."""
     return (
-        getattr(_thread, "waiting", None) is not None
+        getattr(_thread, "answering", False)
         and connection.vendor == "postgresql"
         and not connection.in_atomic_block
     )
@@ -170,12 +170,14 @@ def append(entry: AccessLogEntry) -> None:
         return
     with connection.wrap_database_errors:
         _side().send(entry)
-    _thread.waiting.append(entry)
 
 
 def _collect() -> None:
-    with connection.wrap_database_errors:
-        _side().collect()
+    """Collect the INSERT this thread sent, if any (``_SideConnection.collect``)."""
+    side = getattr(_thread, "side", None)
+    if side is not None:
+        with connection.wrap_database_errors:
+            side.collect()
 
 
 class AccessLogWriteMiddleware:
@@ -188,17 +190,15 @@ class AccessLogWriteMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        _thread.waiting = waiting = []
+        _thread.answering = True
         try:
             response = self.get_response(request)
         except BaseException:
-            if waiting:
-                _settle()
+            _settle()
             raise
         finally:
-            _thread.waiting = None
-        if waiting:
-            _collect()
+            _thread.answering = False
+        _collect()
         return response
 
 
