@@ -134,10 +134,18 @@ class _SideConnection:
         except BaseException:
             self.close()
             raise
-        if failure is not None:
-            if self.pgconn.status != pq.ConnStatus.OK:
-                self.close()
+        if failure is None:
+            return
+        if self.pgconn.status == pq.ConnStatus.OK:
             raise failure
+        self.close()
+        if isinstance(failure, OperationalError):
+            raise failure
+        # libpq's own report of a connection lost without a word from the server (a pooler
+        # restarting, a network cut) has no SQLSTATE, so psycopg would class it as a bare
+        # DatabaseError and the read a 500; psycopg's connections raise OperationalError
+        # for it, the outage that is a 503 at every door.
+        raise OperationalError(str(failure)) from failure
 
     def close(self) -> None:
         if self.pgconn is not None:

@@ -3,6 +3,8 @@ committed before the answer leaves, and a failed entry fails the read."""
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 
 import pytest
@@ -82,9 +84,18 @@ def test_a_database_that_refuses_the_side_connection_is_the_503_without_rows(peo
 
 
 def _kill_side_connection() -> None:
+    """The server ends the side connection, saying so (SQLSTATE 57P01)."""
     pid = writer._side().pgconn.backend_pid
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_terminate_backend(%s, 5000)", [pid])
+
+
+def _cut_side_connection() -> None:
+    """The side connection is cut without a word from the server (a pooler restarting, a
+    network cut): libpq reports it with no SQLSTATE."""
+    side = socket.socket(fileno=os.dup(writer._side().pgconn.socket))
+    side.shutdown(socket.SHUT_RDWR)
+    side.close()
 
 
 @pytest.mark.parametrize("door", [LIST, "/connectionlog"])
@@ -99,12 +110,13 @@ def test_a_side_connection_ended_between_reads_is_replaced_before_the_next(peopl
     assert AccessLogEntry.objects.count() == 2
 
 
-def test_a_side_connection_lost_during_a_read_fails_that_read_only(people, monkeypatch):
+@pytest.mark.parametrize("lose", [_kill_side_connection, _cut_side_connection])
+def test_a_side_connection_lost_during_a_read_fails_that_read_only(people, monkeypatch, lose):
     client = as_user(people.owner)
     client.raise_request_exception = False
     assert client.get(LIST).status_code == 200
     monkeypatch.setattr(writer._SideConnection, "_broken", lambda self: False)
-    _kill_side_connection()  # and it is not noticed before the INSERT is sent
+    lose()  # and it is not noticed before the INSERT is sent
     assert _refused(client.get(LIST))
     assert client.get(LIST).status_code == 200
     assert AccessLogEntry.objects.count() == 2  # the refused read wrote nothing
