@@ -35,6 +35,10 @@ from pathlib import Path
 
 import psycopg
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import setup_django  # noqa: E402
+
 NULL = r"\N"
 LOG_TABLE = "connlogs_connectionlog"
 LOG_COLUMNS = (
@@ -123,6 +127,14 @@ def log_chunks(path: Path, size: int = 20_000) -> Iterator[str]:
         yield "".join(buf)
 
 
+def months_of(path: Path) -> list[dt.datetime]:
+    """The first instants (UTC) of the months the log's rows connect in: a pass over the
+    dump reading ``connect_time``'s "YYYY-MM" (the second column, in UTC)."""
+    with open(path) as f:
+        found = {line.split("\t", 2)[1][:7] for line in f}
+    return [dt.datetime.strptime(month, "%Y-%m").replace(tzinfo=dt.UTC) for month in sorted(found)]
+
+
 def table_definitions(conn: psycopg.Connection, table: str) -> tuple[list, list]:
     """(constraints, plain indexes) of ``table`` as (name, SQL to recreate) pairs."""
     constraints = conn.execute(
@@ -168,6 +180,20 @@ def main() -> int:
                 conn.execute(f'ALTER TABLE {LOG_TABLE} DROP CONSTRAINT "{name}"')
             for name, _ in indexes:
                 conn.execute(f'DROP INDEX "{name}"')
+            # A partitioned log gets the months of the rows first, or every row would land in
+            # its DEFAULT partition (migrate made only the months around today).
+            if conn.execute(
+                "SELECT relkind = 'p' FROM pg_class WHERE oid = %s::regclass", [LOG_TABLE]
+            ).fetchone()[0]:
+                setup_django()  # connlogs' own partition rules, on this connection's cursor
+                from connlogs.storage import partitions
+
+                # Client-side binding, as Django's: DDL takes no server-side parameters.
+                with psycopg.ClientCursor(conn) as cursor:
+                    have = {p.lower for p in partitions.partitions(cursor) if not p.is_default}
+                    for month in months_of(dump / "connection_logs.tsv"):
+                        if month not in have:
+                            log(f"partition {partitions.create_month(cursor, month)}")
             for source, table, columns, convert in SMALL_TABLES:
                 with conn.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                     with open(dump / f"{source}.tsv") as f:
@@ -214,13 +240,17 @@ def main() -> int:
         conn.execute("CHECKPOINT")
         timings["total_s"] = time.perf_counter() - t0
 
+        # Summed over the partitions (a partitioned table or index has no storage of its
+        # own; pg_partition_tree of a plain one is itself).
         heap, idx, total = conn.execute(
-            f"SELECT pg_relation_size('{LOG_TABLE}'), pg_indexes_size('{LOG_TABLE}'), "
-            f"pg_total_relation_size('{LOG_TABLE}')"
+            "SELECT sum(pg_relation_size(relid)), sum(pg_indexes_size(relid)), "
+            f"sum(pg_total_relation_size(relid)) FROM pg_partition_tree('{LOG_TABLE}') "
+            "WHERE isleaf"
         ).fetchone()
         index_sizes = dict(
             conn.execute(
-                "SELECT indexrelid::regclass::text, pg_relation_size(indexrelid) FROM pg_index "
+                "SELECT indexrelid::regclass::text, (SELECT sum(pg_relation_size(relid)) "
+                "FROM pg_partition_tree(indexrelid) WHERE isleaf) FROM pg_index "
                 f"WHERE indrelid = '{LOG_TABLE}'::regclass ORDER BY 1"
             ).fetchall()
         )
