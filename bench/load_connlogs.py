@@ -243,13 +243,13 @@ def main() -> int:
         # Summed over the partitions (a partitioned table or index has no storage of its
         # own; pg_partition_tree of a plain one is itself).
         heap, idx, total = conn.execute(
-            "SELECT sum(pg_relation_size(relid)), sum(pg_indexes_size(relid)), "
-            f"sum(pg_total_relation_size(relid)) FROM pg_partition_tree('{LOG_TABLE}') "
+            "SELECT sum(pg_relation_size(relid))::bigint, sum(pg_indexes_size(relid))::bigint, "
+            f"sum(pg_total_relation_size(relid))::bigint FROM pg_partition_tree('{LOG_TABLE}') "
             "WHERE isleaf"
         ).fetchone()
         index_sizes = dict(
             conn.execute(
-                "SELECT indexrelid::regclass::text, (SELECT sum(pg_relation_size(relid)) "
+                "SELECT indexrelid::regclass::text, (SELECT sum(pg_relation_size(relid))::bigint "
                 "FROM pg_partition_tree(indexrelid) WHERE isleaf) FROM pg_index "
                 f"WHERE indrelid = '{LOG_TABLE}'::regclass ORDER BY 1"
             ).fetchall()
