@@ -60,6 +60,13 @@ BEGIN
     GET DIAGNOSTICS added = ROW_COUNT;
     SELECT count(*) INTO keyed FROM new_rows WHERE connection_id IS NOT NULL;
     IF added < keyed THEN
+        -- Wait for any writer taking these keys over (or clearing them) first, so that the
+        -- UPDATE below, a statement of its own, looks with a snapshot taken after that
+        -- writer committed. Waiting inside the UPDATE instead, it would re-check NOT EXISTS
+        -- with its earlier snapshot, miss the row that writer just added and take the key
+        -- from it: two rows for one connection, one of them without a key.
+        PERFORM 1 FROM {KEY_TABLE} AS k JOIN new_rows AS n USING ({KEY_COLUMNS})
+            ORDER BY {KEY_COLUMNS} FOR UPDATE OF k;
         -- A key whose row is gone (dropped with its partition) now names the new row.
         EXECUTE format(
             'UPDATE {KEY_TABLE} AS k SET log_id = n.id, connect_time = n.connect_time
@@ -119,10 +126,16 @@ TRIGGERS = (
 )
 
 
-def install_triggers(cursor, table: str = LOG_TABLE) -> None:
-    """(Re)create the functions and the statement triggers keeping keys and rollups."""
+def install_functions(cursor) -> None:
+    """(Re)create the trigger functions keeping keys and rollups (``CREATE OR REPLACE``:
+    the triggers that call them stay)."""
     for function in (_INSERTED, _DELETED, _UPDATED):
         cursor.execute(function)
+
+
+def install_triggers(cursor, table: str = LOG_TABLE) -> None:
+    """(Re)create the functions and the statement triggers keeping keys and rollups."""
+    install_functions(cursor)
     for name, event, referencing, function in TRIGGERS:
         cursor.execute(f'DROP TRIGGER IF EXISTS {name} ON "{table}"')
         cursor.execute(
