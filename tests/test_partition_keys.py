@@ -3,12 +3,14 @@ exact before, during and after: a disconnect of a connection whose month is gone
 brings its row back nor merges into another."""
 
 import datetime as dt
+import threading
 import uuid
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.db import connections as db_connections
 from django.utils import timezone
 
 from connlogs import retention
@@ -124,3 +126,42 @@ def test_a_key_taken_over_while_it_is_being_cleared_stays(dropped):
     record_events([event("disconnect", ws, cid, again + dt.timedelta(minutes=1))])
     assert ConnectionLog.objects.filter(connection_id=cid).count() == 1
     assert ConnectionLog.objects.get(id=row.id).disconnect_time == again + dt.timedelta(minutes=1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_writers_closing_the_same_dropped_connection_make_one_row():
+    # The race: both writers find the key naming a gone row; one takes it over for its new
+    # row while the other waits on that key, which must then see the first one's row (and
+    # merge into it, after the retry) rather than take the key a second time.
+    now = timezone.now()
+    month = partitions.month_start(now - dt.timedelta(days=150))
+    partitions.ensure(now, since=month, ahead=1)
+    ws = WorkspaceFactory()
+    ids = [uuid.uuid4() for _ in range(30)]
+    record_events([event("connect", ws, cid, month + dt.timedelta(days=2)) for cid in ids])
+    retention.purge(now - dt.timedelta(days=100), clear_keys=False)
+    ended = timezone.now() - dt.timedelta(hours=1)
+    both, failures = threading.Barrier(2), []
+
+    def close_each(offset: int) -> None:
+        try:
+            for cid in ids:
+                both.wait(timeout=30)
+                when = ended + dt.timedelta(seconds=offset)
+                record_events([event("disconnect", ws, cid, when)])
+        except Exception as error:  # noqa: BLE001 - shown by the assertion below
+            failures.append(error)
+            both.abort()
+        finally:
+            db_connections.close_all()
+
+    writers = [threading.Thread(target=close_each, args=(i,)) for i in range(2)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    assert failures == []
+    for cid in ids:
+        rows = list(ConnectionLog.objects.filter(connection_id=cid).values_list("id", flat=True))
+        assert len(rows) == 1, cid
+        assert keys_of(cid) == rows
