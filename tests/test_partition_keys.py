@@ -27,20 +27,24 @@ def iso(moment: dt.datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-@pytest.fixture
-def dropped(db):
-    """Three connections opened in a month wholly past 100 days, its partition dropped by a
+def drop_connections(count: int) -> dict:
+    """``count`` connections opened in a month wholly past 100 days, its partition dropped by a
     purge that left their keys (``clear_keys=False``)."""
     now = timezone.now()
     month = partitions.month_start(now - dt.timedelta(days=150))
     partitions.ensure(now, since=month, ahead=1)
     ws = WorkspaceFactory()
-    ids = [uuid.uuid4() for _ in range(3)]
+    ids = [uuid.uuid4() for _ in range(count)]
     record_events([event("connect", ws, cid, month + dt.timedelta(days=2)) for cid in ids])
     result = retention.purge(now - dt.timedelta(days=100), clear_keys=False)
     assert [p.name for p in result.dropped] == [partitions.partition_name(month)]
     assert ConnectionLog.objects.count() == 0
     return {"workspace": ws, "ids": ids, "cutoff": now - dt.timedelta(days=100)}
+
+
+@pytest.fixture
+def dropped(db):
+    return drop_connections(3)
 
 
 def event(action: str, ws, cid: uuid.UUID, when: dt.datetime) -> dict:
@@ -133,13 +137,8 @@ def test_two_writers_closing_the_same_dropped_connection_make_one_row():
     # The race: both writers find the key naming a gone row; one takes it over for its new
     # row while the other waits on that key, which must then see the first one's row (and
     # merge into it, after the retry) rather than take the key a second time.
-    now = timezone.now()
-    month = partitions.month_start(now - dt.timedelta(days=150))
-    partitions.ensure(now, since=month, ahead=1)
-    ws = WorkspaceFactory()
-    ids = [uuid.uuid4() for _ in range(30)]
-    record_events([event("connect", ws, cid, month + dt.timedelta(days=2)) for cid in ids])
-    retention.purge(now - dt.timedelta(days=100), clear_keys=False)
+    dropped = drop_connections(30)
+    ws, ids = dropped["workspace"], dropped["ids"]
     ended = timezone.now() - dt.timedelta(hours=1)
     both, failures = threading.Barrier(2), []
 
