@@ -5,8 +5,17 @@ from __future__ import annotations
 from django.db import connections, models
 from django.db.models import F, Q
 from django.db.models.fields.tuple_lookups import TupleIn
+from django.db.models.functions import Coalesce
 
 from connlogs import roles
+
+# At most this many matches, counted first, may be sorted rather than walked (``newest_first``).
+FEW_MATCHES = 2000
+
+# ``COALESCE(t, t)`` is ``t`` to the result and to its order, but no index yields it in
+# order: ordered by it, the planner fetches the matches by its cheapest route and sorts them.
+_SORTED_TIME = Coalesce("connect_time", "connect_time")
+
 
 # Related columns that no view, export or JSON entry shows (``with_related`` skips them).
 _UNSHOWN = (
@@ -42,8 +51,24 @@ class ConnectionLogQuerySet(models.QuerySet):
             return self.none()
         return self.filter(organization_id__in=readable)
 
-    def newest_first(self) -> ConnectionLogQuerySet:
-        return self.order_by("-connect_time", "-id")
+    def newest_first(self, *, few: bool = False) -> ConnectionLogQuerySet:
+        """Newest first: ``connect_time`` descending, then ``id`` descending.
+
+        ``few``: the caller counted at most ``FEW_MATCHES`` matches (``LogSearch.sorts``
+        says when). They are then fetched whole by the planner's cheapest route and sorted,
+        a few milliseconds, where PostgreSQL would otherwise walk the time index newest
+        first and test every row until a page is found: what it does when it expects many
+        matches. Where an index gives the matches in order (``user_id, connect_time``) the
+        walk is the faster of the two, so the caller asks only where the planner cannot
+        know how few they are.
+        """
+        time = _SORTED_TIME if few else F("connect_time")
+        return self.order_by(time.desc(), F("id").desc())
+
+    def oldest_first(self, *, few: bool = False) -> ConnectionLogQuerySet:
+        """Oldest first (``connect_time``, then ``id``); ``few`` as in ``newest_first``."""
+        time = _SORTED_TIME if few else F("connect_time")
+        return self.order_by(time.asc(), F("id").asc())
 
     def with_related(self) -> ConnectionLogQuerySet:
         """Everything the JSON contract, the pages and the exports show, in one query.
@@ -53,8 +78,9 @@ class ConnectionLogQuerySet(models.QuerySet):
         """
         return self.select_related("organization", "workspace_owner", "user").defer(*_UNSHOWN)
 
-    def page(self, offset: int, limit: int) -> ConnectionLogQuerySet:
-        """Rows ``offset`` .. ``offset + limit`` newest first, with everything shown.
+    def page(self, offset: int, limit: int, *, few: bool = False) -> ConnectionLogQuerySet:
+        """Rows ``offset`` .. ``offset + limit`` newest first, with everything shown
+        (``few`` as in ``newest_first``).
 
         Past the first page the skipped rows are walked in a subquery of ids and times (a
         deferred join, ``(id, connect_time) IN (SELECT id, connect_time ... ORDER BY ...
@@ -64,11 +90,11 @@ class ConnectionLogQuerySet(models.QuerySet):
         databases, with one table and no row-value IN, match ids alone).
         """
         if not offset:
-            return self.newest_first().with_related()[:limit]
+            return self.newest_first(few=few).with_related()[:limit]
         if connections[self.db].vendor != "postgresql":
-            shown = self.newest_first().values("id")[offset : offset + limit]
+            shown = self.newest_first(few=few).values("id")[offset : offset + limit]
             return self.model._default_manager.filter(id__in=shown).newest_first().with_related()
-        shown = self.newest_first().values("id", "connect_time")[offset : offset + limit]
+        shown = self.newest_first(few=few).values("id", "connect_time")[offset : offset + limit]
         pairs = TupleIn((F("id"), F("connect_time")), shown.query)
         return self.model._default_manager.filter(pairs).newest_first().with_related()
 

@@ -73,6 +73,7 @@ class ConnectionLogListView(APIView):
         if search.validations:
             raise ApiError("Invalid connection search query.", validations=search.validations)
         matching = search.matching
+        cursor = None
         if page.after_id is not None:
             cursor = search.visible.filter(id=page.after_id).only("id", "connect_time").first()
             if cursor is None:
@@ -85,18 +86,22 @@ class ConnectionLogListView(APIView):
                         )
                     ],
                 )
-            rows = matching.newest_first().with_related().after(cursor)[: page.limit]
+        # Counted first: it tells whether to sort the matches or walk (``LogSearch.sorts``).
+        cap = settings.CONNLOGS_COUNT_CAP
+        count = matching.capped_count(cap)
+        few = search.sorts(count, cap)
+        if cursor is not None:
+            rows = matching.newest_first(few=few).with_related().after(cursor)[: page.limit]
         else:
-            rows = matching.page(page.offset, page.limit)
+            rows = matching.page(page.offset, page.limit, few=few)
 
         rows = list(rows)
-        # Recorded as soon as the rows are read: the entry is written while the count and
-        # the body are made, and the response waits for it (``accesslog.writer``).
+        # Recorded as soon as the rows are read: the entry is written while the body is
+        # made, and the response waits for it (``accesslog.writer``).
         record_rows(request, Door.API, search.q, rows, search.identities)
-        cap = settings.CONNLOGS_COUNT_CAP
         body = {
             "connection_logs": connection_log_entries(rows, request.user, search.identities),
-            "count": matching.capped_count(cap),
+            "count": count,
             "count_cap": cap,
         }
         return Response(body)

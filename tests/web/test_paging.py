@@ -190,3 +190,54 @@ def test_numbered_pages_stop_at_the_offset_limit(many, monkeypatch):
     second = client.get("/connectionlog", {"page": 2})
     third = client.get(link(second.content.decode(), "next"))
     assert row_ids(third) == api_ids(many, offset=50, limit=25)
+
+
+def _every_way_through(owner, q: str) -> dict[str, list]:
+    """The rows of every kind of page of ``q``, by the page (HTML) and by the API: numbered,
+    offset, and both cursors, forward to the end and back again."""
+    client = signed_in(owner)
+    seen: dict[str, list] = {"numbered": row_ids(client.get("/connectionlog", {"q": q, "page": 3}))}
+    pages = [client.get("/connectionlog", {"q": q})]
+    while following := link(pages[-1].content.decode(), "next"):
+        pages.append(client.get(following))
+    seen["next"] = [row_ids(page) for page in pages]
+    seen["previous"] = [
+        row_ids(client.get(link(page.content.decode(), "prev"))) for page in pages[1:]
+    ]
+    seen["offset"] = [api_ids(owner, q=q, offset=offset, limit=7) for offset in (0, 7, 28, 56)]
+    after, chain = None, []
+    while batch := api_ids(owner, q=q, limit=9, **({"after_id": after} if after else {})):
+        chain.append(batch)
+        after = batch[-1]
+    seen["after_id"] = chain
+    return seen
+
+
+def _sorted_in_sql(owner, q: str) -> bool:
+    """Whether the API's page query for ``q`` sorts the matches (``newest_first(few=True)``)."""
+    with CaptureQueriesContext(connection) as captured:
+        api_ids(owner, q=q)
+    pages = [sql for sql in _row_queries(captured.captured_queries) if "LIMIT 1000" in sql]
+    return "ORDER BY COALESCE(" in pages[0].upper()
+
+
+@pytest.mark.parametrize("q", ["dev", "dev type:ssh,vscode,jetbrains,reconnecting_pty"])
+def test_few_free_text_matches_sorted_page_exactly_as_when_walked(many, settings, q):
+    """A few matches of free text are sorted, more are walked (``LogSearch.sorts``): every
+    kind of page shows the same rows in the same order either way, ties in
+    ``connect_time`` included (the fixture has one)."""
+    settings.CONNLOGS_COUNT_CAP = 2000  # 61 matches: few, sorted
+    assert _sorted_in_sql(many, q)
+    sorted_ = _every_way_through(many, q)
+    settings.CONNLOGS_COUNT_CAP = 20  # past the cap: walked
+    assert not _sorted_in_sql(many, q)
+    walked = _every_way_through(many, q)
+    assert sorted_ == walked
+    assert walked["next"] and sum(map(len, walked["after_id"])) == len(api_ids(many, q=q))
+
+
+def test_only_free_text_is_sorted(many, settings):
+    """Keys with column statistics and ordered indexes are walked however few they match."""
+    settings.CONNLOGS_COUNT_CAP = 2000
+    assert not _sorted_in_sql(many, "workspace:dev")
+    assert not _sorted_in_sql(many, "-search:nothing")

@@ -11,6 +11,8 @@
   shows never contradicts it: deeper than the cap the total reads "more than the last row
   shown" (``2,975+``), the last page (no next one) makes the total exact, and a page past
   the end counts the rows before it (at most ``MAX_OFFSET``) to link to the real last page.
+  It is counted before the rows: few matches of free text are sorted, not walked
+  (``LogSearch.sorts``).
 """
 
 from __future__ import annotations
@@ -118,9 +120,9 @@ class Page:
         return not self.rows and self.exact and self.number > (self.last_page or 1)
 
 
-def _offset_rows(matching: QuerySet, offset: int, size: int) -> list[ConnectionLog]:
+def _offset_rows(matching: QuerySet, offset: int, size: int, few: bool) -> list[ConnectionLog]:
     # One row more than a page tells whether there is a next page.
-    return list(matching.page(offset, size + 1))
+    return list(matching.page(offset, size + 1, few=few))
 
 
 def paginate(
@@ -145,15 +147,16 @@ def paginate(
     cursor = visible.filter(id=cursor_id).only("id", "connect_time").first() if cursor_id else None
     if cursor_id and cursor is None:
         stale = True
+    # Counted first: it tells whether to sort the matches or walk (``LogSearch.sorts``).
+    counted = matching.capped_count(cap)
+    few = found.sorts(counted, cap)
     if cursor is not None and request.after:
-        found = list(matching.newest_first().with_related().after(cursor)[: size + 1])
+        found = list(matching.newest_first(few=few).with_related().after(cursor)[: size + 1])
         has_next, has_previous = len(found) > size, True
         rows = found[:size]
         number = max(number, 2)
     elif cursor is not None and request.before:
-        found = list(
-            matching.with_related().before(cursor).order_by("connect_time", "id")[: size + 1]
-        )
+        found = list(matching.oldest_first(few=few).with_related().before(cursor)[: size + 1])
         if len(found) > size:
             rows = list(reversed(found[:size]))
             has_previous, has_next = True, True
@@ -162,12 +165,11 @@ def paginate(
             number = 1
     if rows is None:
         offset = (number - 1) * size
-        found = _offset_rows(matching, offset, size) if offset <= MAX_OFFSET else []
+        found = _offset_rows(matching, offset, size, few) if offset <= MAX_OFFSET else []
         has_next, has_previous = len(found) > size, number > 1
         rows = found[:size]
 
     too_deep = not rows and (number - 1) * size > MAX_OFFSET
-    counted = matching.capped_count(cap)
     page = Page(
         too_deep=too_deep,
         rows=rows,
