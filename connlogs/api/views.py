@@ -86,22 +86,21 @@ class ConnectionLogListView(APIView):
                         )
                     ],
                 )
-        # Counted first: it tells whether to sort the matches or walk (``LogSearch.sorts``).
         cap = settings.CONNLOGS_COUNT_CAP
-        count = matching.capped_count(cap)
-        few = search.sorts(count, cap)
+        counted = search.count_first(cap)
+        few = search.sorts(counted, cap)
         if cursor is not None:
             rows = matching.newest_first(few=few).with_related().after(cursor)[: page.limit]
         else:
             rows = matching.page(page.offset, page.limit, few=few)
 
         rows = list(rows)
-        # Recorded as soon as the rows are read: the entry is written while the body is
-        # made, and the response waits for it (``accesslog.writer``).
+        # Recorded as soon as the rows are read: the entry is written while the count and
+        # the body are made, and the response waits for it (``accesslog.writer``).
         record_rows(request, Door.API, search.q, rows, search.identities)
         body = {
             "connection_logs": connection_log_entries(rows, request.user, search.identities),
-            "count": count,
+            "count": matching.capped_count(cap) if counted is None else counted,
             "count_cap": cap,
         }
         return Response(body)

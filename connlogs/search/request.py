@@ -126,11 +126,11 @@ class LogSearch:
             _ = self.filterset.qs  # the people keys are resolved as the filters are applied
         return self.filterset.notices
 
-    def sorts(self, counted: int, cap: int) -> bool:
+    def sorts(self, counted: int | None, cap: int) -> bool:
         """Whether a page of this search sorts its matches rather than walking the time
         index newest first (``ConnectionLogQuerySet.newest_first(few=True)``): when ``q``
         has free text and ``counted``, its ``capped_count(cap)``, is at most ``cap`` and
-        ``FEW_MATCHES``.
+        ``FEW_MATCHES``. ``None`` (not counted yet) is never few.
 
         Free text is ``ILIKE '%word%'``, and PostgreSQL never estimates such a pattern below
         0.01 % of the rows: at 30M rows it expects 10,000 matches where a name has 1,714, so
@@ -138,7 +138,15 @@ class LogSearch:
         1,714 takes 13 ms: bench/README.md). The other keys are estimated from column
         statistics, and where an index gives their matches in order the walk is faster.
         """
-        return FREE_TEXT_KEY in self.terms and counted <= min(cap, FEW_MATCHES)
+        return (
+            counted is not None and FREE_TEXT_KEY in self.terms and counted <= min(cap, FEW_MATCHES)
+        )
+
+    def count_first(self, cap: int) -> int | None:
+        """The ``capped_count(cap)`` of the matches when a page needs it before reading its
+        rows (``q`` has free text: ``sorts``), else ``None``: the API counts those after
+        reading, while the access log's entry is being written beside it."""
+        return self.matching.capped_count(cap) if FREE_TEXT_KEY in self.terms else None
 
     @property
     def window(self) -> TimeWindow:
