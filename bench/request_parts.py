@@ -3,13 +3,16 @@
     .venv/bin/python bench/request_parts.py --n N --dsn "host=127.0.0.1 port=PORT user=postgres"
         [--runs 200] [--q "type:ssh"] [--limit 100]
 
-Against ``connlogs_N`` as the bench's site owner, medians in ms of: the whole request
-(``GET /api/v2/connectionlog`` through Django's test client and every middleware, the access
-log's entry included); the search (``LogSearch``: ``q`` parsed, bound to the FilterSet,
-validated and compiled to SQL, no query sent); the page's rows fetched with everything shown
-(the database's time included); those rows shaped into the contract's entries; the body
-rendered to JSON. What the database alone takes is ``measure.py``'s (its "cl page" and "cl
-count" columns); the rest of the request is Python.
+Against ``connlogs_N`` as the bench's site owner, medians in ms, the parts timed in turns
+(round-robin, so a busy moment falls on all alike): the whole request (``GET
+/api/v2/connectionlog`` through Django's test client and every middleware, the access log's
+entry included); the search (``LogSearch``: ``q`` parsed, bound to the FilterSet, validated
+and compiled to SQL, no query sent); the capped count; the page's rows fetched with
+everything shown, as shipped (``LogSearch.reading`` chose from the count), as one query over
+the whole log and newest month first (``querysets.first_rows``); the rows shaped into the
+contract's entries; the body rendered to JSON.
+Through Django every query is planned each time (no prepared statements), so these include
+planning, which ``measure.py``'s timings (psycopg prepares a statement run five times) do not.
 """
 
 from __future__ import annotations
@@ -22,16 +25,17 @@ from collections.abc import Callable
 from common import bench_tokens, setup_django
 
 
-def median_ms(run: Callable[[], object], runs: int, warmup: int = 10) -> float:
-    """The median wall time of ``run()`` in ms, after ``warmup`` untimed calls."""
-    for _ in range(warmup):
-        run()
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        run()
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples)
+def medians_ms(parts: dict[str, Callable[[], object]], runs: int, warmup: int = 10) -> dict:
+    """The median wall time in ms of each part, timed in turns ``runs`` times after
+    ``warmup`` untimed rounds."""
+    samples: dict[str, list[float]] = {name: [] for name in parts}
+    for round_ in range(warmup + runs):
+        for name, run in parts.items():
+            start = time.perf_counter()
+            run()
+            if round_ >= warmup:
+                samples[name].append((time.perf_counter() - start) * 1000)
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def main() -> int:
@@ -47,11 +51,13 @@ def main() -> int:
         f"postgres://{params.get('user', 'postgres')}@{params.get('host', '127.0.0.1')}:"
         f"{params.get('port', '5432')}/connlogs_{args.n}"
     )
+    from django.conf import settings
     from django.test import Client, RequestFactory
     from rest_framework.renderers import JSONRenderer
 
     from connlogs.api.serializers import connection_log_entries
     from connlogs.models import User
+    from connlogs.querysets import Reading
     from connlogs.search.request import LogSearch
 
     token = bench_tokens([])["owner"]
@@ -64,22 +70,29 @@ def main() -> int:
         request.user = owner
         found = LogSearch(request, args.q)
         assert found.is_valid, found.validations
-        str(found.matching.page(0, args.limit).query)
+        str(found.matching.newest_first().with_related()[: args.limit].query)
         return found
 
     found = search()
-    rows = list(found.matching.page(0, args.limit))
+    rows = found.matching.page(0, args.limit)
     entries = connection_log_entries(rows, owner, found.identities)
+    matching = found.matching
+    cap = settings.CONNLOGS_COUNT_CAP
+    reading = found.reading(matching.capped_count(cap), cap)
+    by_month = Reading(by_month=True)
     parts = {
         "whole request (test client)": lambda: client.get(path, HTTP_CODER_SESSION_TOKEN=token),
         "search: parse, bind, validate, compile": search,
-        "rows fetched (database included)": lambda: list(found.matching.page(0, args.limit)),
+        "capped count": lambda: matching.capped_count(cap),
+        f"rows as shipped ({reading})": lambda: matching.first_rows(args.limit, reading=reading),
+        "rows: one query": lambda: matching.first_rows(args.limit),
+        "rows: newest month first": lambda: matching.first_rows(args.limit, reading=by_month),
         "rows shaped into entries": lambda: connection_log_entries(rows, owner, found.identities),
         "body rendered to JSON": lambda: JSONRenderer().render({"connection_logs": entries}),
     }
-    print(f"connlogs_{args.n}, q={args.q!r}, limit {args.limit}, {args.runs} runs, median ms")
-    for name, run in parts.items():
-        print(f"  {name:40s} {median_ms(run, args.runs):8.2f}")
+    print(f"connlogs_{args.n}, q={args.q!r}, limit {args.limit}, {args.runs} rounds, median ms")
+    for name, value in medians_ms(parts, args.runs).items():
+        print(f"  {name:40s} {value:8.2f}")
     return 0
 
 

@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db import connections, models
 from django.db.models import F, Q
 from django.db.models.fields.tuple_lookups import TupleIn
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from connlogs import roles
+from connlogs.storage.partitions import month_start
 
 # At most this many matches, counted first, may be sorted rather than walked (``newest_first``).
 FEW_MATCHES = 2000
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How a page reads its rows (``LogSearch.reading``).
+
+    ``sort``: few matches of free text, fetched whole and sorted (``newest_first``);
+    ``by_month``: the unfiltered list, read newest month first (``first_rows``). Neither:
+    one query, as PostgreSQL plans it.
+    """
+
+    sort: bool = False
+    by_month: bool = False
+
+
+WALK = Reading()
 
 # ``COALESCE(t, t)`` is ``t`` to the result and to its order, but no index yields it in
 # order: ordered by it, the planner fetches the matches by its cheapest route and sorts them.
@@ -51,23 +71,23 @@ class ConnectionLogQuerySet(models.QuerySet):
             return self.none()
         return self.filter(organization_id__in=readable)
 
-    def newest_first(self, *, few: bool = False) -> ConnectionLogQuerySet:
+    def newest_first(self, *, sort: bool = False) -> ConnectionLogQuerySet:
         """Newest first: ``connect_time`` descending, then ``id`` descending.
 
-        ``few``: the caller counted at most ``FEW_MATCHES`` matches (``LogSearch.sorts``
-        says when). They are then fetched whole by the planner's cheapest route and sorted,
-        a few milliseconds, where PostgreSQL would otherwise walk the time index newest
-        first and test every row until a page is found: what it does when it expects many
-        matches. Where an index gives the matches in order (``user_id, connect_time``) the
-        walk is the faster of the two, so the caller asks only where the planner cannot
-        know how few they are.
+        ``sort``: the caller counted at most ``FEW_MATCHES`` matches (``Reading.sort``).
+        They are then fetched whole by the planner's cheapest route and sorted, a few
+        milliseconds, where PostgreSQL would otherwise walk the time index newest first and
+        test every row until a page is found: what it does when it expects many matches.
+        Where an index gives the matches in order (``user_id, connect_time``) the walk is
+        the faster of the two, so the caller asks only where the planner cannot know how
+        few they are.
         """
-        time = _SORTED_TIME if few else F("connect_time")
+        time = _SORTED_TIME if sort else F("connect_time")
         return self.order_by(time.desc(), F("id").desc())
 
-    def oldest_first(self, *, few: bool = False) -> ConnectionLogQuerySet:
-        """Oldest first (``connect_time``, then ``id``); ``few`` as in ``newest_first``."""
-        time = _SORTED_TIME if few else F("connect_time")
+    def oldest_first(self, *, sort: bool = False) -> ConnectionLogQuerySet:
+        """Oldest first (``connect_time``, then ``id``); ``sort`` as in ``newest_first``."""
+        time = _SORTED_TIME if sort else F("connect_time")
         return self.order_by(time.asc(), F("id").asc())
 
     def with_related(self) -> ConnectionLogQuerySet:
@@ -78,9 +98,9 @@ class ConnectionLogQuerySet(models.QuerySet):
         """
         return self.select_related("organization", "workspace_owner", "user").defer(*_UNSHOWN)
 
-    def page(self, offset: int, limit: int, *, few: bool = False) -> ConnectionLogQuerySet:
-        """Rows ``offset`` .. ``offset + limit`` newest first, with everything shown
-        (``few`` as in ``newest_first``).
+    def page(self, offset: int, limit: int, reading: Reading = WALK) -> list[models.Model]:
+        """Rows ``offset`` .. ``offset + limit`` newest first, with everything shown, read
+        as ``reading`` says (the first page is ``first_rows``).
 
         Past the first page the skipped rows are walked in a subquery of ids and times (a
         deferred join, ``(id, connect_time) IN (SELECT id, connect_time ... ORDER BY ...
@@ -90,13 +110,45 @@ class ConnectionLogQuerySet(models.QuerySet):
         databases, with one table and no row-value IN, match ids alone).
         """
         if not offset:
-            return self.newest_first(few=few).with_related()[:limit]
+            return self.first_rows(limit, reading=reading)
+        skipped = self.newest_first(sort=reading.sort)
         if connections[self.db].vendor != "postgresql":
-            shown = self.newest_first(few=few).values("id")[offset : offset + limit]
-            return self.model._default_manager.filter(id__in=shown).newest_first().with_related()
-        shown = self.newest_first(few=few).values("id", "connect_time")[offset : offset + limit]
-        pairs = TupleIn((F("id"), F("connect_time")), shown.query)
-        return self.model._default_manager.filter(pairs).newest_first().with_related()
+            shown = skipped.values("id")[offset : offset + limit]
+            chosen = self.model._default_manager.filter(id__in=shown)
+        else:
+            shown = skipped.values("id", "connect_time")[offset : offset + limit]
+            pairs = TupleIn((F("id"), F("connect_time")), shown.query)
+            chosen = self.model._default_manager.filter(pairs)
+        return list(chosen.newest_first().with_related())
+
+    def first_rows(
+        self, limit: int, *, after: models.Model | None = None, reading: Reading = WALK
+    ) -> list[models.Model]:
+        """The first ``limit`` rows newest first (after the ``after`` row: keyset paging),
+        with everything shown, read as ``reading`` says.
+
+        ``reading.by_month`` (PostgreSQL): PostgreSQL plans a query over every partition
+        it cannot rule out before running it, and an unbounded one rules out none: at 30M
+        rows in 17 monthly partitions with 18 indexes each, planning was 1.6–4.0 ms of a
+        2–4.5 ms page, and it grows with every month kept. So the rows are read in two
+        windows split where the month of the cursor (or of now) starts: that month and
+        anything later first (its partition, the months made ahead and DEFAULT), then,
+        only when it held fewer than ``limit`` rows, everything earlier. Every row of the
+        first window sorts before every row of the second, so the page is exactly the
+        single query's. ``LogSearch.reading`` asks for it where this month fills a page:
+        where it does not, two queries cost more than the one (bench/README.md,
+        "Planning at 30M").
+        """
+        ordered = self.newest_first(sort=reading.sort).with_related()
+        if after is not None:
+            ordered = ordered.after(after)
+        if not reading.by_month or connections[self.db].vendor != "postgresql":
+            return list(ordered[:limit])
+        split = month_start(after.connect_time if after is not None else timezone.now())
+        rows = list(ordered.filter(connect_time__gte=split)[:limit])
+        if len(rows) < limit:
+            rows += ordered.filter(connect_time__lt=split)[: limit - len(rows)]
+        return rows
 
     def after(self, row: models.Model) -> ConnectionLogQuerySet:
         """Rows strictly after ``row`` in newest-first order (keyset paging).

@@ -88,13 +88,11 @@ class ConnectionLogListView(APIView):
                 )
         cap = settings.CONNLOGS_COUNT_CAP
         counted = search.count_first(cap)
-        few = search.sorts(counted, cap)
+        reading = search.reading(counted, cap)
         if cursor is not None:
-            rows = matching.newest_first(few=few).with_related().after(cursor)[: page.limit]
+            rows = matching.first_rows(page.limit, after=cursor, reading=reading)
         else:
-            rows = matching.page(page.offset, page.limit, few=few)
-
-        rows = list(rows)
+            rows = matching.page(page.offset, page.limit, reading)
         # Recorded as soon as the rows are read: the entry is written while the count and
         # the body are made, and the response waits for it (``accesslog.writer``).
         record_rows(request, Door.API, search.q, rows, search.identities)

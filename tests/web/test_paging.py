@@ -214,7 +214,7 @@ def _every_way_through(owner, q: str) -> dict[str, list]:
 
 
 def _sorted_in_sql(owner, q: str) -> bool:
-    """Whether the API's page query for ``q`` sorts the matches (``newest_first(few=True)``)."""
+    """Whether the API's page query for ``q`` sorts the matches (``newest_first(sort=True)``)."""
     with CaptureQueriesContext(connection) as captured:
         api_ids(owner, q=q)
     pages = [sql for sql in _row_queries(captured.captured_queries) if "LIMIT 1000" in sql]
@@ -223,7 +223,7 @@ def _sorted_in_sql(owner, q: str) -> bool:
 
 @pytest.mark.parametrize("q", ["dev", "dev type:ssh,vscode,jetbrains,reconnecting_pty"])
 def test_few_free_text_matches_sorted_page_exactly_as_when_walked(many, settings, q):
-    """A few matches of free text are sorted, more are walked (``LogSearch.sorts``): every
+    """A few matches of free text are sorted, more are not (``LogSearch.reading``): every
     kind of page shows the same rows in the same order either way, ties in
     ``connect_time`` included (the fixture has one)."""
     settings.CONNLOGS_COUNT_CAP = 2000  # 61 matches: few, sorted

@@ -12,7 +12,7 @@
   shown" (``2,975+``), the last page (no next one) makes the total exact, and a page past
   the end counts the rows before it (at most ``MAX_OFFSET``) to link to the real last page.
   It is counted before the rows: few matches of free text are sorted, not walked
-  (``LogSearch.sorts``).
+  (``LogSearch.reading``), and the unfiltered list is read newest month first.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from django.db.models import QuerySet
 
 from connlogs import values
 from connlogs.models import ConnectionLog
+from connlogs.querysets import Reading
 from connlogs.search.request import LogSearch
 
 # Numbered pages shown each side of the current one.
@@ -120,9 +121,11 @@ class Page:
         return not self.rows and self.exact and self.number > (self.last_page or 1)
 
 
-def _offset_rows(matching: QuerySet, offset: int, size: int, few: bool) -> list[ConnectionLog]:
+def _offset_rows(
+    matching: QuerySet, offset: int, size: int, reading: Reading
+) -> list[ConnectionLog]:
     # One row more than a page tells whether there is a next page.
-    return list(matching.page(offset, size + 1, few=few))
+    return matching.page(offset, size + 1, reading)
 
 
 def paginate(
@@ -147,16 +150,18 @@ def paginate(
     cursor = visible.filter(id=cursor_id).only("id", "connect_time").first() if cursor_id else None
     if cursor_id and cursor is None:
         stale = True
-    # Counted first: it tells whether to sort the matches or walk (``LogSearch.sorts``).
+    # Counted first: free text's count chooses how its rows are read (``LogSearch.reading``).
     counted = matching.capped_count(cap)
-    few = found.sorts(counted, cap)
+    reading = found.reading(counted, cap)
     if cursor is not None and request.after:
-        found = list(matching.newest_first(few=few).with_related().after(cursor)[: size + 1])
+        found = matching.first_rows(size + 1, after=cursor, reading=reading)
         has_next, has_previous = len(found) > size, True
         rows = found[:size]
         number = max(number, 2)
     elif cursor is not None and request.before:
-        found = list(matching.oldest_first(few=few).with_related().before(cursor)[: size + 1])
+        found = list(
+            matching.oldest_first(sort=reading.sort).with_related().before(cursor)[: size + 1]
+        )
         if len(found) > size:
             rows = list(reversed(found[:size]))
             has_previous, has_next = True, True
@@ -165,7 +170,7 @@ def paginate(
             number = 1
     if rows is None:
         offset = (number - 1) * size
-        found = _offset_rows(matching, offset, size, few) if offset <= MAX_OFFSET else []
+        found = _offset_rows(matching, offset, size, reading) if offset <= MAX_OFFSET else []
         has_next, has_previous = len(found) > size, number > 1
         rows = found[:size]
 
