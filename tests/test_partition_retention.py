@@ -3,12 +3,13 @@ trimmed row by row, while events are recorded and people read; keys and rollups 
 
 import datetime as dt
 import threading
+import time
 import uuid
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from connlogs.ingest import record_events
@@ -172,3 +173,50 @@ def test_purge_drops_the_month_and_trims_the_rest_exactly(old_month):
     assert list(ConnectionLog.objects.all()) == [keep]
     assert list(ConnectionKey.objects.values_list("log_id", flat=True)) == [keep.id]
     assert rollup_total() == 1
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("held", ["connlogs_user", "connlogs_workspace", "connlogs_organization"])
+def test_dropping_a_month_never_deadlocks_with_a_writers_foreign_key_checks(old_month, held):
+    """A writer's foreign-key checks lock the users, workspaces and organizations its rows
+    name (``FOR KEY SHARE``), one table after another; dropping a month's table drops its
+    foreign keys, which locks those same tables. Taken in one transaction, in an order of
+    its own, the drop and the writer could each hold a table the other waited for (a
+    deadlock, seen in CI: one of them failed). Whichever table the writer holds first, the
+    drop now waits for it without holding another, and both finish."""
+    row = ConnectionLogFactory(connect_time=old_month + dt.timedelta(hours=1))
+    named = {
+        "connlogs_user": row.workspace_owner_id,
+        "connlogs_workspace": row.workspace_id,
+        "connlogs_organization": row.organization_id,
+    }
+    holding, failures = threading.Event(), []
+
+    def writer() -> None:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                lock = 'SELECT 1 FROM "{}" WHERE id = %s FOR KEY SHARE'
+                cursor.execute(lock.format(held), [named[held]])
+                holding.set()
+                time.sleep(1.5)  # the drop is waiting for ``held`` by now
+                for table, key in named.items():
+                    cursor.execute(lock.format(table), [key])
+        except Exception as error:  # noqa: BLE001 - shown by the assertion below
+            failures.append(error)
+        finally:
+            holding.set()
+            connections.close_all()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    holding.wait()
+    try:
+        partitions.drop(partitions.partition_name(old_month))
+    except Exception as error:  # noqa: BLE001
+        failures.append(error)
+    thread.join()
+    assert failures == []
+    assert partitions.partition_name(old_month) not in {
+        p.name for p in partitions.partitions(connection.cursor())
+    }

@@ -269,9 +269,10 @@ def swap(cursor) -> None:
     cursor.execute(f"DROP TABLE {PROGRESS_TABLE}")
 
 
-def drop_flat(cursor) -> None:
-    """Drop the plain table a swap left behind."""
-    ddl.drop_table(cursor, FLAT_TABLE)
+def drop_flat(connection=None) -> None:
+    """Drop the plain table a swap left behind (if it is there), while writers go on
+    (``partitions.drop_detached``). Outside a transaction."""
+    partitions.drop_detached(FLAT_TABLE, connection=connection or default_connection)
 
 
 def log_indexes(cursor) -> list[str]:

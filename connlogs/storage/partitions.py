@@ -15,7 +15,8 @@ CONCURRENTLY`` while a DEFAULT partition exists ("cannot detach partitions concu
 when a default partition exists"), so the detach is the plain one: a catalog change that
 needs the log's ACCESS EXCLUSIVE lock for milliseconds. It waits at most ``LOCK_TIMEOUT``
 for running queries (so it never holds a queue of readers behind it for long) and is tried
-again; the DROP then runs on the detached table alone.
+again. The detached table's foreign keys are dropped the same way, one at a time (each locks
+the table it references), and the DROP then runs on the detached table alone.
 """
 
 from __future__ import annotations
@@ -174,22 +175,54 @@ def ensure(
 
 
 def drop(name: str, *, connection=None) -> None:
-    """Detach partition ``name`` from the log and drop it (two short transactions); retried
-    while the detach cannot get its lock within ``LOCK_TIMEOUT``."""
+    """Detach partition ``name`` from the log and drop it (``drop_detached``); the detach is
+    a short transaction that waits at most ``LOCK_TIMEOUT`` for its lock, tried again."""
     connection = connection or default_connection
+    _briefly(connection, f'ALTER TABLE "{LOG_TABLE}" DETACH PARTITION "{name}"')
+    drop_detached(name, connection=connection)
+
+
+def drop_detached(name: str, *, connection=None) -> None:
+    """Drop table ``name``, which no query of the log reads any more (a detached month, the
+    plain table an online conversion left), its foreign keys first, one by one.
+
+    Dropping a foreign key locks the table it references (users, workspaces,
+    organizations: ACCESS EXCLUSIVE, to remove that table's triggers). A DROP TABLE taking
+    them all in one transaction could hold one while a writer's foreign-key checks held
+    another, each waiting for the other (a deadlock, seen in CI). One key per short
+    transaction (``LOCK_TIMEOUT``, tried again) makes no such cycle; the DROP then locks
+    the table alone. Outside a transaction.
+    """
+    connection = connection or default_connection
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conname FROM pg_constraint WHERE contype = 'f' AND conrelid = "
+            "(SELECT oid FROM pg_class WHERE relname = %s AND relkind = 'r' "
+            "AND relnamespace = current_schema()::regnamespace)",
+            [name],
+        )
+        foreign_keys = [row[0] for row in cursor.fetchall()]
+    for constraint in foreign_keys:
+        _briefly(connection, f'ALTER TABLE "{name}" DROP CONSTRAINT "{constraint}"')
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        drop_table(cursor, name)
+
+
+def _briefly(connection, statement: str) -> None:
+    """Run ``statement`` in a transaction of its own that waits at most ``LOCK_TIMEOUT`` for
+    its locks; tried again (up to ``LOCK_ATTEMPTS`` times, waiting 1, 2 … 5 s between) while
+    it cannot get them. Raises the last ``OperationalError``, or any other at once."""
     for attempt in range(1, LOCK_ATTEMPTS + 1):
         try:
             with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
                 cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-                cursor.execute(f'ALTER TABLE "{LOG_TABLE}" DETACH PARTITION "{name}"')
-            break
+                cursor.execute(statement)
+            return
         except OperationalError as error:
             if attempt == LOCK_ATTEMPTS or not isinstance(error.__cause__, LockNotAvailable):
                 raise
             time.sleep(min(attempt, 5))
-    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-        drop_table(cursor, name)
 
 
 def add_index_to_partitions(schema_editor, model, index) -> None:

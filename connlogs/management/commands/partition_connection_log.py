@@ -53,8 +53,7 @@ class Command(BaseCommand):
             self.stdout.write(f"The connection log is {found}.")
             return
         if step == "drop-flat":
-            with transaction.atomic(), connection.cursor() as cursor:
-                conversion.drop_flat(cursor)
+            conversion.drop_flat(connection)
             self.stdout.write(f"Dropped {conversion.FLAT_TABLE} (if it was there).")
             return
         if step == "reindex":
