@@ -184,13 +184,15 @@ def _partitioned(using: str) -> bool:
 
 def expired_partitions(before: dt.datetime, using: str | None = None) -> list[tuple]:
     """``(partition, estimated rows)`` of the months that end at or before ``before``
-    (PostgreSQL's partitioned log; ``[]`` elsewhere). Estimates from the planner's
+    (PostgreSQL's partitioned log; ``[]`` elsewhere), the attached ones and any a stopped
+    drop left detached (``partitions.detached_months``). Estimates from the planner's
     statistics: counting a month would read it."""
     using = using or router.db_for_write(ConnectionLog)
     if not _partitioned(using):
         return []
     with connections[using].cursor() as cursor:
-        found = [p for p in partitions.partitions(cursor) if not p.is_default and p.upper <= before]
+        months = partitions.detached_months(cursor) + partitions.partitions(cursor)
+        found = [p for p in months if not p.is_default and p.upper <= before]
         estimates = []
         for partition in found:
             cursor.execute(
@@ -233,7 +235,10 @@ def _drop_expired(using: str, before: dt.datetime) -> tuple[tuple, int]:
     found = expired_partitions(before, using)
     connection = connections[using]
     for partition, _ in found:
-        partitions.drop(partition.name, connection=connection)
+        if partition.attached:
+            partitions.drop(partition.name, connection=connection)
+        else:
+            partitions.drop_detached(partition.name, connection=connection)
         with transaction.atomic(using=using):
             rollups.rebuild(partition.lower, partition.upper, connection=connection)
     return tuple(p for p, _ in found), sum(rows for _, rows in found)

@@ -220,3 +220,37 @@ def test_dropping_a_month_never_deadlocks_with_a_writers_foreign_key_checks(old_
     assert partitions.partition_name(old_month) not in {
         p.name for p in partitions.partitions(connection.cursor())
     }
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_month_left_detached_by_a_stopped_drop_is_dropped_by_the_next_purge(old_month):
+    """A drop detaches the month, then drops its foreign keys and the table; when it stops
+    between (a lock not had in time, a killed job), the month's rows are out of every read
+    but still on disk, and its foreign keys still hold the users, workspaces and
+    organizations it names. The next purge finds it and finishes it; a detached month not
+    yet expired is left alone."""
+    ws = WorkspaceFactory()
+    ConnectionLogFactory.create_batch(
+        3, workspace=ws, connect_time=old_month + dt.timedelta(days=1)
+    )
+    recent = partitions.month_start(timezone.now() - dt.timedelta(days=40))
+    partitions.ensure(timezone.now(), since=recent, ahead=0)
+    stopped, kept = partitions.partition_name(old_month), partitions.partition_name(recent)
+    with connection.cursor() as cursor:
+        for name in (stopped, kept):
+            cursor.execute(f'ALTER TABLE "{partitions.LOG_TABLE}" DETACH PARTITION "{name}"')
+    try:
+        out = StringIO()
+        call_command("purge_connection_logs", "--older-than", "100d", "--dry-run", stdout=out)
+        assert f"would drop partition {stopped}" in out.getvalue()
+        assert "detached by a purge that stopped" in out.getvalue()
+        call_command("purge_connection_logs", "--older-than", "100d", stdout=StringIO())
+        with connection.cursor() as cursor:
+            left = {p.name for p in partitions.detached_months(cursor)}
+        assert left == {kept}
+        ws.delete()  # no detached month's foreign key holds it any more
+    finally:
+        with connection.cursor() as cursor:
+            for name in (stopped, kept):  # the test database is flushed after
+                cursor.execute(f'DROP TABLE IF EXISTS "{name}"')

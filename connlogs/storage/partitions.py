@@ -52,11 +52,14 @@ _BOUND = re.compile(r"FOR VALUES FROM \('([^']+)'\) TO \('([^']+)'\)")
 
 @dataclass(frozen=True)
 class Partition:
-    """A partition of the log: ``lower <= connect_time < upper``; both None for DEFAULT."""
+    """A partition of the log: ``lower <= connect_time < upper``; both None for DEFAULT.
+    ``attached`` is false for a month's table a drop detached but did not drop
+    (``detached_months``)."""
 
     name: str
     lower: dt.datetime | None
     upper: dt.datetime | None
+    attached: bool = True
 
     @property
     def is_default(self) -> bool:
@@ -98,6 +101,29 @@ def partitions(cursor, parent: str = LOG_TABLE) -> list[Partition]:
         else:
             found.append(Partition(name, None, None))
     return sorted(found, key=lambda p: (p.is_default, p.lower or dt.datetime.min))
+
+
+_CURRENT_SCHEMA = "(SELECT oid FROM pg_namespace WHERE nspname = current_schema())"
+_MONTH_NAME = re.compile(rf"^{LOG_TABLE}_p(\d{{4}})_(\d{{2}})$")
+
+
+def detached_months(cursor) -> list[Partition]:
+    """The months' tables no longer attached to the log, oldest first: a drop detached them
+    and then failed or was stopped (their foreign keys could not be locked in time), so
+    their rows are out of every read but still on disk. Retention finishes them
+    (``drop_detached``)."""
+    cursor.execute(
+        "SELECT relname FROM pg_class WHERE relkind = 'r' AND NOT relispartition "
+        f"AND relnamespace = {_CURRENT_SCHEMA} AND relname LIKE %s",
+        [f"{LOG_TABLE}_p%"],
+    )
+    found = []
+    for (name,) in cursor.fetchall():
+        match = _MONTH_NAME.match(name)
+        if match:
+            month = dt.datetime(int(match[1]), int(match[2]), 1, tzinfo=dt.UTC)
+            found.append(Partition(name, month, next_month(month), attached=False))
+    return sorted(found, key=lambda p: p.lower)
 
 
 def _create_like(cursor, parent: str, name: str) -> None:
@@ -198,7 +224,7 @@ def drop_detached(name: str, *, connection=None) -> None:
         cursor.execute(
             "SELECT conname FROM pg_constraint WHERE contype = 'f' AND conrelid = "
             "(SELECT oid FROM pg_class WHERE relname = %s AND relkind = 'r' "
-            "AND relnamespace = current_schema()::regnamespace)",
+            f"AND relnamespace = {_CURRENT_SCHEMA})",
             [name],
         )
         foreign_keys = [row[0] for row in cursor.fetchall()]

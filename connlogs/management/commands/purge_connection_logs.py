@@ -25,9 +25,10 @@ from connlogs.values import format_time
 
 
 def _describe(partition: Partition) -> str:
+    left = "" if partition.attached else ", detached by a purge that stopped"
     return (
         f"{partition.name} (connected from {format_time(partition.lower)} "
-        f"to before {format_time(partition.upper)})"
+        f"to before {format_time(partition.upper)}{left})"
     )
 
 
