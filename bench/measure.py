@@ -33,7 +33,7 @@ import psycopg
 from common import HERE, Http, Server, app_env, bench_tokens, logger, setup_django
 from http_load import HTTP_TIMEOUT, measure_api, measure_export, measure_ingest
 from report import build_report
-from sql_timing import measure_cases, measure_paging, measure_purge
+from sql_timing import connect_as_app, measure_cases, measure_paging, measure_purge
 
 ANCHOR_DIR = Path(os.environ.get("ANCHOR_DIR") or "/work/shared/anchor-bench")
 # What --skip / --only name: the anchor's cases (captured SQL, DB timings), their API timings,
@@ -118,7 +118,7 @@ def main() -> int:
         cursor.execute("SHOW jit")
         app_jit = cursor.fetchone()[0]
 
-    db = connect(f"{args.dsn} dbname=connlogs_{args.n}")
+    db = connect_as_app(f"{args.dsn} dbname=connlogs_{args.n}")
     anchor_db = connect(f"{args.dsn} dbname=anchor_{args.n}")
     # A previous run's ingest (rows deleted again) must not leave pages that index-only
     # scans have to visit: start from a vacuumed table, as the anchor's is.

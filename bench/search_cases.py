@@ -28,7 +28,14 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from common import bench_tokens, ms, p50, p95, setup_django  # noqa: E402  (the bench's own)
-from sql_timing import capture, explain, log, plan_summary, run_interleaved  # noqa: E402
+from sql_timing import (  # noqa: E402
+    capture,
+    connect_as_app,
+    explain,
+    log,
+    plan_summary,
+    run_interleaved,
+)  # noqa: E402
 
 TARGET_MS = 20.0
 LOG = "connlogs_connectionlog"
@@ -149,9 +156,7 @@ def main() -> int:
     with connection.cursor() as cursor:
         cursor.execute("SHOW jit")
         app_jit = cursor.fetchone()[0]
-    db = psycopg.connect(
-        f"{args.dsn} dbname=connlogs_{args.n}", autocommit=True, prepare_threshold=None
-    )
+    db = connect_as_app(f"{args.dsn} dbname=connlogs_{args.n}")
     db.execute(f"SET jit = {app_jit}")
     log_indexes = {
         r[0] for r in db.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s", (LOG,))
@@ -166,7 +171,10 @@ def main() -> int:
         captured = capture(path, token)
         if captured["status"] != 200:
             raise RuntimeError(f"{name}: {captured['error']}")
-        timed = {"page": (db, captured["page_sql"]), "count": (db, captured["count_sql"])}
+        timed = {
+            "page": (db, captured["page_statement"]),
+            "count": (db, captured["count_statement"]),
+        }
         samples = run_interleaved(timed, args.warmup, max(args.runs, 15))
         plans = {}
         for kind in ("page", "count"):

@@ -74,40 +74,67 @@ def capture(path: str, token: str) -> dict:
     from django.test.utils import CaptureQueriesContext
 
     client = Client()
+    sent = []
+
+    def record(execute, sql, params, many, context):
+        sent.append((sql, params))
+        return execute(sql, params, many, context)
+
     reset_queries()
-    with CaptureQueriesContext(connection) as ctx:
+    with CaptureQueriesContext(connection) as ctx, connection.execute_wrapper(record):
         response = client.get(path, HTTP_CODER_SESSION_TOKEN=token)
     body = json.loads(response.content) if response.status_code == 200 else {}
     queries = [{"kind": classify(q["sql"]), "sql": q["sql"]} for q in ctx.captured_queries]
-    found = {}
+    found, statements = {}, {}
     for q in queries:
         found.setdefault(q["kind"], q["sql"])
+    for statement in sent:
+        statements.setdefault(classify(statement[0]), statement)
     return {
         "status": response.status_code,
         "count": body.get("count"),
         "ids": [row["id"] for row in body.get("connection_logs", [])],
         "page_sql": found.get("page"),
         "count_sql": found.get("count"),
+        # As the app sends them: SQL with placeholders and its parameters, so a timing
+        # binds and prepares them the way the app's connection does.
+        "page_statement": statements.get("page"),
+        "count_statement": statements.get("count"),
         "queries": len(queries),
         "all": queries,
         "error": None if response.status_code == 200 else response.content.decode()[:500],
     }
 
 
-def run_timed(conn: psycopg.Connection, sql: str, warmup: int, runs: int) -> list[float]:
+def connect_as_app(dsn: str) -> psycopg.Connection:
+    """A connection to time the app's SQL on: it prepares a statement after as many runs as
+    the app's connection does (``prepare_threshold`` of Django's OPTIONS; None: never)."""
+    from django.db import connection
+
+    threshold = connection.settings_dict["OPTIONS"].get("prepare_threshold")
+    return psycopg.connect(dsn, autocommit=True, prepare_threshold=threshold)
+
+
+def run_timed(conn: psycopg.Connection, sql, warmup: int, runs: int) -> list[float]:
     """``runs`` timings (ms) of ``sql`` (execute + fetchall) after ``warmup`` untimed ones."""
     return run_interleaved({"sql": (conn, sql)}, warmup, runs)["sql"]
 
 
 def run_interleaved(queries: dict, warmup: int, runs: int) -> dict[str, list[float]]:
-    """Time several (connection, sql) pairs round-robin; a None sql is skipped."""
+    """Time several (connection, statement) pairs round-robin; a None statement is skipped.
+
+    A statement is literal SQL (the anchor's) or ``(sql, params)`` as the app sent it, bound
+    by the server and prepared after the connection's ``prepare_threshold`` runs, as the
+    app's connection does.
+    """
     samples: dict[str, list[float]] = {name: [] for name, (_, sql) in queries.items() if sql}
     for i in range(warmup + runs):
-        for name, (conn, sql) in queries.items():
-            if not sql:
+        for name, (conn, statement) in queries.items():
+            if not statement:
                 continue
+            sql, params = statement if isinstance(statement, tuple) else (statement, None)
             t0 = time.perf_counter()
-            conn.execute(sql).fetchall()
+            conn.execute(sql, params).fetchall()
             elapsed = (time.perf_counter() - t0) * 1000
             if i >= warmup:
                 samples[name].append(elapsed)
@@ -193,9 +220,9 @@ def measure_cases(args, anchor, tokens, db, anchor_db, log_indexes, plan_dir: Pa
         # the other sessions on this machine load both designs alike.
         timed = {
             "anchor_page_ms": (anchor_db, r["sql"]["page"]),
-            "page_ms": (db, m.captured["page_sql"]),
+            "page_ms": (db, m.captured["page_statement"]),
             "anchor_count_ms": (anchor_db, r["sql"]["capped_count"]),
-            "count_ms": (db, m.captured["count_sql"]),
+            "count_ms": (db, m.captured["count_statement"]),
         }
         for name, samples in run_interleaved(timed, args.warmup, runs).items():
             setattr(m, name, samples)
@@ -248,7 +275,7 @@ def measure_paging(
         first_ids = None
         for label, path in variants:
             captured = capture(path, tokens["owner"])
-            page_ms = run_timed(db, captured["page_sql"], args.warmup, runs)
+            page_ms = run_timed(db, captured["page_statement"], args.warmup, runs)
             text, as_json = explain(db, captured["page_sql"])
             slug = f"{name}.{label.replace(' ', '_')}"
             (plan_dir / f"paging.{slug}.txt").write_text(

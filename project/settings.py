@@ -344,7 +344,15 @@ for _alias in DATABASES.values():
     if DATABASE_POOLER == "transaction":
         _alias.setdefault("OPTIONS", {})["prepare_threshold"] = None
         _alias["DISABLE_SERVER_SIDE_CURSORS"] = True
-    elif not env_bool("CONNLOGS_DB_JIT"):
+    else:
+        # The log is partitioned by month, and PostgreSQL plans every partition a search
+        # cannot rule out (1.5-3.5 ms at 30M rows, more than running it). Parameters bound
+        # by the server make a search's SQL the same text whatever its values, so psycopg
+        # prepares it at its third run on a connection, and PostgreSQL reuses one generic
+        # plan once it is no costlier than the custom ones (docs/scaling.md, "Prepared
+        # searches"; ALTER DATABASE ... SET plan_cache_mode = force_custom_plan undoes it).
+        _alias.setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=2)
+    if DATABASE_POOLER != "transaction" and not env_bool("CONNLOGS_DB_JIT"):
         # PostgreSQL's JIT compiles any plan costed above jit_above_cost, adding 10-50 ms to
         # a query that runs in a few: the app's connections turn it off unless
         # CONNLOGS_DB_JIT=on.

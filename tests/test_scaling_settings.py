@@ -23,6 +23,8 @@ def settings_with(env: dict) -> dict:
         "'cache': settings.CACHES['default'], "
         "'prepare': {a: d.get('OPTIONS', {}).get('prepare_threshold', 'default') for a, d in "
         "settings.DATABASES.items()}, "
+        "'binding': {a: d.get('OPTIONS', {}).get('server_side_binding') for a, d in "
+        "settings.DATABASES.items()}, "
         "'server_side_cursors': {a: not d.get('DISABLE_SERVER_SIDE_CURSORS') for a, d in "
         "settings.DATABASES.items()}}))"
     )
@@ -46,14 +48,19 @@ def test_behind_a_transaction_pooler_nothing_outlives_a_transaction():
     # No prepared statements, no WITH HOLD cursors, no startup options (PgBouncer refuses
     # "options"; JIT is set per database instead).
     assert found["prepare"] == {"default": None, "replica": None}
+    assert found["binding"] == {"default": None, "replica": None}
     assert found["server_side_cursors"] == {"default": False, "replica": False}
     assert found["options"] == {"default": None, "replica": None}
 
 
-def test_without_a_pooler_the_driver_keeps_its_defaults():
-    found = settings_with({})
-    assert found["prepare"] == {"default": "default"}
-    assert found["server_side_cursors"] == {"default": True}
+def test_without_a_pooler_searches_are_bound_by_the_server_and_prepared():
+    found = settings_with({"DATABASE_REPLICA_URL": "postgres://u@replica.example:5432/c"})
+    # One SQL text whatever the values, prepared at its third run on a connection, so
+    # PostgreSQL can reuse a generic plan instead of planning every partition each time.
+    assert found["binding"] == {"default": True, "replica": True}
+    assert found["prepare"] == {"default": 2, "replica": 2}
+    assert found["server_side_cursors"] == {"default": True, "replica": True}
+    assert settings_with({"DATABASE_POOLER": "session"})["prepare"] == {"default": 2}
 
 
 def test_database_replica_url_adds_the_alias_and_the_router():

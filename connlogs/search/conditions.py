@@ -6,7 +6,9 @@ their items and, for times relative to the present, the search's one ``now``.
 Several conditions are written to match a partial index's predicate word for word (the
 same ``type IN (…)`` list, the same comparisons), so that PostgreSQL can prove the index
 applies: ``AGENT``/``WEB`` are the sorted type lists the indexes in ``ConnectionLog.Meta``
-and migrations 0002/0004 use.
+and migrations 0002/0004 use. On PostgreSQL those compared values (types, codes, session
+lengths) are written into the SQL, not bound, so that a prepared search's generic plan can
+prove it too (``literals``).
 """
 
 from __future__ import annotations
@@ -19,16 +21,17 @@ from functools import reduce
 
 from django.conf import settings
 from django.db.models import DurationField, ExpressionWrapper, F, Q
-from django.db.models.lookups import (
-    Exact,
+from django.db.models.lookups import Exact
+
+from connlogs.models import AGENT_TYPES, FAILED, WEB_TYPES
+from connlogs.search.fields import CodeRange, LengthComparison, WorkspaceName
+from connlogs.search.literals import (
     GreaterThan,
     GreaterThanOrEqual,
     LessThan,
     LessThanOrEqual,
+    Written,
 )
-
-from connlogs.models import AGENT_TYPES, FAILED, WEB_TYPES
-from connlogs.search.fields import CodeRange, LengthComparison, WorkspaceName
 from connlogs.search.lookups import FoldCase, FoldedContains, RowText
 
 AGENT = sorted(str(kind) for kind in AGENT_TYPES)
@@ -131,8 +134,12 @@ def active_after(start: dt.datetime) -> Q:
     table at 1M rows): a session that ended at or after ``start`` either connected less than
     ``LONG_SESSION`` before it (a range of ``cl_time_idx``) or lasted at least that long
     (``cl_session_end_idx``); ongoing sessions are ``cl_ongoing_cover_idx``.
+
+    The instants are written into the SQL on PostgreSQL (``literals``): the mix of these
+    paths that is cheapest depends on ``start``, so it is planned for each search.
     """
-    recent = Q(connect_time__gte=start - LONG_SESSION) & (
+    since, start = Written(start - LONG_SESSION), Written(start)
+    recent = Q(connect_time__gte=since) & (
         Q(connect_time__gte=start) | Q(disconnect_time__gte=start)
     )
     ended_late = Q(disconnect_time__gte=start) & Q(

@@ -161,9 +161,11 @@ def create_month(cursor, month: dt.datetime, parent: str = LOG_TABLE) -> str:
             f'AND connect_time < %s RETURNING *) INSERT INTO "{name}" SELECT * FROM moved',
             [month, upper],
         )
+    # DDL takes no bound parameters (the app's connections bind them on the server): the
+    # bounds are written as literals, both aware datetimes this module computed.
     cursor.execute(
-        f'ALTER TABLE "{parent}" ATTACH PARTITION "{name}" FOR VALUES FROM (%s) TO (%s)',
-        [month, upper],
+        f'ALTER TABLE "{parent}" ATTACH PARTITION "{name}" '
+        f"FOR VALUES FROM ('{month.isoformat()}') TO ('{upper.isoformat()}')"
     )
     return name
 
