@@ -11,8 +11,9 @@ and compiled to SQL, no query sent); the capped count; the page's rows fetched w
 everything shown, as shipped (``LogSearch.reading`` chose from the count), as one query over
 the whole log and newest month first (``querysets.first_rows``); the rows shaped into the
 contract's entries; the body rendered to JSON.
-Through Django every query is planned each time (no prepared statements), so these include
-planning, which ``measure.py``'s timings (psycopg prepares a statement run five times) do not.
+On PostgreSQL the app's connection prepares a statement at its third run and PostgreSQL may
+then reuse a generic plan (docs/scaling.md, "Prepared searches"): after the warm-up rounds
+these are the times of prepared statements, as the bench's SQL timings are.
 """
 
 from __future__ import annotations

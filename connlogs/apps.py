@@ -8,6 +8,7 @@ class ConnlogsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from connlogs import prepared
         from connlogs.accesslog import writer
         from connlogs.api import schema  # noqa: F401 - registers the OpenAPI auth extension
         from connlogs.privacy import deferred
@@ -20,3 +21,4 @@ class ConnlogsConfig(AppConfig):
         connection_created.connect(
             lookups.register_sqlite_functions, dispatch_uid="connlogs-sqlite-functions"
         )
+        connection_created.connect(prepared.install, dispatch_uid="connlogs-prepared")
