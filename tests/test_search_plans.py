@@ -110,14 +110,18 @@ def _generic_plan(queryset, name: str) -> str:
         ("status_code:5xx", "cl_web_failed_time_idx"),
         ("status_code:502,503", "cl_web_failed_time_idx"),
         ("duration:>8h", "cl_long_session_idx"),
-        ("status:stale", "cl_ongoing_cover_idx"),
+        # Two partial indexes hold every open agent session; on 3,000 rows which one is
+        # cheaper is a near tie (CI's generic plan took the other once), and either serves.
+        ("status:stale", ("cl_ongoing_cover_idx", "cl_session_end_idx")),
         ("zebra-unique", "cl_text_trgm_idx"),
         ("agent:zebra-unique", "cl_agent_time_idx"),
     ],
 )
 @pytest.mark.parametrize("generic", [False, True], ids=["planned for its values", "generic"])
 def test_each_key_can_use_its_index(haystack, q, index, generic):
-    assert index in plans(*haystack[:1], q, generic=generic)
+    plan = plans(*haystack[:1], q, generic=generic)
+    indexes = (index,) if isinstance(index, str) else index
+    assert any(name in plan for name in indexes), plan
 
 
 def test_an_active_window_finds_long_sessions_by_their_end(haystack):
