@@ -35,7 +35,7 @@ from sql_timing import (  # noqa: E402
     log,
     plan_summary,
     run_interleaved,
-)  # noqa: E402
+)
 
 TARGET_MS = 20.0
 LOG = "connlogs_connectionlog"

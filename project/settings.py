@@ -352,11 +352,11 @@ for _alias in DATABASES.values():
         # plan once it is no costlier than the custom ones (docs/scaling.md, "Prepared
         # searches"; ALTER DATABASE ... SET plan_cache_mode = force_custom_plan undoes it).
         _alias.setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=2)
-    if DATABASE_POOLER != "transaction" and not env_bool("CONNLOGS_DB_JIT"):
-        # PostgreSQL's JIT compiles any plan costed above jit_above_cost, adding 10-50 ms to
-        # a query that runs in a few: the app's connections turn it off unless
-        # CONNLOGS_DB_JIT=on.
-        _alias.setdefault("OPTIONS", {})["options"] = "-c jit=off"
+        if not env_bool("CONNLOGS_DB_JIT"):
+            # PostgreSQL's JIT compiles any plan costed above jit_above_cost, adding 10-50 ms
+            # to a query that runs in a few: the app's connections turn it off unless
+            # CONNLOGS_DB_JIT=on.
+            _alias["OPTIONS"]["options"] = "-c jit=off"
 
 # --- metrics (docs/deployment.md) ----------------------------------------------------------
 # GET /metrics (Prometheus) answers a request carrying "Authorization: Bearer <token>" with

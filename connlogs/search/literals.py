@@ -11,8 +11,9 @@ instead of 0.3 ms.
 So the values that the partial indexes' predicates compare are written as SQL literals:
 a connection's ``type``, its ``code`` (HTTP status or exit code) and a session's length
 (``disconnect_time - connect_time``). They are a closed vocabulary (seven types) or typed
-numbers, never free text, and a literal is written only for an ``int``, a ``timedelta`` or a
-lower-case word (``[a-z_]``); anything else stays a parameter. Ids, times and text stay
+numbers, never free text, and a literal is written only for an ``int``, an aware
+``datetime``, a ``timedelta`` or a lower-case word (``[a-z_]``); anything else stays a
+parameter. Ids, times and text stay
 bound, so a search for one owner reuses the plan made for another. One exception writes its
 times too: ``active_after:`` ORs three index paths whose best mix depends on the instant,
 and its generic plan guessed a third of the log and went parallel (its capped count at 30M:
@@ -46,16 +47,20 @@ def literal(value) -> str | None:
     return None
 
 
+def _written(sql: str, params) -> tuple[str, tuple]:
+    """``(sql, params)`` with every parameter written into ``sql`` when all of them can be
+    (``literal``), else unchanged."""
+    written = [literal(value) for value in params]
+    if not params or None in written or "%%" in sql:
+        return sql, params
+    return sql % tuple(written), ()
+
+
 class WrittenValues:
-    """A lookup mixin: on PostgreSQL, its SQL with every parameter written as a literal when
-    all of them can be (``literal``), else unchanged."""
+    """A lookup mixin: on PostgreSQL, its values written into its SQL (``_written``)."""
 
     def as_postgresql(self, compiler, connection):
-        sql, params = self.as_sql(compiler, connection)
-        written = [literal(value) for value in params]
-        if not params or None in written or "%%" in sql:
-            return sql, params
-        return sql % tuple(written), ()
+        return _written(*self.as_sql(compiler, connection))
 
 
 class Written(Value):
@@ -63,9 +68,7 @@ class Written(Value):
     into the SQL on PostgreSQL when ``literal`` can write it; bound elsewhere."""
 
     def as_postgresql(self, compiler, connection):
-        sql, params = self.as_sql(compiler, connection)
-        written = literal(params[0]) if len(params) == 1 and sql == "%s" else None
-        return (written, ()) if written else (sql, params)
+        return _written(*self.as_sql(compiler, connection))
 
 
 class Exact(WrittenValues, lookups.Exact):
