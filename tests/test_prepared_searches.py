@@ -66,8 +66,9 @@ def test_a_prepared_search_answers_each_values_own_rows(three_owners, owner_api,
     assert generic and all(runs > 0 for runs in generic), generic
 
 
-def _alter_agent_name(db_name: str, length: int) -> None:
-    """Change a column the searches return, from another connection (a migration's)."""
+def _alter(db_name: str, column: str, sql_type: str) -> None:
+    """Change the type of a column the searches return, from another connection (a
+    migration's)."""
     import psycopg
 
     settings = connection.settings_dict
@@ -79,13 +80,17 @@ def _alter_agent_name(db_name: str, length: int) -> None:
         dbname=db_name,
         autocommit=True,
     ) as other:
-        other.execute(
-            f"ALTER TABLE connlogs_connectionlog ALTER COLUMN agent_name TYPE varchar({length})"
-        )
+        other.execute(f"ALTER TABLE connlogs_connectionlog ALTER COLUMN {column} TYPE {sql_type}")
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_search_prepared_before_a_column_changed_type_still_answers(three_owners, owner_api):
+@pytest.mark.parametrize(
+    ("column", "changed", "original"),
+    [("agent_name", "varchar(80)", "varchar(64)"), ("code", "bigint", "integer")],
+)
+def test_a_search_prepared_before_a_column_changed_type_still_answers(
+    three_owners, owner_api, column, changed, original
+):
     """A migration that changes a returned column's type leaves every prepared statement
     unusable ("cached plan must not change result type"): the search is answered anyway."""
     workspace, n = next((w, n) for w, n in three_owners.items() if n == 4)
@@ -93,7 +98,7 @@ def test_a_search_prepared_before_a_column_changed_type_still_answers(three_owne
     for _ in range(ROUNDS * 2):
         assert owner_api.get("/api/v2/connectionlog", q).json()["count"] == n
     db_name = connection.settings_dict["NAME"]
-    _alter_agent_name(db_name, 80)
+    _alter(db_name, column, changed)
     try:
         response = owner_api.get("/api/v2/connectionlog", q)
         assert response.status_code == 200, response.content
@@ -102,10 +107,10 @@ def test_a_search_prepared_before_a_column_changed_type_still_answers(three_owne
         # the connection is closed after the request so the next one starts clean.
         for _ in range(ROUNDS * 2):
             list(ConnectionLog.objects.filter(workspace_owner=workspace.owner)[:5])
-        _alter_agent_name(db_name, 64)
+        _alter(db_name, column, original)
         with pytest.raises(NotSupportedError), transaction.atomic():
             list(ConnectionLog.objects.filter(workspace_owner=workspace.owner)[:5])
         assert connection.close_at == 0
     finally:
         connection.close()
-        _alter_agent_name(db_name, 64)
+        _alter(db_name, column, original)
