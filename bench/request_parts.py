@@ -1,7 +1,7 @@
 """Where an API list request's time goes, in this process (no HTTP), part by part.
 
     .venv/bin/python bench/request_parts.py --n N --dsn "host=127.0.0.1 port=PORT user=postgres"
-        [--runs 200] [--q "type:ssh"] [--limit 100]
+        [--runs 200] [--q "type:ssh"] [--limit 100] [--offset K]
 
 Against ``connlogs_N`` as the bench's site owner, medians in ms, the parts timed in turns
 (round-robin, so a busy moment falls on all alike): the whole request (``GET
@@ -19,6 +19,7 @@ these are the times of prepared statements, as the bench's SQL timings are.
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import time
 from collections.abc import Callable
@@ -46,6 +47,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--q", default="")
     ap.add_argument("--limit", type=int, default=100)
+    ap.add_argument("--offset", type=int, default=0, help="read at K, K+1, … (a new SQL each)")
     args = ap.parse_args()
     params = dict(part.split("=", 1) for part in args.dsn.split())
     setup_django(
@@ -58,13 +60,17 @@ def main() -> int:
 
     from connlogs.api.serializers import connection_log_entries
     from connlogs.models import User
-    from connlogs.querysets import Reading
+    from connlogs.querysets import WALK, Reading
     from connlogs.search.request import LogSearch
 
     token = bench_tokens([])["owner"]
     owner = User.objects.get(username="bench-owner")
     client, factory = Client(), RequestFactory()
-    path = f"/api/v2/connectionlog?limit={args.limit}&q={args.q}"
+    offsets = itertools.count(args.offset)
+
+    def path() -> str:
+        offset = f"&offset={next(offsets)}" if args.offset else ""
+        return f"/api/v2/connectionlog?limit={args.limit}&q={args.q}{offset}"
 
     def search() -> LogSearch:
         request = factory.get("/")
@@ -81,17 +87,26 @@ def main() -> int:
     cap = settings.CONNLOGS_COUNT_CAP
     reading = found.reading(matching.capped_count(cap), cap)
     by_month = Reading(by_month=True)
+
+    def rows_read(how: Reading) -> Callable[[], object]:
+        if args.offset:
+            return lambda: matching.page(next(offsets), args.limit, how)
+        return lambda: matching.first_rows(args.limit, reading=how)
+
     parts = {
-        "whole request (test client)": lambda: client.get(path, HTTP_CODER_SESSION_TOKEN=token),
+        "whole request (test client)": lambda: client.get(path(), HTTP_CODER_SESSION_TOKEN=token),
         "search: parse, bind, validate, compile": search,
         "capped count": lambda: matching.capped_count(cap),
-        f"rows as shipped ({reading})": lambda: matching.first_rows(args.limit, reading=reading),
-        "rows: one query": lambda: matching.first_rows(args.limit),
-        "rows: newest month first": lambda: matching.first_rows(args.limit, reading=by_month),
+        f"rows as shipped ({reading})": rows_read(reading),
+        "rows: one query": rows_read(WALK),
+        "rows: newest month first": rows_read(by_month),
         "rows shaped into entries": lambda: connection_log_entries(rows, owner, found.identities),
         "body rendered to JSON": lambda: JSONRenderer().render({"connection_logs": entries}),
     }
-    print(f"connlogs_{args.n}, q={args.q!r}, limit {args.limit}, {args.runs} rounds, median ms")
+    print(
+        f"connlogs_{args.n}, q={args.q!r}, limit {args.limit}, offset {args.offset}, "
+        f"{args.runs} rounds, median ms"
+    )
     for name, value in medians_ms(parts, args.runs).items():
         print(f"  {name:40s} {value:8.2f}")
     return 0

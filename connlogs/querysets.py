@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from django.db import connections, models
@@ -22,7 +23,7 @@ class Reading:
     """How a page reads its rows (``LogSearch.reading``).
 
     ``sort``: few matches of free text, fetched whole and sorted (``newest_first``);
-    ``by_month``: the unfiltered list, read newest month first (``first_rows``). Neither:
+    ``by_month``: the unfiltered list, read newest month first (``first_rows``, ``page``). Neither:
     one query, as PostgreSQL plans it.
     """
 
@@ -108,17 +109,42 @@ class ConnectionLogQuerySet(models.QuerySet):
         shown are fetched and joined to users and organizations, not the ``offset`` rows
         skipped. The time lets PostgreSQL probe only the partition of each row shown (other
         databases, with one table and no row-value IN, match ids alone).
+
+        ``reading.by_month`` (PostgreSQL): this month's rows first, as in ``first_rows``.
+        Django writes the offset into the SQL, so each offset is a new statement, planned
+        when it runs and never prepared: over every partition, 2 ms of a 5 ms page at 30M
+        rows (bench/README.md, "Offset pages by month"). When this month holds no row of the
+        page, how many older rows to skip is unknown, and the single query answers.
         """
         if not offset:
             return self.first_rows(limit, reading=reading)
+        if not reading.by_month or connections[self.db].vendor != "postgresql":
+            return self._skipping(offset, limit, reading)
+        split = month_start(timezone.now())
+        rows = self._skipping(offset, limit, reading, since=split)
+        if not rows:
+            return self._skipping(offset, limit, reading)
+        if len(rows) < limit:
+            # This month held ``offset + len(rows)`` rows: the rest are the newest older ones.
+            rows += self.filter(connect_time__lt=split).first_rows(limit - len(rows))
+        return rows
+
+    def _skipping(
+        self, offset: int, limit: int, reading: Reading, since: dt.datetime | None = None
+    ) -> list[models.Model]:
+        """``page``'s deferred join, over rows from ``since`` on when given (in the skipped
+        rows and in the shown ones, so both queries plan only those months' partitions)."""
         skipped = self.newest_first(sort=reading.sort)
+        chosen = self.model._default_manager.all()
+        if since is not None:
+            skipped = skipped.filter(connect_time__gte=since)
+            chosen = chosen.filter(connect_time__gte=since)
         if connections[self.db].vendor != "postgresql":
             shown = skipped.values("id")[offset : offset + limit]
-            chosen = self.model._default_manager.filter(id__in=shown)
+            chosen = chosen.filter(id__in=shown)
         else:
             shown = skipped.values("id", "connect_time")[offset : offset + limit]
-            pairs = TupleIn((F("id"), F("connect_time")), shown.query)
-            chosen = self.model._default_manager.filter(pairs)
+            chosen = chosen.filter(TupleIn((F("id"), F("connect_time")), shown.query))
         return list(chosen.newest_first().with_related())
 
     def first_rows(
@@ -137,7 +163,9 @@ class ConnectionLogQuerySet(models.QuerySet):
         first window sorts before every row of the second, so the page is exactly the
         single query's. ``LogSearch.reading`` asks for it where this month fills a page:
         where it does not, two queries cost more than the one (bench/README.md,
-        "Planning at 30M").
+        "Planning at 30M"). A prepared statement (``project/settings.py``) is not planned
+        again, so the windows save little where it is used; behind a transaction pooler
+        nothing is prepared and they save the planning still.
         """
         ordered = self.newest_first(sort=reading.sort).with_related()
         if after is not None:

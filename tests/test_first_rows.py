@@ -1,7 +1,7 @@
-"""A page's rows read newest month first (``ConnectionLogQuerySet.first_rows`` with
-``Reading(by_month=True)``, a search with more matches than the count's cap) are exactly the
-rows of the single newest-first query, and on PostgreSQL the first read plans only the
-partitions from the cursor's month on (the speed: bench/README.md)."""
+"""A page's rows read newest month first (``ConnectionLogQuerySet.first_rows`` and ``page``
+with ``Reading(by_month=True)``: the unfiltered list) are exactly the rows of the single
+newest-first query, and on PostgreSQL the first read plans only the partitions from the
+cursor's (or this) month on (the speed: bench/README.md)."""
 
 import datetime as dt
 import re
@@ -60,6 +60,17 @@ def test_the_rows_after_every_cursor_are_the_single_querys(spread):
             assert got == expected, (cursor.connect_time, limit)
 
 
+def test_every_offset_page_is_the_single_querys(spread):
+    """Offset pages read this month first: within it, across the month's start (the rest
+    from older months) and past it (this month holds none of the page: one query)."""
+    ordered = ConnectionLog.objects.newest_first()
+    for offset in range(1, len(spread) + 2):
+        for limit in LIMITS:
+            expected = ids(ordered[offset : offset + limit])
+            got = ids(ConnectionLog.objects.page(offset, limit, BY_MONTH))
+            assert got == expected, (offset, limit)
+
+
 def _planned_partitions(sql: str) -> set[str]:
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN {sql}")
@@ -113,3 +124,18 @@ def test_the_unfiltered_list_pages_as_the_single_query_read_newest_month_first(s
         bound = f"connect_time\" >= '{split}"
         pages = [q["sql"] for q in captured.captured_queries if " JOIN " in q["sql"]]
         assert any(bound in sql for sql in pages)
+
+
+@requires_postgres
+def test_an_offset_page_of_this_month_plans_only_the_partitions_from_its_start(spread):
+    """Both queries of the deferred join (the skipped rows and the shown ones) are bounded
+    by this month's start, so neither plans an older month's partition."""
+    old = next(row for row in spread if row.connect_time.year < 2099 and row.connect_time.day == 2)
+    old_month = partitions.partition_name(partitions.month_start(old.connect_time))
+    this_month = partitions.partition_name(partitions.month_start(timezone.now()))
+    with CaptureQueriesContext(connection) as captured:
+        rows = ConnectionLog.objects.page(1, 2, BY_MONTH)
+    assert ids(rows) == ids(spread[1:3])
+    (sql,) = (q["sql"] for q in captured.captured_queries)
+    planned = _planned_partitions(sql)
+    assert this_month in planned and old_month not in planned
