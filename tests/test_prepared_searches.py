@@ -11,10 +11,17 @@ import pytest
 from django.db import NotSupportedError, connection, transaction
 from django.utils import timezone
 
+from connlogs import roles
 from connlogs.models import ConnectionLog
 from connlogs.storage import partitions
 from tests.conftest import requires_postgres
-from tests.factories import ConnectionLogFactory, WorkspaceFactory
+from tests.factories import (
+    ConnectionLogFactory,
+    OrganizationFactory,
+    WorkspaceFactory,
+    auth_header,
+    member,
+)
 
 pytestmark = requires_postgres
 
@@ -64,6 +71,49 @@ def test_a_prepared_search_answers_each_values_own_rows(three_owners, owner_api,
     # The later values were answered by a plan made without them.
     generic = _generic_runs(f"{key}_id" if key == "workspace_owner" else key)
     assert generic and all(runs > 0 for runs in generic), generic
+
+
+def _statements_naming(value) -> list[tuple[int, int]]:
+    """(generic runs, custom runs, SQL) of the prepared searches with ``value`` written in."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans, custom_plans, statement FROM pg_prepared_statements "
+            "WHERE statement LIKE 'SELECT%%' AND statement LIKE %s",
+            [f"%'{value}'::uuid%"],
+        )
+        return cursor.fetchall()
+
+
+def test_each_organizations_search_is_its_own_statement_planned_once(db, client, owner_api):
+    """Organization ids are written into the SQL (``literals``): each organization's search,
+    and each scoped reader's list, answers its own rows from its own prepared statement,
+    run on its one plan (no values left to plan for)."""
+    now = timezone.now()
+    partitions.ensure(now, since=partitions.month_start(now), ahead=1)
+    sizes = {}
+    for n in (2, 5):
+        organization = OrganizationFactory()
+        workspace = WorkspaceFactory(organization=organization)
+        for i in range(n):
+            ConnectionLogFactory(workspace=workspace, connect_time=now - dt.timedelta(hours=i))
+        sizes[organization] = n
+    readers = {org: auth_header(member(org, roles.ORGANIZATION_AUDITOR)) for org in sizes}
+    for _ in range(ROUNDS):
+        for organization, n in sizes.items():
+            q = {"q": f"organization:{organization.name}"}
+            by_key = owner_api.get("/api/v2/connectionlog", q)
+            scoped = client.get("/api/v2/connectionlog", **readers[organization])
+            for response in (by_key, scoped):
+                assert response.status_code == 200, response.content
+                rows = response.json()["connection_logs"]
+                assert {row["organization"]["id"] for row in rows} == {str(organization.id)}
+                assert len(rows) == response.json()["count"] == n
+    for organization in sizes:
+        runs = _statements_naming(organization.id)
+        # The scoped list is read newest month first: its month's start stays bound ($1).
+        unbound = [(generic, custom) for generic, custom, sql in runs if "$1" not in sql]
+        assert len(runs) > len(unbound) > 0, runs
+        assert all(generic > 0 and custom == 0 for generic, custom in unbound), runs
 
 
 def _alter(db_name: str, column: str, sql_type: str) -> None:

@@ -12,29 +12,43 @@ So the values that the partial indexes' predicates compare are written as SQL li
 a connection's ``type``, its ``code`` (HTTP status or exit code) and a session's length
 (``disconnect_time - connect_time``). They are a closed vocabulary (seven types) or typed
 numbers, never free text, and a literal is written only for an ``int``, an aware
-``datetime``, a ``timedelta`` or a lower-case word (``[a-z_]``); anything else stays a
-parameter. Ids, times and text stay
-bound, so a search for one owner reuses the plan made for another. One exception writes its
-times too: ``active_after:`` ORs three index paths whose best mix depends on the instant,
-and its generic plan guessed a third of the log and went parallel (its capped count at 30M:
-19 ms against 7 planned for the value). SQLite has no plan cache: its SQL is unchanged.
+``datetime``, a ``timedelta``, a ``UUID`` or a lower-case word (``[a-z_]``); anything else
+stays a parameter. Owners, workspaces, users, times and text stay bound, so a search for one
+owner reuses the plan made for another. Two exceptions:
+
+* ``active_after:``'s times: it ORs three index paths whose best mix depends on the instant,
+  and its generic plan guessed a third of the log and went parallel (its capped count at
+  30M: 19 ms against 7 planned for the value).
+* organization ids (``organization:`` and every reader's scope, ``visible_to``):
+  organizations differ in size by 30× and more, so PostgreSQL kept planning each search for
+  its organization (the generic plan's estimate was the costlier), 2 ms of a 4 ms page at
+  30M. Written, each organization's search is its own statement, prepared and planned once
+  on a connection. Organizations are few (an admin makes them), so the statements are too;
+  psycopg keeps at most 100 a connection and drops the least used.
+
+SQLite has no plan cache: its SQL is unchanged.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 
 from django.db.models import Value, lookups
+from django.db.models.fields import related_lookups
 
 _WORD = re.compile(r"[a-z_]{1,32}")
 
 
 def literal(value) -> str | None:
     """``value`` as PostgreSQL literal text, or None when it must stay a bound parameter:
-    an ``int``, an aware ``datetime``, a ``timedelta`` or a word of ``[a-z_]`` (1-32)."""
+    an ``int``, an aware ``datetime``, a ``timedelta``, a ``UUID`` or a word of ``[a-z_]``
+    (1-32)."""
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
+    if isinstance(value, uuid.UUID):
+        return f"'{value}'::uuid"
     if isinstance(value, dt.datetime) and value.utcoffset() is not None:
         return f"'{value.isoformat()}'::timestamptz"
     if isinstance(value, dt.timedelta):
@@ -95,13 +109,24 @@ class LessThanOrEqual(WrittenValues, lookups.LessThanOrEqual):
     pass
 
 
+class RelatedExact(WrittenValues, related_lookups.RelatedExact):
+    pass
+
+
+class RelatedIn(WrittenValues, related_lookups.RelatedIn):
+    pass
+
+
 COMPARISONS = (Exact, In, GreaterThan, GreaterThanOrEqual, LessThan, LessThanOrEqual)
+# A foreign key's lookups also take model instances (``organization=org``).
+RELATED_COMPARISONS = (RelatedExact, RelatedIn)
 
 
 def write_values_of(*fields) -> None:
     """Make ``fields`` (model field instances) write their compared values as literals: their
-    ``exact``, ``in``, ``gt``, ``gte``, ``lt`` and ``lte`` lookups (Django's instance lookups,
-    so the model's state and migrations do not change)."""
+    ``exact``, ``in``, ``gt``, ``gte``, ``lt`` and ``lte`` lookups, a foreign key's ``exact``
+    and ``in`` (Django's instance lookups, so the model's state and migrations do not
+    change)."""
     for field in fields:
-        for lookup in COMPARISONS:
+        for lookup in RELATED_COMPARISONS if field.is_relation else COMPARISONS:
             field.register_lookup(lookup)

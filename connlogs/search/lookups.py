@@ -132,10 +132,11 @@ def register_sqlite_functions(sender, connection, **kwargs) -> None:
 
 def register_lookups() -> None:
     """``ip__within`` on the log's ``ip`` field only (not on every ``GenericIPAddressField``);
-    the log's ``type`` and ``code`` compared with literals on PostgreSQL (``literals``)."""
+    the log's ``type``, ``code`` and organization compared with literals on PostgreSQL
+    (``literals``)."""
     from connlogs.models import ConnectionLog
     from connlogs.search.literals import write_values_of
 
     field = ConnectionLog._meta.get_field
     field("ip").register_lookup(IPWithin)
-    write_values_of(field("type"), field("code"))
+    write_values_of(field("type"), field("code"), field("organization"))
