@@ -170,18 +170,39 @@ _COMPARISON = re.compile(r"^(<=|>=|<|>)")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
-def parse_length(text: str) -> dt.timedelta:
-    """A length of time as a count and a unit: ``90s``, ``15m``, ``8h``, ``7d``, ``2w``.
+# The longest length a search compares: SQLite holds a length as 64-bit microseconds
+# (292,000 years); 10,000 years is past any session and far inside that.
+MAX_LENGTH = dt.timedelta(days=3_652_425)
 
-    ``ValueError`` otherwise (also when the length does not fit a ``timedelta``).
+
+def parse_length(text: str) -> dt.timedelta:
+    """A length of time as a count and a unit: ``90s``, ``15m``, ``8h``, ``7d``, ``2w``,
+    at most ``MAX_LENGTH`` (10,000 years).
+
+    ``ValueError`` otherwise.
     """
     match = _LENGTH.match(text.strip().lower()) if isinstance(text, str) else None
     if not match:
         raise ValueError(f"{text!r} is not a length such as 90s, 15m, 8h, 7d or 2w")
+    seconds = int(match[1]) * UNIT_SECONDS[match[2]]
+    if seconds > MAX_LENGTH.total_seconds():
+        raise ValueError(f"{text!r} is longer than 10,000 years")
+    return dt.timedelta(seconds=seconds)
+
+
+EARLIEST = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+def earlier(moment: dt.datetime, length: dt.timedelta) -> dt.datetime:
+    """``moment - length``, or ``EARLIEST`` (0001-01-01T00:00Z, the first instant Python
+    holds) where that would come before it. A search's bounds are made this way from a time
+    or a length ``q`` gave (``active_after:0001-01-01``, ``duration:>200000w``): no row is
+    older than year 1, so the bound keeps its meaning where the subtraction would raise
+    ``OverflowError``."""
     try:
-        return dt.timedelta(seconds=int(match[1]) * UNIT_SECONDS[match[2]])
+        return moment - length
     except OverflowError:
-        raise ValueError(f"{text!r} is too long") from None
+        return EARLIEST
 
 
 def parse_search_time(text: str, now: dt.datetime, *, end_of_day: bool = False) -> dt.datetime:

@@ -2,6 +2,8 @@
 
 * the largest offset, the largest limit, one past each;
 * a query that matches nothing, on every door;
+* times and lengths at the ends of the calendar (year 1, lengths longer than the calendar):
+  the rows they mean, on every door, never an overflow;
 * an export the client stops reading half-way: nothing left open, the connection still good;
 * two admins acting on the same workspace or member at once. Decided: creating the same
   name twice is a 409 for the second (also when truly concurrent); deleting a workspace twice
@@ -139,6 +141,61 @@ def test_a_query_that_matches_nothing_is_an_empty_answer_on_every_door(reader, w
     response = page.get("/connectionlog", {"q": q})
     assert response.status_code == 200
     assert b'data-empty="filter"' in response.content
+
+
+# --- the ends of the calendar ---------------------------------------------------------------
+
+CHANGES = "/api/v2/connectionlog/changes"
+
+
+@pytest.mark.parametrize(
+    ("q", "all_rows"),
+    [
+        ("active_after:0001-01-01", True),
+        ('active_after:"0001-01-01T00:30:00Z"', True),
+        ("-active_after:0001-01-01", False),
+        ("duration:>200000w", False),
+        ("duration:<200000w", True),
+        ("duration:>=3652425d", False),
+        ("-duration:>=3652425d", True),
+        ('connected_after:0001-01-01 connected_before:"9999-12-31T23:59:59Z"', True),
+    ],
+)
+def test_times_and_lengths_at_the_ends_of_the_calendar_answer_on_every_door(
+    reader, workspace, q, all_rows
+):
+    """A bound made from year 1 or from a length longer than the calendar keeps its meaning
+    (no session is older than year 1) on the list, the export, the change feed and the
+    page with its chart: never a 500."""
+    add_rows(workspace, 3)  # ongoing SSH sessions of the last day
+    expected = 3 if all_rows else 0
+    listed = reader.client.get(LIST, {"q": q})
+    assert listed.status_code == 200, listed.content
+    assert listed.json()["count"] == expected
+    exported = reader.client.get(EXPORT, {"q": q, "format": "ndjson"})
+    assert exported.status_code == 200
+    assert len(ndjson_entries(b"".join(exported.streaming_content))) == expected
+    assert reader.client.get(CHANGES, {"q": q}).status_code == 200
+    page = Client()
+    page.force_login(reader)
+    shown = page.get("/connectionlog", {"q": q})
+    assert shown.status_code == 200
+    assert (b'data-empty="filter"' in shown.content) is not all_rows
+
+
+@pytest.mark.parametrize(
+    "q", ["duration:<3652426d", "duration:>99999999w", "-duration:>999999999w"]
+)
+def test_a_length_past_10000_years_is_a_clear_400(reader, workspace, q):
+    listed = reader.client.get(LIST, {"q": q})
+    assert listed.status_code == 400
+    [error] = listed.json()["validations"]
+    assert error["field"] == q.partition(":")[0] and "at most 10,000 years" in error["detail"]
+    assert reader.client.get(EXPORT, {"q": q}).status_code == 400
+    page = Client()
+    page.force_login(reader)
+    shown = page.get("/connectionlog", {"q": q})
+    assert shown.status_code == 400 and b"at most 10,000 years" in shown.content
 
 
 # --- an export the client abandons ---------------------------------------------------------

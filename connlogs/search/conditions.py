@@ -33,6 +33,7 @@ from connlogs.search.literals import (
     Written,
 )
 from connlogs.search.lookups import FoldCase, FoldedContains, RowText
+from connlogs.values import earlier
 
 AGENT = sorted(str(kind) for kind in AGENT_TYPES)
 WEB = sorted(str(kind) for kind in WEB_TYPES)
@@ -138,7 +139,7 @@ def active_after(start: dt.datetime) -> Q:
     The instants are written into the SQL on PostgreSQL (``literals``): the mix of these
     paths that is cheapest depends on ``start``, so it is planned for each search.
     """
-    since, start = Written(start - LONG_SESSION), Written(start)
+    since, start = Written(earlier(start, LONG_SESSION)), Written(start)
     recent = Q(connect_time__gte=since) & (
         Q(connect_time__gte=start) | Q(disconnect_time__gte=start)
     )
@@ -162,7 +163,7 @@ def duration(items: tuple[LengthComparison, ...], now: dt.datetime) -> Q:
         completed = Q(type__in=AGENT, disconnect_time__isnull=False) & Q(
             lookup(session_length(), item.length)
         )
-        started = now - item.length
+        started = earlier(now, item.length)
         running = ongoing() & Q(**{f"connect_time__{_AGE_BOUNDS[item.operator]}": started})
         return completed | running
 

@@ -102,7 +102,9 @@ class ConnectionLogFilterSet(django_filters.FilterSet):
     active_before = KeyFilter(TimeValueField, end_of_day=True)
     duration = KeyFilter(
         DurationValueField,
-        hint="a comparison and a length such as >8h or <1m, in s, m, h, d or w",
+        hint=(
+            "a comparison and a length such as >8h or <1m, in s, m, h, d or w, at most 10,000 years"
+        ),
     )
     authenticated = KeyFilter(ChoiceValueField, allowed=AUTHENTICATED_VALUES, hint="yes or no")
     alert_firing = KeyFilter(UUIDValueField)
