@@ -2,6 +2,8 @@
 
 * the largest offset, the largest limit, one past each;
 * a query that matches nothing, on every door;
+* the most values a search takes (500 list items and free words), on each kind of key, and
+  one more: a 400 naming ``q``, never the database's refusal;
 * times and lengths at the ends of the calendar (year 1, lengths longer than the calendar):
   the rows they mean, on every door, never an overflow;
 * an export the client stops reading half-way: nothing left open, the connection still good;
@@ -141,6 +143,38 @@ def test_a_query_that_matches_nothing_is_an_empty_answer_on_every_door(reader, w
     response = page.get("/connectionlog", {"q": q})
     assert response.status_code == 200
     assert b'data-empty="filter"' in response.content
+
+
+# --- the most values a search takes -------------------------------------------------------
+
+MANY_VALUES = {
+    "agent": lambda i: f"agent{i}",
+    "-agent": lambda i: f"agent{i}",
+    "ip": lambda i: f"10.9.{i // 256}.{i % 256}",
+    "-ip": lambda i: f"172.{16 + i // 256}.{i % 256}.0/24",
+    "status_code": lambda i: str(100 + i),
+    "workspace_owner": lambda i: f"owner{i}",
+    "workspace": lambda i: f"owner{i}/ws{i}",
+    "workspace_id": lambda i: str(uuid.UUID(int=i)),
+    "search": lambda i: f"word{i}",
+}
+
+
+def _many(key: str, count: int) -> str:
+    values = [MANY_VALUES[key](i) for i in range(count)]
+    return " ".join(values) if key == "search" else f"{key}:{','.join(values)}"
+
+
+@pytest.mark.parametrize("key", list(MANY_VALUES))
+def test_a_search_of_500_values_answers_and_501_is_a_clear_400(reader, workspace, key):
+    add_rows(workspace, 2)
+    answered = reader.client.get(LIST, {"q": _many(key, 500)})
+    assert answered.status_code == 200, answered.content
+    assert answered.json()["count"] == (2 if key in ("-agent", "-ip") else 0)
+    refused = reader.client.get(LIST, {"q": _many(key, 501)})
+    assert refused.status_code == 400
+    [error] = refused.json()["validations"]
+    assert error["field"] == "q" and "at most 500" in error["detail"]
 
 
 # --- the ends of the calendar ---------------------------------------------------------------

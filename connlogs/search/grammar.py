@@ -10,6 +10,7 @@ The rules follow Coder's search parser (see docs/search.md):
 5. an element with more than one unquoted ``:`` is the only error reported;
 6. a key given twice is an error on that key;
 7. a key no filter knows is an error on that key.
+8. (ours) at most ``MAX_VALUES`` values in all: list items (``a,b``) and free words.
 
 Ours, on top: ``-key`` (a negation) and ``search`` are keys like any other for these rules
 (the FilterSet knows them), and two errors teach: rule 5's sentence goes on to show the
@@ -24,6 +25,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 FREE_TEXT_KEY = "search"
+
+# Each value is one more condition OR'ed or AND'ed into the search's SQL, and SQLite refuses
+# an expression nested past 1,000 deep ("Expression tree is too large"): ~990 values of one
+# key. 500 is past any list typed or pasted into a search box, and a clear 400 beyond it.
+MAX_VALUES = 500
 
 
 @dataclass(frozen=True)
@@ -132,6 +138,13 @@ def parse(q: str | None, known_keys: Iterable[str]) -> ParsedQuery:
             return ParsedQuery(errors=[Validation("q", detail)])
     if free_words:
         pairs.append((FREE_TEXT_KEY, " ".join(free_words)))
+    values = sum(_count_values(value) for _, value in pairs)
+    if values > MAX_VALUES:
+        detail = (
+            f"Query has {values:,} values (list items and free words): at most "
+            f"{MAX_VALUES} are searched at once, so split the search"
+        )
+        return ParsedQuery(errors=[Validation("q", detail)])
 
     counts: dict[str, int] = {}
     for key, _ in pairs:
@@ -147,6 +160,12 @@ def parse(q: str | None, known_keys: Iterable[str]) -> ParsedQuery:
         else:
             parsed.errors.append(Validation(key, unknown_key(key, known)))
     return parsed
+
+
+def _count_values(value: str) -> int:
+    """Values in a term: its parts between commas and spaces (a quoted name with a space
+    counts twice: the bound is generous either way)."""
+    return sum(1 for part in value.replace(",", " ").split(" ") if part) or 1
 
 
 def build(terms: dict[str, str]) -> str:
