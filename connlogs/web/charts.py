@@ -362,7 +362,9 @@ def _draw(
             f" ({parts})" if parts else ""
         )
         if bar.total:
-            bar.href = link(moment, bucket_end)
+            # The first and last buckets may reach past the window: the bar counts only
+            # what is inside it, and so does the search its link opens.
+            bar.href = link(max(moment, start), min(bucket_end, end))
         bars.append(bar)
 
     y_ticks = [

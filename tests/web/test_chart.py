@@ -79,6 +79,26 @@ def test_a_bar_links_to_exactly_its_bucket(hours):
     assert empty.href == ""
 
 
+def test_the_first_and_last_bars_link_only_to_the_window_they_count(hours):
+    """A window that starts and ends inside an hour: the edge bars count only the window's
+    part of their hour, and their links open only that part (so the list shows the bar's
+    count, not the whole hour's)."""
+    after = dt.datetime(2025, 7, 10, 9, 30, tzinfo=dt.UTC)
+    before = dt.datetime(2025, 7, 10, 13, 30, tzinfo=dt.UTC)
+    chart = chart_for(after, before)
+    assert chart.unit is charts.HOUR
+    first, last = chart.bars[0], chart.bars[-1]
+    assert first.start.hour == 9 and first.total == 2  # 09:40 and 09:59, not 09:05
+    assert first.href.split("|")[0] == after.isoformat()
+    assert last.start.hour == 13
+    for bar in chart.bars:
+        if bar.href:
+            start, end = (dt.datetime.fromisoformat(t) for t in bar.href.split("|"))
+            assert after <= start <= end <= before
+            inside = ConnectionLog.objects.filter(connect_time__range=(start, end))
+            assert inside.count() == bar.total
+
+
 def test_window_defaults_to_30_days_per_day_and_caps_at_90(hours):
     chart = chart_for(None, None)
     assert chart.unit is charts.DAY
