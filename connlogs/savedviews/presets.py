@@ -56,9 +56,8 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "unauthenticated-web",
             "Unauthenticated web requests",
-            "status_code:401",
-            "Web requests (apps, port forwarding, tunnels) answered 401: the client was not "
-            "signed in.",
+            "authenticated:no",
+            "Web requests (apps, port forwarding, tunnels) made with no signed-in user.",
         ),
     )
 }

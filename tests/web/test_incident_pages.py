@@ -285,3 +285,22 @@ def test_values_are_escaped_and_values_that_cannot_be_written_are_not_links(inci
     block = row_block(client.get("/connectionlog", {"per_page": 100}).content.decode(), safe)
     agent_url = dict(FILTER_LINK.findall(block))["agent"]
     assert "<i>" not in agent_url and q_of(agent_url) == "agent:<i>"
+
+
+def test_the_detail_page_links_within_the_saved_view_it_came_from(incident, client, api):  # noqa: F811
+    """Opened from a view (``view=``), the detail page's links add to or leave out of that
+    view's search, as the list's own links do, and the built-in view of unauthenticated
+    requests is the list's quick link of that name."""
+    row = incident.rows["ssh_0830"]
+    came_from = "http://testserver/connectionlog?view=sessions-over-8h"
+    page = client.get(f"/connectionlog/{row.id}", HTTP_REFERER=came_from).content.decode()
+    added = {part: html.unescape(url) for part, url in FILTER_LINK.findall(page)}
+    excluded = {part: html.unescape(url) for part, url in EXCLUDE_LINK.findall(page)}
+    assert q_of(added["ip"]) == "duration:>8h ip:10.1.2.3"
+    assert q_of(excluded["ip"]) == "duration:>8h -ip:10.1.2.3"
+    unknown = "http://testserver/connectionlog?view=no-such-view"
+    page = client.get(f"/connectionlog/{row.id}", HTTP_REFERER=unknown).content.decode()
+    assert q_of(dict(FILTER_LINK.findall(page))["ip"]) == "ip:10.1.2.3"
+    view = api.get("/api/v2/connectionlog", {"view": "unauthenticated-web"}).json()
+    quick = api.get("/api/v2/connectionlog", {"q": "authenticated:no"}).json()
+    assert view == quick and view["count"] > 0

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -26,7 +26,7 @@ from connlogs.api.serializers import connection_log_entries
 from connlogs.feed.reading import latest_seq
 from connlogs.models import ConnectionLog, Organization, User, Workspace
 from connlogs.privacy.identities import Identities
-from connlogs.savedviews.resolve import start_view
+from connlogs.savedviews.resolve import search_query, start_view
 from connlogs.search.request import LogSearch
 from connlogs.values import format_time
 from connlogs.web import charts, links, menus, presets, viewsmenu
@@ -207,7 +207,7 @@ class ConnectionLogDetailView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
         only = _show_only_links(row)
         back_url = _back_url(request)
         # The values link to the list the user came from, narrowed to them or leaving them out.
-        came_from = links.ListLinks(links.q_of_url(back_url))
+        came_from = links.ListLinks(_searched_q(back_url, request.user))
         context = {
             "log": log,
             "filters": came_from.row_links(log),
@@ -245,6 +245,14 @@ def _show_only_links(row: ConnectionLog) -> dict[str, str]:
     if row.connection_id:
         found["connection"] = only(connection_id=str(row.connection_id))
     return found
+
+
+def _searched_q(list_url: str, user) -> str:
+    """The ``q`` the list at ``list_url`` searched: its own, or its saved view's as ``user``
+    is shown it (``search_query``); ``""`` when the address does not say a valid one."""
+    params = QueryDict(urlsplit(list_url).query)
+    q, problems = search_query(params, links.q_of_url(list_url), user)
+    return "" if problems else q
 
 
 def _back_url(request) -> str:
