@@ -12,6 +12,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from connlogs import roles
+from connlogs.search.literals import Written
 from connlogs.storage.partitions import month_start
 
 # At most this many matches, counted first, may be sorted rather than walked (``newest_first``).
@@ -56,6 +57,15 @@ _UNSHOWN = (
     "user__password",
     "user__last_login",
 )
+
+
+def _month_of(moment: dt.datetime) -> Written:
+    """Where the month of ``moment`` starts, written into the SQL on PostgreSQL (``literals``):
+    bound, a window's statement got a generic plan that cannot prune months and PostgreSQL
+    planned it at every run (3.3 ms for an offset page at 30M, against 1.4 for the one
+    query); written, it is one statement a month, pruned when it is planned, once a
+    connection."""
+    return Written(month_start(moment))
 
 
 class ConnectionLogQuerySet(models.QuerySet):
@@ -120,7 +130,7 @@ class ConnectionLogQuerySet(models.QuerySet):
             return self.first_rows(limit, reading=reading)
         if not reading.by_month or connections[self.db].vendor != "postgresql":
             return self._skipping(offset, limit, reading)
-        split = month_start(timezone.now())
+        split = _month_of(timezone.now())
         rows = self._skipping(offset, limit, reading, since=split)
         if not rows:
             return self._skipping(offset, limit, reading)
@@ -130,7 +140,7 @@ class ConnectionLogQuerySet(models.QuerySet):
         return rows
 
     def _skipping(
-        self, offset: int, limit: int, reading: Reading, since: dt.datetime | None = None
+        self, offset: int, limit: int, reading: Reading, since: Written | None = None
     ) -> list[models.Model]:
         """``page``'s deferred join, over rows from ``since`` on when given (in the skipped
         rows and in the shown ones, so both queries plan only those months' partitions)."""
@@ -172,7 +182,7 @@ class ConnectionLogQuerySet(models.QuerySet):
             ordered = ordered.after(after)
         if not reading.by_month or connections[self.db].vendor != "postgresql":
             return list(ordered[:limit])
-        split = month_start(after.connect_time if after is not None else timezone.now())
+        split = _month_of(after.connect_time if after is not None else timezone.now())
         rows = list(ordered.filter(connect_time__gte=split)[:limit])
         if len(rows) < limit:
             rows += ordered.filter(connect_time__lt=split)[: limit - len(rows)]
