@@ -169,12 +169,16 @@ def _count_values(value: str) -> int:
 
 
 def build(terms: dict[str, str]) -> str:
-    """Write terms back as ``q`` text, quoting values that need it (used by the pages)."""
+    """Write terms back as ``q`` text, quoting values that need it (used by the pages).
+
+    A double quote inside a value (typed into a menu's field) is kept: the language cannot
+    say it, so the search reads back as an unclosed quote, an error shown with the text,
+    or as the value typed, never as another value silently searched instead."""
     parts = []
     for key, value in terms.items():
         if value == "":
             continue
         if any(char in value for char in ' :"'):
-            value = '"' + value.replace('"', "") + '"'
+            value = f'"{value}"'
         parts.append(f"{key}:{value}")
     return " ".join(parts)

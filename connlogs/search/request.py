@@ -24,6 +24,7 @@ from connlogs.querysets import FEW_MATCHES, WALK, Reading
 from connlogs.savedviews.resolve import search_query
 from connlogs.search.filterset import ConnectionLogFilterSet
 from connlogs.search.grammar import FREE_TEXT_KEY, Validation
+from connlogs.values import format_time
 
 
 def query_text(params) -> str:
@@ -122,8 +123,12 @@ class LogSearch:
 
     @property
     def notices(self) -> list[str]:
-        if self.is_valid:
-            _ = self.filterset.qs  # the people keys are resolved as the filters are applied
+        if not self.is_valid:
+            return self.filterset.notices
+        _ = self.filterset.qs  # the people keys are resolved as the filters are applied
+        window = self.window
+        if window.after and window.before and window.after > window.before:
+            return [*self.filterset.notices, _empty_window(window)]
         return self.filterset.notices
 
     def reading(self, counted: int | None, cap: int) -> Reading:
@@ -167,3 +172,12 @@ class LogSearch:
         after = cleaned.get("connected_after") or cleaned.get("active_after")
         before = cleaned.get("connected_before") or cleaned.get("active_before")
         return TimeWindow(after, before)
+
+
+def _empty_window(window: TimeWindow) -> str:
+    """The notice of a window whose start is after its end (a custom range typed the wrong
+    way round): it finds nothing, and Coder answers it with no rows and no error."""
+    return (
+        f"The time window is empty: it starts at {format_time(window.after)}, after it ends "
+        f"at {format_time(window.before)}."
+    )

@@ -129,7 +129,7 @@ class Chip:
 
 def _round_trips(value: str) -> bool:
     """A value that reads back as itself in ``q``: a comma would make it a list, and a
-    double quote cannot be written (``search.build`` drops it)."""
+    double quote cannot be written (``search.build``)."""
     return bool(value) and "," not in value and '"' not in value
 
 

@@ -184,7 +184,8 @@ def submitted_q(params: QueryDict, now: dt.datetime) -> str:
     updates: dict[str, str] = {}
     for name in ("organization", "type", "status", "workspace_owner", "workspace", "result"):
         if name in changed:
-            updates[name] = changed[name]
+            # A value chosen keeps only its rows: its own exclusion (-type:ssh) goes.
+            updates.update(links.including(parsed.terms, name, changed[name]))
     updates.update(_time_updates(parsed.terms, changed, now))
     return links.replace_terms(parsed.terms, updates)
 

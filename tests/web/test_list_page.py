@@ -385,3 +385,44 @@ def test_footer_shows_retention_and_the_oldest_visible_row(client, db, settings)
     page = client.get("/connectionlog").content.decode()
     assert "Connection logs are kept for 90 days." in page
     assert old.connect_time.strftime("%-d %b %Y") in page
+
+
+# --- what a menu cannot say, and what it says against the search ---------------------------
+
+
+def test_a_menu_value_chosen_drops_its_own_exclusion(owner_client):
+    """``-type:ssh`` and SSH chosen in the Type menu: the user asks for SSH rows now, so the
+    exclusion goes (as a row's "show only" link does), not an empty ``-type:ssh type:ssh``."""
+    shown = menus.encode_shown({"type": ""})
+    location = submit(owner_client, q="-type:ssh status:completed", shown=shown, type="ssh")
+    assert q_of(location) == "status:completed type:ssh"
+    other = submit(owner_client, q="-type:vscode", shown=shown, type="ssh")
+    assert q_of(other) == "-type:vscode type:ssh"
+
+
+@pytest.mark.parametrize("typed", ['al"ice', 'a"li"ce'])
+def test_a_quote_typed_into_a_name_field_is_not_silently_dropped(owner_client, typed):
+    """The language cannot say a double quote: the page shows the text as typed and either
+    an error or a search for exactly that text, never alice's rows."""
+    shown = menus.encode_shown({"workspace_owner": ""})
+    location = submit(owner_client, q="", shown=shown, workspace_owner=typed)
+    assert typed in q_of(location)
+    page = owner_client.get(location)
+    html = page.content.decode()
+    if page.status_code == 400:
+        assert "unclosed quote" in html
+    else:
+        assert "No user named" in html and row_ids(page) == []
+
+
+def test_a_window_that_ends_before_it_starts_says_so(owner_client):
+    shown = menus.encode_shown({"from": "", "to": ""})
+    location = submit(
+        owner_client, shown=shown, **{"from": "2025-07-10T12:00", "to": "2025-07-10T11:00"}
+    )
+    html = owner_client.get(location).content.decode()
+    assert 'id="q-notices"' in html and "The time window is empty" in html
+    fine = submit(
+        owner_client, shown=shown, **{"from": "2025-07-10T10:00", "to": "2025-07-10T11:00"}
+    )
+    assert "The time window is empty" not in owner_client.get(fine).content.decode()
