@@ -174,6 +174,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "connlogs.api.negotiation.AnyAcceptNegotiation",
     "DEFAULT_PARSER_CLASSES": ["connlogs.api.parsers.BoundedJSONParser"],
     "EXCEPTION_HANDLER": "connlogs.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -24,7 +24,7 @@ from connlogs.accesslog import chain
 from connlogs.accesslog.provenance import sidecar_text
 from connlogs.accesslog.search import AccessLogFilterSet, organization_names
 from connlogs.api.errors import NOT_FOUND, ApiError
-from connlogs.api.export_views import AnyAcceptNegotiation, parse_format
+from connlogs.api.export_views import parse_format
 from connlogs.api.pagination import parse_page_params
 from connlogs.api.permissions import MayReadAccessLog
 from connlogs.api.serializers import ErrorSerializer
@@ -173,7 +173,6 @@ def access_log_download(matching, fmt: str, viewer: User) -> StreamingHttpRespon
 
 class AccessLogExportView(APIView):
     permission_classes = [MayReadAccessLog]
-    content_negotiation_class = AnyAcceptNegotiation
 
     @extend_schema(
         operation_id="exportAccessLog",
@@ -218,8 +217,6 @@ def sidecar_response(entry: AccessLogEntry) -> HttpResponse:
 
 
 class ExportChecksumView(APIView):
-    content_negotiation_class = AnyAcceptNegotiation
-
     @extend_schema(
         operation_id="exportChecksum",
         summary="The SHA-256 and provenance of a CSV export (a sha256sum file)",

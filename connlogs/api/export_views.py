@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.views import APIView
 
 from connlogs import export
@@ -16,20 +15,6 @@ from connlogs.api.serializers import ErrorSerializer
 from connlogs.api.views import Q_PARAMETER
 from connlogs.search import Validation, quote
 from connlogs.search.request import LogSearch
-
-
-class AnyAcceptNegotiation(BaseContentNegotiation):
-    """A download answers whatever ``Accept`` says, and ``?format=`` is ours, not DRF's.
-
-    DRF's default negotiation would answer 406 to ``Accept: text/csv`` (no such renderer)
-    and 404 to ``?format=csv`` (its format-suffix override). Errors are rendered as JSON.
-    """
-
-    def select_parser(self, request, parsers):
-        return parsers[0] if parsers else None
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
 
 
 def parse_format(params) -> tuple[str, list[Validation]]:
@@ -83,8 +68,6 @@ DOWNLOAD = (
 
 
 class ConnectionLogExportView(APIView):
-    content_negotiation_class = AnyAcceptNegotiation
-
     @extend_schema(
         operation_id="exportConnectionLogs",
         summary="Download every matching connection log as CSV or NDJSON, newest first",

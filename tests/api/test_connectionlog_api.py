@@ -413,3 +413,17 @@ def test_anonymous_and_bad_tokens_get_401(db):
         response = APIClient().get(URL, **headers)
         assert response.status_code == 401
         assert response.json() == {"message": message}
+
+
+@pytest.mark.parametrize("accept", ["text/html", "text/csv", "application/xml", "image/png"])
+def test_the_list_answers_json_whatever_accept_says(owner_api, forty_rows, accept):
+    """Coder's API does not negotiate: the contract's answer is ``200 application/json``."""
+    response = owner_api.get(URL, {"limit": 2}, HTTP_ACCEPT=accept)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert len(response.json()["connection_logs"]) == 2
+
+
+def test_a_format_parameter_is_not_drfs_to_read(owner_api, forty_rows):
+    response = owner_api.get(URL, {"limit": 2, "format": "xml"})
+    assert response.status_code == 200 and response["Content-Type"] == "application/json"
