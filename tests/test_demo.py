@@ -95,6 +95,9 @@ def test_demo_has_every_kind_of_row(default_demo):
     assert rows.filter(type__in=WEB_TYPES, code__gte=400, code__lt=500).exists()
     assert rows.filter(type__in=WEB_TYPES, code__gte=500).exists()
     assert rows.filter(type__in=WEB_TYPES, user__isnull=True).exists()  # not signed in
+    # Tunnels as the read contract has them: accepted (101) or denied (403), both shown.
+    tunnels = set(rows.filter(type="tunnel").values_list("code", flat=True))
+    assert tunnels == {101, 403}
     addresses = [
         ipaddress.ip_address(ip) for ip in rows.exclude(ip=None).values_list("ip", flat=True)
     ]

@@ -72,6 +72,8 @@ STATUS_CODES = weighted(
     ]
 )
 ANONYMOUS_STATUS_CODES = weighted([(302, 40), (401, 35), (403, 20), (404, 5)])
+# A tunnel is accepted (101, the upgrade) or denied (403): the read contract's two values.
+TUNNEL_STATUS_CODES = weighted([(101, 92), (403, 8)])
 SLUGS = {
     "workspace_app": ["code-server", "jupyter", "grafana", "filebrowser", "terminal"],
     "port_forwarding": ["3000", "5173", "8000", "8080", "8888", "9090"],

@@ -23,6 +23,7 @@ from connlogs.demo.distributions import (
     SHELL_EXIT_CODES,
     SLUGS,
     STATUS_CODES,
+    TUNNEL_STATUS_CODES,
     TYPE_MIX,
     USER_AGENTS,
     WEEKEND_WEIGHT,
@@ -213,7 +214,11 @@ class RowGenerator:
             user_id = rng.choice(self.members[workspace.organization_id] or [workspace.owner_id])
         else:
             user_id = None  # not signed in
-        if user_id is None:
+        if kind == "tunnel":
+            codes = TUNNEL_STATUS_CODES if user_id is not None else ([403], [1])
+            status = rng.choices(codes[0], cum_weights=codes[1])
+            ip = self._address(user_id) if user_id is not None else "192.0.2.77"
+        elif user_id is None:
             status = rng.choices(ANONYMOUS_STATUS_CODES[0], cum_weights=ANONYMOUS_STATUS_CODES[1])
             ip = rng.choice(["192.0.2.77", "fd7a:115c:a1e0:ffff::17", "198.51.100.250"])
         else:
@@ -310,7 +315,7 @@ class RowGenerator:
                 agent="Go-http-client/1.1",
                 slug="3000",
             ),
-            request("tunnel", three, ago(90), 200, slug="5432"),  # address unknown
+            request("tunnel", three, ago(90), 101, slug="5432"),  # address unknown
             request(
                 "workspace_app", one, ago(100), 500, "203.0.113.24", agent=chrome, slug="jupyter"
             ),
