@@ -211,13 +211,22 @@ def test_behind_https_hsts_and_secure_cookies(https_settings, auditor):
 # --- error answers leak nothing ----------------------------------------------------------
 
 
-def test_unknown_api_path_is_a_json_404_in_the_contract_shape(db):
-    response = Client().get("/api/v2/no-such-thing")
+@pytest.mark.parametrize("debug", [False, True])
+@pytest.mark.parametrize("path", ["/api/v2/no-such-thing", "/api/v2/connectionlog/x/y", "/api/v2/"])
+def test_unknown_api_path_is_a_json_404_in_the_contract_shape(db, settings, debug, path):
+    """Also with ``DEBUG`` on, as the README's first command runs the app."""
+    settings.DEBUG = debug
+    response = Client().get(path)
     assert response.status_code == 404
     assert response["Content-Type"] == "application/json"
     assert response.json() == {
         "message": "Resource not found or you do not have access to this resource"
     }
+
+
+def test_the_api_docs_without_a_slash_lead_to_them(db):
+    response = Client().get("/api/v2/docs")
+    assert response.status_code in (301, 302) and response["Location"] == "/api/v2/docs/"
 
 
 def test_unknown_page_is_a_plain_404_page(db):

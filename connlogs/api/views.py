@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
@@ -17,6 +18,7 @@ from connlogs.api.serializers import (
     ErrorSerializer,
     connection_log_entries,
 )
+from connlogs.middleware import handler404
 from connlogs.search import Validation
 from connlogs.search.request import LogSearch
 
@@ -102,3 +104,9 @@ class ConnectionLogListView(APIView):
             "count_cap": cap,
         }
         return Response(body)
+
+
+def not_found(request, *args, **kwargs) -> HttpResponse:
+    """An address under ``/api/v2/`` that names nothing: the contract's JSON 404
+    (``middleware.handler404``), whatever ``DEBUG`` says."""
+    return handler404(request)
