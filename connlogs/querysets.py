@@ -122,9 +122,10 @@ class ConnectionLogQuerySet(models.QuerySet):
 
         ``reading.by_month`` (PostgreSQL): this month's rows first, as in ``first_rows``.
         Django writes the offset into the SQL, so each offset is a new statement, planned
-        when it runs and never prepared: over every partition, 2 ms of a 5 ms page at 30M
-        rows (bench/README.md, "Offset pages by month"). When this month holds no row of the
-        page, how many older rows to skip is unknown, and the single query answers.
+        when it runs and never prepared: over every partition, the rows of an offset page
+        took 8.1–8.9 ms in process at 30M, this month first 5.5–6.1 (bench/README.md,
+        "Offset pages and organizations at 30M"). When this month holds no row of the page,
+        how many older rows to skip is unknown, and the single query answers.
         """
         if not offset:
             return self.first_rows(limit, reading=reading)

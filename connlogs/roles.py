@@ -78,11 +78,12 @@ def readable_organization_ids(user: User) -> list[uuid.UUID] | None:
         return []
     if _SITE_READERS.intersection(user.site_roles or []):
         return None
-    return [
+    # Sorted: the same list is the same SQL (organization ids are written into it).
+    return sorted(
         membership.organization_id
         for membership in _memberships(user)
         if _ORGANIZATION_READERS.intersection(membership.roles or [])
-    ]
+    )
 
 
 def may_read_connection_logs(user: User) -> bool:

@@ -2,8 +2,8 @@
 
 * the largest offset, the largest limit, one past each;
 * a query that matches nothing, on every door;
-* the most values a search takes (500 list items and free words), on each kind of key, and
-  one more: a 400 naming ``q``, never the database's refusal;
+* the most values a search takes (500 list items and free words; 50 lengths for
+  ``duration``), on each kind of list, and one more: a 400, never the database's refusal;
 * times and lengths at the ends of the calendar (year 1, lengths longer than the calendar):
   the rows they mean, on every door, never an overflow;
 * an export the client stops reading half-way: nothing left open, the connection still good;
@@ -175,6 +175,20 @@ def test_a_search_of_500_values_answers_and_501_is_a_clear_400(reader, workspace
     assert refused.status_code == 400
     [error] = refused.json()["validations"]
     assert error["field"] == "q" and "at most 500" in error["detail"]
+
+
+def test_duration_compares_at_most_50_lengths(reader, workspace):
+    """Each length is two conditions nested in the SQL: 50 answer, 51 are a 400 naming the
+    key (SQLite refused 500 with its expression depth limit, answered as an outage)."""
+    add_rows(workspace, 2)
+    lengths = ",".join(f">{minutes}m" for minutes in range(1, 52))
+    for key in ("duration", "-duration"):
+        fifty = reader.client.get(LIST, {"q": f"{key}:{lengths.rsplit(',', 1)[0]}"})
+        assert fifty.status_code == 200, fifty.content
+        refused = reader.client.get(LIST, {"q": f"{key}:{lengths}"})
+        assert refused.status_code == 400
+        [error] = refused.json()["validations"]
+        assert error["field"] == key and "at most 50" in error["detail"]
 
 
 # --- the ends of the calendar ---------------------------------------------------------------

@@ -795,6 +795,10 @@ NOT_IN_TABLE = {
         "every admin view is wrapped by AdminSite.admin_view, the one staff gate that the "
         "admin rows above (index, sign-in, log and user lists, a change page) exercise"
     ),
+    "api-not-found": (
+        "names nothing: every caller, signed in or not, gets the contract's JSON 404 "
+        "(tests/test_security.py)"
+    ),
     "metrics": (
         "not a door for users: no account or role opens it, only the scrape token or an "
         "allowed network (tests/test_metrics.py: refused without, served with)"

@@ -73,7 +73,7 @@ def test_a_prepared_search_answers_each_values_own_rows(three_owners, owner_api,
     assert generic and all(runs > 0 for runs in generic), generic
 
 
-def _statements_naming(value) -> list[tuple[int, int]]:
+def _statements_naming(value) -> list[tuple[int, int, str]]:
     """(generic runs, custom runs, SQL) of the prepared searches with ``value`` written in."""
     with connection.cursor() as cursor:
         cursor.execute(

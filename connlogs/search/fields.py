@@ -54,6 +54,8 @@ class KeyedField(forms.CharField):
     """A search-key value; its errors name the key as the contract's sentences do."""
 
     listable = True
+    # The most items one value may list; None: as many as ``q`` takes (``grammar.MAX_VALUES``).
+    max_items: int | None = None
 
     def __init__(self, *args, query_key: str = "", hint: str = "", **kwargs):
         self.query_key = query_key
@@ -72,7 +74,13 @@ class KeyedField(forms.CharField):
             return None
         if not self.listable:
             return self.clean_item(value)
-        items = tuple(self.clean_item(part) for part in value.split(",") if part)
+        parts = [part for part in value.split(",") if part]
+        if self.max_items is not None and len(parts) > self.max_items:
+            raise forms.ValidationError(
+                f"Query param {grammar.quote(self.query_key)} lists {len(parts)} values: "
+                f"at most {self.max_items} are compared at once"
+            )
+        items = tuple(self.clean_item(part) for part in parts)
         return items or None
 
     def clean_item(self, text: str):
@@ -216,6 +224,10 @@ class CodeValueField(KeyedField):
 
 
 class DurationValueField(KeyedField):
+    # Each length is two conditions nested in the SQL (completed and ongoing sessions):
+    # SQLite refused 500 of them (an expression 1,000 deep); no one compares 50 lengths.
+    max_items = 50
+
     def clean_item(self, text):
         operator, length = values.split_comparison(text)
         if operator == "=":

@@ -234,7 +234,8 @@ class ConnectionLogFilterSet(django_filters.FilterSet):
     # --- Coder's keys ------------------------------------------------------------------
 
     def q_organization(self, items):
-        return Q(organization_id__in=items)
+        # Sorted and once each: the same organizations are the same SQL (ids are written).
+        return Q(organization_id__in=sorted(set(items)))
 
     def q_workspace_owner(self, items):
         return self._person("workspace_owner_id", items, self._people)

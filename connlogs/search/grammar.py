@@ -171,14 +171,15 @@ def _count_values(value: str) -> int:
 def build(terms: dict[str, str]) -> str:
     """Write terms back as ``q`` text, quoting values that need it (used by the pages).
 
-    A double quote inside a value (typed into a menu's field) is kept: the language cannot
-    say it, so the search reads back as an unclosed quote, an error shown with the text,
-    or as the value typed, never as another value silently searched instead."""
+    A double quote inside a value (typed into a menu's field) cannot be said in the
+    language: the value is written with an odd number of quotes, so the search reads back
+    as an unclosed quote, an error shown with the text typed, never as another value or
+    other terms searched instead."""
     parts = []
     for key, value in terms.items():
         if value == "":
             continue
         if any(char in value for char in ' :"'):
-            value = f'"{value}"'
+            value = f'"{value}"' + ('"' if value.count('"') % 2 == 0 and '"' in value else "")
         parts.append(f"{key}:{value}")
     return " ".join(parts)

@@ -14,7 +14,7 @@ a connection's ``type``, its ``code`` (HTTP status or exit code) and a session's
 numbers, never free text, and a literal is written only for an ``int``, an aware
 ``datetime``, a ``timedelta``, a ``UUID`` or a lower-case word (``[a-z_]``); anything else
 stays a parameter. Owners, workspaces, users, times and text stay bound, so a search for one
-owner reuses the plan made for another. Two exceptions:
+owner reuses the plan made for another. Three exceptions:
 
 * ``active_after:``'s times: it ORs three index paths whose best mix depends on the instant,
   and its generic plan guessed a third of the log and went parallel (its capped count at
@@ -23,8 +23,11 @@ owner reuses the plan made for another. Two exceptions:
   organizations differ in size by 30× and more, so PostgreSQL kept planning each search for
   its organization (the generic plan's estimate was the costlier), 2 ms of a 4 ms page at
   30M. Written, each organization's search is its own statement, prepared and planned once
-  on a connection. Organizations are few (an admin makes them), so the statements are too;
-  psycopg keeps at most 100 a connection and drops the least used.
+  on a connection (the ids sorted, so the same organizations are the same SQL). There are
+  as many statements as organizations searched in the shapes searched; psycopg keeps at
+  most 100 a connection and drops the least used (which are then planned again).
+* the month an unfiltered list reads first (``querysets._month_of``): one statement a
+  month, pruned to that month's partitions when it is planned.
 
 SQLite has no plan cache: its SQL is unchanged.
 """

@@ -126,9 +126,14 @@ class LogSearch:
         if not self.is_valid:
             return self.filterset.notices
         _ = self.filterset.qs  # the people keys are resolved as the filters are applied
-        window = self.window
-        if window.after and window.before and window.after > window.before:
-            return [*self.filterset.notices, _empty_window(window)]
+        cleaned = self.filterset.form.cleaned_data
+        # Bounds on the connect time only: active_after: with active_before: before it still
+        # finds the sessions that span the gap.
+        after = cleaned.get("connected_after")
+        befores = [cleaned.get(key) for key in ("connected_before", "active_before")]
+        before = min((bound for bound in befores if bound), default=None)
+        if after and before and after > before:
+            return [*self.filterset.notices, _empty_window(after, before)]
         return self.filterset.notices
 
     def reading(self, counted: int | None, cap: int) -> Reading:
@@ -174,10 +179,10 @@ class LogSearch:
         return TimeWindow(after, before)
 
 
-def _empty_window(window: TimeWindow) -> str:
-    """The notice of a window whose start is after its end (a custom range typed the wrong
-    way round): it finds nothing, and Coder answers it with no rows and no error."""
+def _empty_window(after: dt.datetime, before: dt.datetime) -> str:
+    """The notice of connect times bounded from after their upper bound (a custom range typed
+    the wrong way round): it finds nothing, and Coder answers it with no rows and no error."""
     return (
-        f"The time window is empty: it starts at {format_time(window.after)}, after it ends "
-        f"at {format_time(window.before)}."
+        f"The time window is empty: it starts at {format_time(after)}, after it ends "
+        f"at {format_time(before)}."
     )

@@ -89,20 +89,27 @@ def with_terms(q: str, **changes: str) -> str:
 
 def including(terms: dict[str, str], key: str, value: str) -> dict[str, str]:
     """The changes that make ``terms`` keep only rows with ``key:value``: the term set, and
-    the same value's exclusion (``-key:value``) dropped, since both cannot hold."""
-    changes = {key: value}
-    if terms.get(NEGATION + key) == value:
-        changes[NEGATION + key] = ""
-    return changes
+    the same value taken out of its exclusion (``-key:value``, ``-key:a,value``), since
+    both cannot hold."""
+    return {**_taken_out(terms, NEGATION + key, value), key: value}
 
 
 def excluding(terms: dict[str, str], key: str, value: str) -> dict[str, str]:
-    """The changes that make ``terms`` leave out rows with ``key:value`` (``-key:value``),
-    dropping ``key:value`` itself if the search asked for it."""
-    changes = {NEGATION + key: value}
-    if terms.get(key) == value:
-        changes[key] = ""
-    return changes
+    """The changes that make ``terms`` leave out rows with ``key:value`` (``-key:value``, or
+    added to the values it already leaves out), taking ``value`` out of ``key:`` itself if
+    the search asked for it."""
+    negation = NEGATION + key
+    listed = [item for item in terms.get(negation, "").split(",") if item]
+    left_out = listed if value.lower() in listed else [*listed, value]
+    return {**_taken_out(terms, key, value), negation: ",".join(left_out)}
+
+
+def _taken_out(terms: dict[str, str], key: str, value: str) -> dict[str, str]:
+    """``{key: what is left}`` when ``terms[key]`` lists ``value`` (compared as ``q`` is,
+    lower-cased; ``""`` when nothing is left), else no change."""
+    listed = [item for item in terms.get(key, "").split(",") if item]
+    left = [item for item in listed if item != value.lower()]
+    return {key: ",".join(left)} if len(left) < len(listed) else {}
 
 
 def q_of_url(url: str) -> str:

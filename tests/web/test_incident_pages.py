@@ -304,3 +304,18 @@ def test_the_detail_page_links_within_the_saved_view_it_came_from(incident, clie
     view = api.get("/api/v2/connectionlog", {"view": "unauthenticated-web"}).json()
     quick = api.get("/api/v2/connectionlog", {"q": "authenticated:no"}).json()
     assert view == quick and view["count"] > 0
+
+
+def test_a_value_is_taken_out_of_a_list_that_says_the_opposite():
+    assert links.ListLinks("-type:ssh,vscode").adding("type", "ssh") == (
+        links.list_url("-type:vscode type:ssh")
+    )
+    assert links.ListLinks("type:ssh,vscode").leaving_out("type", "ssh") == (
+        links.list_url("type:vscode -type:ssh")
+    )
+    assert links.ListLinks("-agent:a").leaving_out("agent", "Main") == (
+        links.list_url("-agent:a,Main")
+    )
+    assert links.ListLinks("-agent:main").leaving_out("agent", "Main") == (
+        links.list_url("-agent:main")
+    )
