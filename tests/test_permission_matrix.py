@@ -654,6 +654,7 @@ DOORS = [
     # The API's description holds no data: public, like Coder's.
     Door("api-schema", "GET", everyone(200)),
     Door("api-docs", "GET", everyone(200)),
+    Door("api-docs-without-slash", "GET", everyone(302)),
     Door("healthz", "GET", everyone(200)),
     # The icon browsers ask for on every site: public, like the static files.
     Door("favicon", "GET", everyone(200)),

@@ -1,5 +1,4 @@
 from django.urls import path, re_path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerSplitView
 
 from connlogs.api import (
@@ -128,7 +127,7 @@ urlpatterns = [
     ),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
-    path("docs", RedirectView.as_view(pattern_name="api-docs")),
+    path("docs", views.docs_without_slash, name="api-docs-without-slash"),
     # Every other address under /api/v2/: the contract's JSON 404, also with DEBUG on
     # (Django then answers its own HTML page instead of calling ``handler404``).
     re_path(r"", views.not_found, name="api-not-found"),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.views.decorators.http import require_safe
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
@@ -110,3 +112,10 @@ def not_found(request, *args, **kwargs) -> HttpResponse:
     """An address under ``/api/v2/`` that names nothing: the contract's JSON 404
     (``middleware.handler404``), whatever ``DEBUG`` says."""
     return handler404(request)
+
+
+@require_safe
+def docs_without_slash(request) -> HttpResponse:
+    """``/api/v2/docs``: the interactive docs are at ``/api/v2/docs/`` (the catch-all 404
+    would otherwise answer before Django's slash-appending redirect)."""
+    return redirect("api-docs")
