@@ -89,7 +89,17 @@ def new_matches(rule: AlertRule, changes: list[Change]) -> list[Match]:
 
 
 def _cooling(rule: AlertRule, cooldown_until: dt.datetime | None, time: dt.datetime) -> bool:
-    return cooldown_until is not None and time < cooldown_until
+    """Was a row connected at ``time`` inside the cooldown that ends at ``cooldown_until``
+    (``[until - cooldown_minutes, until)``)? A row connected before the firing that started
+    it arrived late: it fires, as it would have live (docs/alerts.md)."""
+    if cooldown_until is None:
+        return False
+    return cooldown_until - dt.timedelta(minutes=rule.cooldown_minutes) <= time < cooldown_until
+
+
+def _later_end(until: dt.datetime | None, end: dt.datetime) -> dt.datetime:
+    """The cooldown's end after a firing: a late row's firing never shortens one running."""
+    return end if until is None else max(until, end)
 
 
 def each_match(rule: AlertRule, matches: list[Match]) -> Outcome:
@@ -105,7 +115,7 @@ def each_match(rule: AlertRule, matches: list[Match]) -> Outcome:
             firings.append(Planned())
         firings[-1].rows.append(match)
         if cooldown:
-            until = match.time + cooldown
+            until = _later_end(until, match.time + cooldown)
     return Outcome(firings, until)
 
 
@@ -147,7 +157,7 @@ def threshold(rule: AlertRule, matches: list[Match], q: str) -> Outcome:
         if len(window) >= rule.threshold:
             firings.append(Planned(window[:MAX_FIRING_ROWS]))
             taken.update(row.id for row in window)
-            until = match.time + cooldown if cooldown else until
+            until = _later_end(until, match.time + cooldown) if cooldown else until
     return Outcome(firings, until)
 
 

@@ -110,6 +110,20 @@ def test_each_match_with_a_cooldown_skips_rows_connected_within_it(world, make_r
     assert firings(rule) == [ids(first), ids(later)]
 
 
+def test_a_row_that_arrives_late_from_before_a_cooldown_still_fires(world, make_rule):
+    """The cooldown silences the rows connected in the minutes after its firing, not a row
+    from before it that reached connlogs later (live, it would have fired first)."""
+    rule = make_rule(q="type:ssh", cooldown_minutes=10)
+    first = connect(world.acme_ws, time=at(10))
+    record(first)
+    run(rule)
+    late, quiet = connect(world.acme_ws, time=at(9)), connect(world.acme_ws, time=at(15))
+    record(late, quiet)
+    run(rule)
+
+    assert firings(rule) == [ids(first), ids(late)]
+
+
 def test_a_threshold_fires_once_per_qualifying_window(world, make_rule):
     rule = make_rule(
         kind=RuleKind.THRESHOLD, q="type:tunnel status_code:403", threshold=3, window_minutes=5
