@@ -332,3 +332,13 @@ def test_purge_finishes_while_clients_post_disconnects_for_the_rows_it_deletes()
     )
     others = ConnectionLog.objects.exclude(id__in=kept_ids).values_list("connect_time", flat=True)
     assert set(others) <= {now}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("pause", ["-1", "nan", "inf"])
+def test_a_bad_pause_is_refused_before_any_row_goes(settings, pause):
+    settings.CONNLOGS_RETENTION = "30d"
+    rows_aged(31, 40)
+    with pytest.raises(CommandError, match="--pause"):
+        purge("--pause", pause, "--batch-size", "1")
+    assert ConnectionLog.objects.count() == 2

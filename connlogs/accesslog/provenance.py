@@ -174,8 +174,9 @@ class ExportCheck:
         return not self.problems and self.entry is not None
 
 
-def _split_record(data: bytes) -> tuple[bytes, dict | None]:
-    """An NDJSON export's content and its provenance record (``None`` without one)."""
+def _split_record(data: bytes) -> tuple[bytes, object]:
+    """An NDJSON export's content and what its provenance line holds (``None`` without one;
+    any JSON value: the file may have been written by anyone)."""
     if not data.endswith(b"\n"):
         return data, None
     content, _, last = data[:-1].rpartition(b"\n")
@@ -206,12 +207,17 @@ def check_export(data: bytes, sidecar: str | None = None) -> ExportCheck:
     check = ExportCheck(hashlib.sha256(content).hexdigest())
     exports = AccessLogEntry.objects.exclude(export_name="")
     if record is not None:
+        if not isinstance(record, dict):
+            check.problems.append("its provenance line holds no record (not a JSON object)")
+            record = {}
         if record.get("sha256") != check.sha256:
             check.problems.append(
                 "the rows were changed after the export: their SHA-256 is "
                 f"{check.sha256}, its provenance record says {record.get('sha256')}"
             )
-        check.entry = exports.filter(pk=record.get("access_log_entry")).first()
+        entry_id = record.get("access_log_entry")
+        if isinstance(entry_id, int) and not isinstance(entry_id, bool) and 0 < entry_id < 2**63:
+            check.entry = exports.filter(pk=entry_id).first()
     else:
         if sidecar is not None and _sidecar_hash(sidecar) != check.sha256:
             check.problems.append(

@@ -11,10 +11,10 @@ channel's destination. Raises ``RuleInvalid`` (the contract's validations) or
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator, validate_email
+from django.core.validators import validate_email
 from django.utils import timezone
 
-from connlogs import roles
+from connlogs import destinations, roles
 from connlogs.alerts import access
 from connlogs.alerts.models import AlertRule, Channel
 from connlogs.feed.reading import latest_seq
@@ -53,7 +53,9 @@ def _search(user: roles.User, rule: AlertRule, data: dict) -> list[Validation]:
         rule.q = ""
     if rule.q.strip() and rule.view:
         return [Validation("view", 'A rule watches a "q" or a "view", not both.')]
-    if rule.view and find_view(rule.view, user) is None:
+    # Checked when set: a rule keeps working, and can be paused or renamed, when its view is
+    # one the editor cannot see (another user's, or since deleted), as a stream does.
+    if rule.view and "view" in data and find_view(rule.view, user) is None:
         return [Validation("view", NOT_VISIBLE)]
     return list(LogSearch.for_user(user, rule.q).validations) if rule.q else []
 
@@ -77,9 +79,11 @@ def _destination(rule: AlertRule) -> list[Validation]:
         error = _recipients_error(rule.email_to)
         return [Validation("email_to", error)] if error else []
     try:
-        URLValidator(schemes=["http", "https"])(rule.url)
-    except ValidationError:
-        return [Validation("url", f'A "{rule.channel}" rule needs an http(s) URL.')]
+        destinations.http_url(rule.url)
+    except ValidationError as error:
+        return [
+            Validation("url", f'A "{rule.channel}" rule needs an http(s) URL: {error.messages[0]}')
+        ]
     return []
 
 

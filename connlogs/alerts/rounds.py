@@ -164,7 +164,7 @@ def _evaluate(rule: AlertRule, worker_id: str, result: RoundResult, budget: floa
             result.error = skipped
             continue
         except (FeedError, ViewNotFound) as error:
-            result.error = str(error) or f"{type(error).__name__}: the rule's view is gone"
+            result.error = str(error) or type(error).__name__
             _fail(rule, worker_id, result.error)
             return False
         if page.next <= rule.cursor:

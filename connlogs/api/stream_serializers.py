@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from django.core.validators import URLValidator
 from rest_framework import serializers
 
+from connlogs import destinations
 from connlogs.api.saved_view_serializers import ViewOwnerSerializer
 from connlogs.api.serializers import JsonBodySerializer, OrganizationRefSerializer
 from connlogs.api.text import Text, secret_text
@@ -46,11 +46,17 @@ class StreamBodySerializer(WatchedSearchBody):
         max_length=2000,
         allow_blank=True,
         required=False,
-        validators=[URLValidator(schemes=["http", "https"])],
+        validators=[destinations.http_url],
         help_text="http and splunk_hec: where batches are POSTed "
         "(HEC: …/services/collector/event).",
     )
-    host = Text(max_length=255, allow_blank=True, required=False, help_text="syslog: the receiver.")
+    host = Text(
+        max_length=255,
+        allow_blank=True,
+        required=False,
+        validators=[destinations.host],
+        help_text="syslog: the receiver (a host name or an IP address).",
+    )
     port = serializers.IntegerField(
         min_value=1, max_value=65535, allow_null=True, required=False, help_text="syslog."
     )
@@ -62,6 +68,7 @@ class StreamBodySerializer(WatchedSearchBody):
         max_length=100_000,
         allow_blank=True,
         required=False,
+        validators=[destinations.pem_certificates],
         help_text="syslog_tls: PEM certificates to trust ('' = the system's).",
     )
     batch_size = serializers.IntegerField(min_value=1, max_value=MAX_BATCH, required=False)

@@ -19,7 +19,15 @@ NOT_VALID = 'Query param "view" names a view whose search is not valid'
 
 
 class ViewNotFound(LookupError):
-    """No view with that id, or one the user may not see (the two are not told apart)."""
+    """No view with that id, or one the user may not see (the two are not told apart). Its
+    text is what a rule's or a stream's ``last_error`` shows."""
+
+    def __init__(self, view_id: str):
+        self.view_id = view_id
+        super().__init__(
+            f'The saved view "{view_id}" is gone, or its owner may no longer see it: choose '
+            "another view or a q."
+        )
 
 
 def find_view(view_id: str, user: roles.User) -> SavedView | Preset | None:

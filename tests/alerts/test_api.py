@@ -83,6 +83,7 @@ def test_the_webhook_secret_is_stored_but_never_shown(owner_api):
         ({"kind": "threshold", "threshold": 0}, ["threshold"]),
         ({"window_minutes": 100000}, ["window_minutes"]),
         ({"url": "ftp://example.com"}, ["url"]),
+        ({"url": "http://127.0.0.1:99999/s"}, ["url"]),
         ({"channel": "email", "email_to": "not-an-address"}, ["email_to"]),
         ({"channel": "email"}, ["email_to"]),
         ({"organization": "no-such-org"}, ["organization"]),
@@ -155,3 +156,20 @@ def test_the_alert_endpoints_are_in_the_openapi_schema(owner_api):
     body = schema["components"]["schemas"]["AlertRuleBodyRequest"]["properties"]["secret"]
     assert body["writeOnly"] is True
     assert "secret" not in schema["components"]["schemas"]["AlertRule"]["properties"]
+
+
+def test_an_edit_keeps_a_view_the_editor_cannot_open(world, owner_api, acme_admin):
+    """A view is checked when it is set: the rule can still be paused or renamed by an
+    editor who cannot open it (another user's view, or one since deleted), as a stream."""
+    from connlogs.savedviews.models import SavedView
+
+    private = SavedView.objects.create(name="root's own", owner=world.owner, q="type:ssh")
+    made = create(owner_api, view=str(private.id), organization="acme")
+    client = as_user(acme_admin)
+    paused = client.patch(f"{RULES}/{made['id']}", {"paused": True}, format="json")
+    assert paused.status_code == 200 and paused.json()["view"] == str(private.id)
+    pointed = client.patch(f"{RULES}/{made['id']}", {"view": str(private.id)}, format="json")
+    assert fields(pointed) == ["view"]
+    private.delete()
+    renamed = owner_api.patch(f"{RULES}/{made['id']}", {"name": "renamed"}, format="json")
+    assert renamed.status_code == 200

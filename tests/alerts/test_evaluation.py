@@ -181,3 +181,16 @@ def test_a_new_address_for_its_owner_fires_and_a_known_one_does_not(world, make_
     run(rule)
 
     assert firings(rule) == [ids(stale, new, other_owner)]
+
+
+def test_a_rule_whose_view_is_gone_says_so_in_words(world, make_rule):
+    from connlogs.savedviews.models import SavedView
+
+    view = SavedView.objects.create(name="mine", owner=world.owner, q="type:ssh")
+    view_id = str(view.id)
+    rule = make_rule(view=view_id)
+    view.delete()
+    record(connect(world.acme_ws, time=at(0)))
+    result = run(rule)
+    assert result.error.startswith(f'The saved view "{view_id}" is gone')
+    assert rule.last_error == result.error  # what the rule's API and page show

@@ -134,3 +134,20 @@ def test_a_checksum_file_is_only_its_callers_and_site_owners(people):
     path = f"/api/v2/connectionlog/exports/{name}.sha256"
     assert as_user(people.owner).get(path).status_code == 200
     assert as_user(people.both_auditor).get(path).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        b"5",
+        b'"x"',
+        b"null",
+        b'{"access_log_entry": "x", "sha256": "y"}',
+        b'{"access_log_entry": [1]}',
+        b'{"access_log_entry": true}',
+        b'{"access_log_entry": 99999999999999999999999}',
+    ],
+)
+def test_a_malformed_provenance_line_is_a_problem_not_a_traceback(people, tmp_path, record):
+    code, out = verify(tmp_path, b'{"id": "1"}\n{"provenance": ' + record + b"}\n")
+    assert code == 1 and "FAILED" in out

@@ -68,6 +68,11 @@ def test_a_new_stream_starts_now_unless_asked_for_the_oldest(world, owner_api):
 BAD_BODIES = [
     ({"url": ""}, "url"),
     ({"url": "ftp://example.com/x"}, "url"),
+    ({"url": "http://127.0.0.1:99999/s"}, "url"),
+    ({"kind": "syslog_tcp", "url": "", "port": 514, "host": "bad host name!"}, "host"),
+    ({"kind": "syslog_tcp", "url": "", "port": 514, "host": "127.0.0.1\nfoo"}, "host"),
+    ({"kind": "syslog_tcp", "url": "", "port": 514, "host": "[::1]"}, "host"),
+    ({"kind": "syslog_tls", "url": "", "port": 6514, "host": "h", "tls_ca": "not a pem"}, "tls_ca"),
     ({"kind": "splunk_hec"}, "secret"),
     ({"kind": "syslog_tcp", "url": "", "host": "127.0.0.1"}, "port"),
     ({"kind": "syslog_udp", "url": "", "port": 70000, "host": "h"}, "port"),

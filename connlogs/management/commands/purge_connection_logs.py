@@ -14,6 +14,7 @@ until when. Keys of dropped months are cleared last, timed apart (``storage.keys
 
 from __future__ import annotations
 
+import math
 import time
 
 from django.core.exceptions import ImproperlyConfigured
@@ -77,6 +78,9 @@ class Command(BaseCommand):
     ) -> None:
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
+        # Checked before any row goes: a bad pause once failed after the first batch.
+        if not math.isfinite(pause) or pause < 0:
+            raise CommandError(f"--pause must be a number of seconds, 0 or more (got {pause}).")
         try:
             if older_than is not None:
                 period = retention.parse_retention(older_than)
