@@ -54,5 +54,5 @@ def pem_certificates(value: str) -> None:
     otherwise."""
     try:
         ssl.create_default_context(cadata=value)
-    except (ssl.SSLError, ValueError):
+    except (ssl.SSLError, ValueError, TypeError):  # TypeError: text that is not ASCII
         raise ValidationError("Not PEM certificates (-----BEGIN CERTIFICATE----- …).") from None

@@ -28,6 +28,8 @@ owner reuses the plan made for another. Three exceptions:
   most 100 a connection and drops the least used (which are then planned again).
 * the month an unfiltered list reads first (``querysets._month_of``): one statement a
   month, pruned to that month's partitions when it is planned.
+* an ``ip:`` network (``lookups.IPWithin``): ``<<=`` becomes an index range only for a
+  constant.
 
 SQLite has no plan cache: its SQL is unchanged.
 """

@@ -97,7 +97,10 @@ class IPWithin(Lookup):
         network = ipaddress.ip_network(self.rhs)
         if network.prefixlen == network.max_prefixlen:
             return f"{lhs} = %s::inet", [*lhs_params, str(network.network_address)]
-        return f"{lhs} <<= %s::inet", [*lhs_params, str(network)]
+        # Written into the SQL (``ipaddress``'s own text: digits, dots, colons, a slash):
+        # PostgreSQL turns ``<<=`` into a range of the btree only for a constant, so a
+        # prepared statement's generic plan of a bound network tested every address.
+        return f"{lhs} <<= '{network}'::inet", [*lhs_params]
 
     def as_sqlite(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)

@@ -73,6 +73,7 @@ BAD_BODIES = [
     ({"kind": "syslog_tcp", "url": "", "port": 514, "host": "127.0.0.1\nfoo"}, "host"),
     ({"kind": "syslog_tcp", "url": "", "port": 514, "host": "[::1]"}, "host"),
     ({"kind": "syslog_tls", "url": "", "port": 6514, "host": "h", "tls_ca": "not a pem"}, "tls_ca"),
+    ({"kind": "syslog_tls", "url": "", "port": 6514, "host": "h", "tls_ca": "é"}, "tls_ca"),
     ({"kind": "splunk_hec"}, "secret"),
     ({"kind": "syslog_tcp", "url": "", "host": "127.0.0.1"}, "port"),
     ({"kind": "syslog_udp", "url": "", "port": 70000, "host": "h"}, "port"),
