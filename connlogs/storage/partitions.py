@@ -30,6 +30,7 @@ from django.db import OperationalError, transaction
 from django.db import connection as default_connection
 from psycopg.errors import LockNotAvailable
 
+from connlogs.search.literals import literal
 from connlogs.storage.ddl import (
     LOG_TABLE,
     NEXT_SUFFIX,
@@ -162,10 +163,10 @@ def create_month(cursor, month: dt.datetime, parent: str = LOG_TABLE) -> str:
             [month, upper],
         )
     # DDL takes no bound parameters (the app's connections bind them on the server): the
-    # bounds are written as literals, both aware datetimes this module computed.
+    # bounds are written as literals (``literals.literal``: both aware datetimes).
     cursor.execute(
         f'ALTER TABLE "{parent}" ATTACH PARTITION "{name}" '
-        f"FOR VALUES FROM ('{month.isoformat()}') TO ('{upper.isoformat()}')"
+        f"FOR VALUES FROM ({literal(month)}) TO ({literal(upper)})"
     )
     return name
 
