@@ -162,6 +162,28 @@ def test_a_threshold_respects_its_cooldown_then_fires_again(world, make_rule):
     assert firings(rule) == [ids(*first), ids(*after)]
 
 
+def test_a_threshold_counts_late_rows_from_before_its_cooldown(world, make_rule):
+    """A threshold's cooldown silences the windows after its firing, not late rows from
+    before it: two denials from before the firing that arrive afterwards fire on their own;
+    two inside the cooldown do not."""
+    rule = make_rule(
+        kind=RuleKind.THRESHOLD,
+        q="status_code:403",
+        threshold=2,
+        window_minutes=5,
+        cooldown_minutes=30,
+    )
+    first = [denied(world, m) for m in (10, 11)]  # fires at 11: cooling until 41
+    record(*first)
+    run(rule)
+    late = [denied(world, m) for m in (7, 8)]
+    quiet = [denied(world, m) for m in (15, 16)]
+    record(*late, *quiet)
+    run(rule)
+
+    assert firings(rule) == [ids(*first), ids(*late)]
+
+
 def test_a_new_address_for_its_owner_fires_and_a_known_one_does_not(world, make_rule):
     rule = make_rule(kind=RuleKind.NEW_ADDRESS, q="type:ssh", new_address_days=30)
     # Seen 10 days before from .7 (a web row counts: any type), 40 days before from .8.

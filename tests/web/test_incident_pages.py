@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from connlogs import roles
+from connlogs.models import SavedView
 from connlogs.web import links, presets
 from tests.api.conftest import found, incident  # noqa: F401  (the fixture, used by name)
 from tests.conftest import as_user
@@ -319,3 +320,20 @@ def test_a_value_is_taken_out_of_a_list_that_says_the_opposite():
     assert links.ListLinks("-agent:main").leaving_out("agent", "Main") == (
         links.list_url("-agent:main")
     )
+
+
+def test_the_detail_page_links_within_a_users_saved_view(incident, client, site_owner):  # noqa: F811
+    """A view saved by a user is opened by its id (``view=<uuid>``): the detail page's links
+    add to its search; another user's personal view, which this reader cannot open, leaves
+    them on the plain search (its ``q`` is not shown to them, not even through the links)."""
+    row = incident.rows["ssh_0830"]
+    own = SavedView.objects.create(name="long ssh", q="type:ssh duration:>1h", owner=site_owner)
+    other = SavedView.objects.create(
+        name="theirs", q="workspace:secret-project", owner=UserFactory(username="someone")
+    )
+    expected = {own: "type:ssh duration:>1h ip:10.1.2.3", other: "ip:10.1.2.3"}
+    for view, q in expected.items():
+        came_from = f"http://testserver/connectionlog?view={view.id}"
+        page = client.get(f"/connectionlog/{row.id}", HTTP_REFERER=came_from).content.decode()
+        assert q_of(dict(FILTER_LINK.findall(page))["ip"]) == q
+        assert "secret-project" not in page
