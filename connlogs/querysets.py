@@ -12,7 +12,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from connlogs import roles
-from connlogs.search.literals import Written
+from connlogs.literals import Written
 from connlogs.storage.partitions import month_start
 
 # At most this many matches, counted first, may be sorted rather than walked (``newest_first``).

@@ -1,5 +1,5 @@
 """Only typed values and words of the type vocabulary are ever written into a search's SQL
-(``connlogs.search.literals``); anything else, above all text a person or an agent sent,
+(``connlogs.literals``); anything else, above all text a person or an agent sent,
 stays a bound parameter."""
 
 import datetime as dt
@@ -8,8 +8,8 @@ import uuid
 import pytest
 from django.db import connection
 
+from connlogs.literals import Written, literal
 from connlogs.models import ConnectionLog
-from connlogs.search.literals import Written, literal
 from tests.factories import ConnectionLogFactory, OrganizationFactory, WorkspaceFactory
 
 AN_ID = "bd9c66b3-ad3c-4d6d-9a3d-1fa7bc8960a9"

@@ -23,15 +23,15 @@ from django.conf import settings
 from django.db.models import DurationField, ExpressionWrapper, F, Q
 from django.db.models.lookups import Exact
 
-from connlogs.models import AGENT_TYPES, FAILED, WEB_TYPES
-from connlogs.search.fields import CodeRange, LengthComparison, WorkspaceName
-from connlogs.search.literals import (
+from connlogs.literals import (
     GreaterThan,
     GreaterThanOrEqual,
     LessThan,
     LessThanOrEqual,
     Written,
 )
+from connlogs.models import AGENT_TYPES, FAILED, WEB_TYPES
+from connlogs.search.fields import CodeRange, LengthComparison, WorkspaceName
 from connlogs.search.lookups import FoldCase, FoldedContains, RowText
 from connlogs.values import earlier
 

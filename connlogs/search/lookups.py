@@ -25,6 +25,8 @@ import ipaddress
 
 from django.db.models import F, Func, Lookup, TextField
 
+from connlogs.literals import write_values_of
+
 SQLITE_FOLD = "connlogs_fold"
 SQLITE_IP_WITHIN = "connlogs_ip_within"
 
@@ -138,7 +140,6 @@ def register_lookups() -> None:
     the log's ``type``, ``code`` and organization compared with literals on PostgreSQL
     (``literals``)."""
     from connlogs.models import ConnectionLog
-    from connlogs.search.literals import write_values_of
 
     field = ConnectionLog._meta.get_field
     field("ip").register_lookup(IPWithin)

@@ -30,7 +30,7 @@ from django.db import OperationalError, transaction
 from django.db import connection as default_connection
 from psycopg.errors import LockNotAvailable
 
-from connlogs.search.literals import literal
+from connlogs.literals import literal
 from connlogs.storage.ddl import (
     LOG_TABLE,
     NEXT_SUFFIX,
