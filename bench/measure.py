@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""connlogs measured beside the anchor, on the same cluster, in the same run.
+"""connlogs measured beside the anchor in the same run (on the same cluster, or the anchor on
+its own with ``--anchor-dsn``, as its run.sh makes it).
 
 Reads the anchor's results-<N>.json (written by shared/anchor-bench/queries.py moments
 before: its picked values, q strings and timings), then for every anchor case:
@@ -48,6 +49,11 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--n", type=int, required=True)
     ap.add_argument("--dsn", required=True, help="libpq DSN of the bench cluster (no dbname)")
     ap.add_argument("--anchor-results", required=True)
+    ap.add_argument(
+        "--anchor-dsn",
+        help="libpq DSN of the anchor's own cluster (no dbname; default: --dsn). Apart, "
+        "neither design's scans evict the other's pages from shared buffers",
+    )
     ap.add_argument("--out", default=str(HERE / "out"))
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--warmup", type=int, default=2)
@@ -119,7 +125,7 @@ def main() -> int:
         app_jit = cursor.fetchone()[0]
 
     db = connect_as_app(f"{args.dsn} dbname=connlogs_{args.n}")
-    anchor_db = connect(f"{args.dsn} dbname=anchor_{args.n}")
+    anchor_db = connect(f"{args.anchor_dsn or args.dsn} dbname=anchor_{args.n}")
     # A previous run's ingest (rows deleted again) must not leave pages that index-only
     # scans have to visit: start from a vacuumed table, as the anchor's is.
     if not {"cases", "paging"} <= skip:
@@ -138,6 +144,7 @@ def main() -> int:
         "started": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "app_jit": app_jit,
         "only": ",".join(args.only),
+        "anchor_apart": bool(args.anchor_dsn),
     }
 
     measured = []

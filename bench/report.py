@@ -54,6 +54,15 @@ def build_report(n, anchor, load_meta, measured, extra, server_facts) -> dict:
     return {"table": "\n".join(r.lines), "markdown": "\n".join(r.md) + "\n", "targets": r.targets}
 
 
+def _where(env) -> str:
+    """Where the anchor ran: the same cluster, or its own (``--anchor-dsn``)."""
+    if env.get("anchor_apart"):
+        return "same run as the anchor, which ran on its own cluster (same settings)"
+    if env.get("only"):
+        return "on the anchor's cluster"
+    return "same cluster and run as the anchor"
+
+
 def _header(r: Report, n, anchor, load_meta, with_cases: bool, env, server_facts) -> None:
     if with_cases:
         head = (
@@ -66,7 +75,7 @@ def _header(r: Report, n, anchor, load_meta, with_cases: bool, env, server_facts
     only = f" --only {env['only']}" if env.get("only") else ""
     r.md.append(
         f"Measured {env['started']} by `bench/run.sh --rows {n}{only}`, "
-        + ("same cluster and run as the anchor" if not only else "on the anchor's cluster")
+        + _where(env)
         + f". PostgreSQL {server_facts['server_version'].split()[0]}; "
         + ", ".join(f"{k}={v}" for k, v in server_facts.items() if k != "server_version")
         + f"; the app's connections run with jit={env['app_jit']}. Load average before/after: "

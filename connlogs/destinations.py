@@ -2,7 +2,10 @@
 when it is saved so that a typo is a 400 naming the field, not a delivery that fails forever.
 
 * ``http_url``: an ``http``/``https`` URL (Django's ``URLValidator``) whose port, if given, is
-  1-65535 (the validator's pattern takes any five digits: ``:99999`` failed only when sent);
+  1-65535 (the validator's pattern takes any five digits: ``:99999`` failed only when sent),
+  without a user name or password: a URL is stored and shown as typed, while secrets are
+  encrypted and never shown (docs/streams.md, "Secrets"), and the HTTP library would have
+  sent them as Basic authentication;
 * ``host``: a host name (RFC 1123 labels) or an IP address, bare (no brackets, no port);
 * ``pem_certificates``: text the TLS library loads as trusted certificates.
 
@@ -33,6 +36,12 @@ def http_url(value: str) -> None:
         port = 0
     if port == 0:
         raise ValidationError("The URL's port must be 1 to 65535.")
+    if "@" in urlsplit(value).netloc:
+        raise ValidationError(
+            "The URL must not hold a user name or password (a URL is stored and shown as "
+            "typed): connlogs proves itself to a receiver with the secret instead (an HMAC "
+            "signature, a HEC token), which is encrypted and never shown."
+        )
 
 
 def host(value: str) -> None:

@@ -74,10 +74,13 @@ def _recipients_error(email_to: str) -> str:
     return ""
 
 
-def _destination(rule: AlertRule) -> list[Validation]:
+def _destination(rule: AlertRule, data: dict) -> list[Validation]:
     if rule.channel == Channel.EMAIL:
         error = _recipients_error(rule.email_to)
         return [Validation("email_to", error)] if error else []
+    if not rule._state.adding and not {"url", "channel"} & set(data):
+        # Checked when set: a rule saved under older checks can still be paused or renamed.
+        return []
     try:
         destinations.http_url(rule.url)
     except ValidationError as error:
@@ -117,7 +120,7 @@ def apply(user: roles.User, rule: AlertRule, data: dict) -> None:
         rule.organization = data["organization"]
     if not access.may_target(user, rule.organization_id):
         raise RuleForbidden(FORBIDDEN_TARGET)
-    errors = _search(user, rule, data) + _numbers(rule) + _destination(rule)
+    errors = _search(user, rule, data) + _numbers(rule) + _destination(rule, data)
     if not rule.name.strip():
         errors.insert(0, Validation("name", "A rule needs a name."))
     if errors:

@@ -84,6 +84,8 @@ def test_the_webhook_secret_is_stored_but_never_shown(owner_api):
         ({"window_minutes": 100000}, ["window_minutes"]),
         ({"url": "ftp://example.com"}, ["url"]),
         ({"url": "http://127.0.0.1:99999/s"}, ["url"]),
+        ({"url": "https://hook:s3cret@example.com/in"}, ["url"]),
+        ({"channel": "slack", "url": "https://user@hooks.example.com/x"}, ["url"]),
         ({"channel": "email", "email_to": "not-an-address"}, ["email_to"]),
         ({"channel": "email"}, ["email_to"]),
         ({"organization": "no-such-org"}, ["organization"]),
@@ -173,3 +175,18 @@ def test_an_edit_keeps_a_view_the_editor_cannot_open(world, owner_api, acme_admi
     private.delete()
     renamed = owner_api.patch(f"{RULES}/{made['id']}", {"name": "renamed"}, format="json")
     assert renamed.status_code == 200
+
+
+def test_a_url_with_credentials_is_refused_when_set_and_an_older_one_kept(world, owner_api):
+    """A URL holding a user name or password is refused (it would be stored and shown as
+    typed, beside secrets that are encrypted and never shown); a rule saved before the check
+    can still be paused, and its URL replaced."""
+    made = create(owner_api)
+    AlertRule.objects.filter(pk=made["id"]).update(url="https://u:pw@127.0.0.1:9/")
+    paused = owner_api.patch(f"{RULES}/{made['id']}", {"paused": True}, format="json")
+    assert paused.status_code == 200 and paused.json()["paused"] is True
+    again = owner_api.patch(f"{RULES}/{made['id']}", {"url": "https://v:pw@127.0.0.1:9/"}, format="json")
+    assert fields(again) == ["url"]
+    assert "user name or password" in again.json()["validations"][0]["detail"]
+    fixed = owner_api.patch(f"{RULES}/{made['id']}", {"url": "https://127.0.0.1:9/"}, format="json")
+    assert fixed.status_code == 200 and fixed.json()["url"] == "https://127.0.0.1:9/"

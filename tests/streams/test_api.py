@@ -69,6 +69,8 @@ BAD_BODIES = [
     ({"url": ""}, "url"),
     ({"url": "ftp://example.com/x"}, "url"),
     ({"url": "http://127.0.0.1:99999/s"}, "url"),
+    ({"url": "https://siem:s3cret@127.0.0.1:8088/in"}, "url"),
+    ({"kind": "splunk_hec", "secret": "t", "url": "https://:tok@127.0.0.1/c"}, "url"),
     ({"kind": "syslog_tcp", "url": "", "port": 514, "host": "bad host name!"}, "host"),
     ({"kind": "syslog_tcp", "url": "", "port": 514, "host": "127.0.0.1\nfoo"}, "host"),
     ({"kind": "syslog_tcp", "url": "", "port": 514, "host": "[::1]"}, "host"),
