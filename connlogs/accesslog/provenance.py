@@ -237,4 +237,15 @@ def check_export(data: bytes, sidecar: str | None = None) -> ExportCheck:
         )
     if record is not None and record != provenance_record(check.entry, NDJSON)[PROVENANCE_KEY]:
         check.problems.append("the provenance record differs from the access log's entry")
+    if record is None and _ends_with_provenance(check.entry):
+        check.problems.append(
+            "its last line, the provenance record connlogs wrote after the rows, is missing "
+            "(the rows before it are exactly the export's)"
+        )
     return check
+
+
+def _ends_with_provenance(entry: AccessLogEntry) -> bool:
+    """Whether the file connlogs sent for ``entry`` ended with a provenance line: a complete
+    NDJSON export (an unfinished one stops at its last row)."""
+    return entry.export_name.endswith(f".{NDJSON}") and entry.export_status == Status.COMPLETE

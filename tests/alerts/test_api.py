@@ -185,7 +185,9 @@ def test_a_url_with_credentials_is_refused_when_set_and_an_older_one_kept(world,
     AlertRule.objects.filter(pk=made["id"]).update(url="https://u:pw@127.0.0.1:9/")
     paused = owner_api.patch(f"{RULES}/{made['id']}", {"paused": True}, format="json")
     assert paused.status_code == 200 and paused.json()["paused"] is True
-    again = owner_api.patch(f"{RULES}/{made['id']}", {"url": "https://v:pw@127.0.0.1:9/"}, format="json")
+    again = owner_api.patch(
+        f"{RULES}/{made['id']}", {"url": "https://v:pw@127.0.0.1:9/"}, format="json"
+    )
     assert fields(again) == ["url"]
     assert "user name or password" in again.json()["validations"][0]["detail"]
     fixed = owner_api.patch(f"{RULES}/{made['id']}", {"url": "https://127.0.0.1:9/"}, format="json")

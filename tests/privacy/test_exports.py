@@ -88,6 +88,16 @@ def test_a_changed_provenance_record_is_detected(people, tmp_path):
     assert code == 1 and "the provenance record differs from the access log's entry" in out
 
 
+def test_an_ndjson_export_without_its_provenance_line_is_not_the_file_produced(people, tmp_path):
+    """Its rows are intact, but the file is not what connlogs sent: verify_export says the
+    last line is missing and fails (an abandoned export, which never had one, is incomplete)."""
+    name, body = download(people.auditor, "ndjson")
+    content, _ = split_provenance(body)
+    code, out = verify(tmp_path, content)
+    assert code == 1 and "FAILED" in out and f"export {name}" in out
+    assert "the provenance record connlogs wrote after the rows, is missing" in out
+
+
 def test_a_csv_export_and_its_checksum_file_prove_themselves(people, tmp_path):
     name, body = download(people.auditor, "csv")
     checksum = sidecar(people.auditor, name)
