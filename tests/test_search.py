@@ -40,6 +40,17 @@ def test_free_words_are_joined_under_search():
     assert parse("hello type:ssh world").terms == {"type": "ssh", "search": "hello world"}
 
 
+def test_a_word_that_starts_with_a_dash_is_left_out():
+    # Every such word under -search, as either (a,b): the rows with none of them.
+    assert parse("-main dev -Old type:ssh").terms == {
+        "type": "ssh",
+        "search": "dev",
+        "-search": "main,old",
+    }
+    # Quoted, or dashes alone, a word to find; "--x" leaves out "-x".
+    assert parse('"-main" - -- --x').terms == {"search": "-main - --", "-search": "-x"}
+
+
 def test_free_words_and_a_search_key_are_the_key_given_twice():
     [error] = parse("hello search:world").errors
     assert error.field == "search" and "provided more than once, found 2 times" in error.detail

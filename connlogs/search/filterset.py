@@ -45,7 +45,7 @@ from connlogs.search.fields import (
 STATUS_VALUES = ("ongoing", "completed", "stale")
 RESULT_VALUES = ("ok", "failed")
 AUTHENTICATED_VALUES = ("yes", "no")
-NEGATION = "-"
+NEGATION = grammar.NEGATION
 
 
 class KeyFilter(django_filters.Filter):

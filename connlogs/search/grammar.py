@@ -10,7 +10,9 @@ The rules follow Coder's search parser (see docs/search.md):
 5. an element with more than one unquoted ``:`` is the only error reported;
 6. a key given twice is an error on that key;
 7. a key no filter knows is an error on that key.
-8. (ours) at most ``MAX_VALUES`` values in all: list items (``a,b``) and free words.
+8. (ours) at most ``MAX_VALUES`` values in all: list items (``a,b``) and free words;
+9. (ours) an unquoted word that starts with ``-`` leaves out what the word finds: such words
+   are joined with commas under ``-search`` (``-a -b`` is ``-search:a,b``, neither word).
 
 Ours, on top: ``-key`` (a negation) and ``search`` are keys like any other for these rules
 (the FilterSet knows them), and two errors teach: rule 5's sentence goes on to show the
@@ -25,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 FREE_TEXT_KEY = "search"
+NEGATION = "-"
 
 # Each value is one more condition OR'ed or AND'ed into the search's SQL, and SQLite refuses
 # an expression nested past 1,000 deep ("Expression tree is too large"): ~990 values of one
@@ -119,12 +122,15 @@ def parse(q: str | None, known_keys: Iterable[str]) -> ParsedQuery:
     elements = _split((q or "").lower(), " ")
     pairs: list[tuple[str, str]] = []
     free_words: list[str] = []
+    left_out: list[str] = []
     for element in elements:
         if element.startswith(":") or element.endswith(":"):
             detail = f"Query element {quote(element)} cannot start or end with ':'"
             return ParsedQuery(errors=[Validation("q", detail)])
         colons = _unquoted_colons(element)
-        if colons == 0:
+        if colons == 0 and element.startswith("-") and element.strip('-"'):
+            left_out.append(element[1:].strip('"'))
+        elif colons == 0:
             free_words.append(element.strip('"'))
         elif colons == 1:
             key, value = (part.strip('"') for part in _split(element, ":"))
@@ -138,6 +144,10 @@ def parse(q: str | None, known_keys: Iterable[str]) -> ParsedQuery:
             return ParsedQuery(errors=[Validation("q", detail)])
     if free_words:
         pairs.append((FREE_TEXT_KEY, " ".join(free_words)))
+    if left_out:
+        # Rows with none of the words: a free-text word ``a,b`` is either, so its negation is
+        # neither (De Morgan).
+        pairs.append((NEGATION + FREE_TEXT_KEY, ",".join(left_out)))
     values = sum(_count_values(value) for _, value in pairs)
     if values > MAX_VALUES:
         detail = (

@@ -92,6 +92,11 @@ def test_lists_of_ids(incident, owner_api):
         ("frank,carol", FRANKS),  # either
         ('search:"code-server"', {"app_404"}),
         ("-search:mobile", ALL - FRANKS - {"ssh_45m", "pf_502"} | {"tunnel_101"}),
+        ("-mobile", ALL - FRANKS - {"ssh_45m", "pf_502"} | {"tunnel_101"}),  # a word left out
+        ("-mobile -grafana", ALL - FRANKS - {"ssh_45m", "pf_502", "app_200"} | {"tunnel_101"}),
+        ("-nothing-like-this", ALL),
+        ("frank -grafana", FRANKS - {"app_200"}),
+        ('"-old"', {"tunnel_101"}),  # quoted: a word to find, dash included
         ("type:ssh dev", {"ssh_9h", "ssh_open"}),
         ("web-old", {"tunnel_101"}),
         ("100%", set()),  # LIKE's wildcards are plain characters
