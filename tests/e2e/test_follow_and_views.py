@@ -43,15 +43,18 @@ def world(transactional_db):
     return {"owner": owner, "workspace": workspace, "rows": rows, "token": tokens.issue(owner)}
 
 
-def post_connect(live_server, world, agent: str) -> None:
-    """One agent connect through ``POST /api/v2/connectionlog/events``, as a reporter would."""
+def post_connect(
+    live_server, world, agent: str, *, action="connect", ago=dt.timedelta(0), connection=None
+) -> None:
+    """One agent event through ``POST /api/v2/connectionlog/events``, as a reporter would:
+    a connect ``ago`` before now (or a disconnect of ``connection``)."""
     event = {
-        "action": "connect",
-        "time": timezone.now().isoformat().replace("+00:00", "Z"),
+        "action": action,
+        "time": (timezone.now() - ago).isoformat().replace("+00:00", "Z"),
         "type": "ssh",
         "workspace_id": str(world["workspace"].id),
         "agent_name": agent,
-        "connection_id": str(uuid.uuid4()),
+        "connection_id": connection or str(uuid.uuid4()),
     }
     request = urllib.request.Request(
         f"{live_server.url}/api/v2/connectionlog/events",
@@ -106,6 +109,31 @@ def test_follow_shows_a_posted_row_without_a_reload_and_pauses_on_hover(
     expect(state).to_have_attribute("data-state", "off")
     page.reload()
     expect(page.locator("[data-follow]")).to_have_attribute("aria-pressed", "false")
+
+
+def test_follow_places_rows_by_time_and_shows_a_followed_session_end(
+    desk: Page, live_server, world
+):
+    """A change goes where the list's order puts it (a connect 8 minutes ago between the rows
+    of 6 and 11 minutes ago; one older than the page stays off it), and a session the page
+    shows as ongoing turns ended even when the search (``status:ongoing``) drops it."""
+    page = desk
+    page.get_by_role("button", name="Follow").click()
+    post_connect(live_server, world, "between", ago=dt.timedelta(minutes=8))
+    post_connect(live_server, world, "too-old", ago=dt.timedelta(days=3))
+    expect(page.locator("tr.log").nth(2)).to_contain_text("between", timeout=SHOWN)
+    expect(page.locator("[data-follow-live]")).to_have_text("1 new connection")
+    expect(page.locator("tr.log", has_text="too-old")).to_have_count(0)
+
+    session = str(uuid.uuid4())
+    post_connect(live_server, world, "watched", connection=session)
+    page.goto(f"{live_server.url}/connectionlog?q=status:ongoing")
+    row = page.locator("tr.log", has_text="watched")
+    expect(row.locator(".badge-live")).to_contain_text("ongoing")
+    post_connect(live_server, world, "watched", action="disconnect", connection=session)
+    expect(row).to_have_class(re.compile(r"\bis-left\b"), timeout=SHOWN)
+    expect(row.locator(".badge-live")).to_have_count(0)
+    expect(page.locator("[data-follow-live]")).to_have_text("1 ended")
 
 
 def test_the_keyboard_reaches_a_detail_page(desk: Page, live_server, world):

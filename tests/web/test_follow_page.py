@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
+import uuid
 
 import pytest
 from django.utils import timezone
@@ -107,3 +108,36 @@ def test_bad_positions_are_400s_and_retention_a_410(world):
 def test_signed_out_readers_are_sent_to_sign_in(world):
     response = signed_in(None).get(CHANGES, {"after": 0})
     assert response.status_code == 302 and "/login" in response["Location"]
+
+
+def test_a_session_shown_as_ongoing_that_ends_comes_back_closed(world, settings):
+    """``status:ongoing`` no longer matches a session once it closes, so the change does not
+    come; the page names the sessions it shows as ongoing (``open``) and gets those that
+    ended as ``closed`` rows (``left``: the search no longer brings them), in its scope."""
+    settings.CONNLOGS_STALE_AFTER = dt.timedelta(days=36500)
+    session, other = "8a7c2f6e-5d4b-4c3a-9b1e-0f2d3c4b5a69", "1b2c3d4e-5f60-4172-8394-a5b6c7d8e9f0"
+    start = latest_seq()
+    record(connect(world.acme_ws, session), connect(world.globex_ws, other))
+    _, opened = read(world.owner, after=start, q="status:ongoing")
+    ids = {row["id"] for row in opened["rows"]}
+    assert len(ids) == 2 and all(row["time"] for row in opened["rows"])
+    record(disconnect(world.acme_ws, session), disconnect(world.globex_ws, other))
+
+    _, later = read(world.owner, after=opened["next"], q="status:ongoing", open=",".join(ids))
+    assert {(row["action"], row["left"]) for row in later["rows"]} == {("closed", True)}
+    assert {row["id"] for row in later["rows"]} == ids
+    assert all("is-ongoing" not in row["html"] for row in later["rows"])
+    # The plain search brings the close as a change: it is not answered twice.
+    _, plain = read(world.owner, after=opened["next"], open=",".join(ids))
+    assert sorted(row["action"] for row in plain["rows"]) == ["updated", "updated"]
+    # Another organization's session, named by id, is not this reader's to see.
+    _, scoped = read(
+        world.acme_auditor, after=opened["next"], q="status:ongoing", open=",".join(ids)
+    )
+    assert len(scoped["rows"]) == 1 and "api" not in scoped["rows"][0]["html"]
+
+
+@pytest.mark.parametrize("value", ["not-a-uuid", ",".join([str(uuid.uuid4()) for _ in range(101)])])
+def test_bad_open_sessions_are_a_400(world, value):
+    status, body = read(world.owner, after=latest_seq(), open=value)
+    assert status == 400 and body["validations"][0]["field"] == "open"

@@ -1,7 +1,10 @@
 // connlogs: the list page's "Follow". It polls /connectionlog/changes (the change feed, scoped
-// and searched as the page is) every few seconds and puts new and changed rows at the top of
-// the table, rendered by the server as the list's own rows (escaped there). Polling, not
-// server-sent events: the app's sync workers would each be held by an open stream.
+// and searched as the page is) every few seconds and puts new and changed rows into the table
+// in the list's order (newest connection first; a change to a row older than the page stays
+// off it), rendered by the server as the list's own rows (escaped there). Sessions shown as
+// ongoing are asked about by id, so one that ends shows ended even when the search
+// (``status:ongoing``) no longer brings it. Polling, not server-sent events: the app's sync
+// workers would each be held by an open stream.
 // Following pauses while the pointer is on the table or the page is scrolled; the changes
 // wait behind an "N new" button. Without JavaScript the page has a "Refresh" link instead.
 (function () {
@@ -13,6 +16,7 @@
   var KEEP_ROWS = 500; // rows beyond this many drop off the bottom of the table
   var SCROLLED_PX = 40;
   var STORAGE_KEY = "connlogs.follow";
+  var MAX_OPEN = 100; // sessions asked about a read (following.MAX_OPEN)
 
   function ready(fn) {
     if (document.readyState !== "loading") fn();
@@ -44,6 +48,16 @@
     var holder = document.createElement("template");
     holder.innerHTML = html; // the server's rendering of connlogs/_row.html, escaped there
     return holder.content.querySelector("tr");
+  }
+
+  // The sessions the table shows as ongoing (or stale), which may end without the search
+  // bringing the change (``status:ongoing`` no longer matches a closed session).
+  function openIds() {
+    var ids = [];
+    document.querySelectorAll("table.logs tr.log.is-ongoing, table.logs tr.log.is-stale").forEach(function (row) {
+      if (ids.length < MAX_OPEN) ids.push(row.dataset.id);
+    });
+    return ids;
   }
 
   function highlight(row, className) {
@@ -113,6 +127,8 @@
       return;
     }
     var address = this.url + "?after=" + encodeURIComponent(this.next) + (this.params ? "&" + this.params : "");
+    var open = openIds();
+    if (open.length) address += "&open=" + open.join(",");
     fetch(address, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (response) {
         var json = (response.headers.get("Content-Type") || "").indexOf("application/json") === 0;
@@ -136,23 +152,56 @@
       });
   };
 
-  // The table's first day group for ``change``'s day, made if the top one is another day.
-  Follower.prototype.groupFor = function (table, change) {
-    var first = table.querySelector("tbody");
-    if (first && first.dataset.day === change.day) return first;
+  // A table row's connect time (ms), read from its time cell as the server wrote it.
+  function timeOf(row) {
+    var element = row.querySelector(".c-time time");
+    return element ? Date.parse(element.getAttribute("datetime")) : NaN;
+  }
+
+  // A new day group for ``change``'s day, its header as wide as the table's own.
+  function dayGroup(table, change) {
     var group = document.createElement("tbody");
     group.dataset.day = change.day;
     var header = document.createElement("tr");
     header.className = "day";
     var cell = document.createElement("th");
-    cell.colSpan = 8;
+    var existing = table.querySelector("tr.day th");
+    var columns = table.querySelector("thead tr");
+    cell.colSpan = existing ? existing.colSpan : columns ? columns.children.length : 9;
     cell.scope = "colgroup";
     cell.textContent = change.day_label;
     header.appendChild(cell);
     group.appendChild(header);
-    table.insertBefore(group, first);
     return group;
-  };
+  }
+
+  // Put ``row`` (a change not on the page) where the list's order, newest connection first,
+  // puts it: before the first row that connected no later, in its day's group. False when
+  // it connected before every row shown: it belongs on a later page.
+  function place(table, row, change) {
+    var time = Date.parse(change.time);
+    var rows = table.querySelectorAll("tr.log");
+    var older = null;
+    for (var i = 0; i < rows.length; i++) {
+      if (timeOf(rows[i]) <= time) { older = rows[i]; break; }
+    }
+    if (!older && rows.length) return false;
+    var group = older ? older.parentNode : null;
+    if (group && group.dataset.day === change.day) {
+      group.insertBefore(row, older);
+      return true;
+    }
+    var groups = table.querySelectorAll("tbody");
+    var prior = group ? group.previousElementSibling : groups[groups.length - 1];
+    if (prior && prior.tagName === "TBODY" && prior.dataset.day === change.day) {
+      prior.appendChild(row);
+      return true;
+    }
+    var made = dayGroup(table, change);
+    made.appendChild(row);
+    table.insertBefore(made, group);
+    return true;
+  }
 
   Follower.prototype.apply = function () {
     var table = document.querySelector("table.logs");
@@ -160,21 +209,33 @@
     if (!table) { window.location.reload(); return; } // the empty page has no table yet
     var added = 0;
     var changed = 0;
-    var self = this;
+    var ended = 0;
     this.pending.forEach(function (change) {
       var row = rowFrom(change.html);
       if (!row) return;
       var old = table.querySelector('tr.log[data-id="' + CSS.escape(change.id) + '"]');
+      if (change.action === "closed") {
+        // A session shown as ongoing has ended, and the search no longer brings it.
+        if (!old) return;
+        if (change.left) {
+          row.classList.add("is-left");
+          row.title = "Ended: this connection no longer matches the search";
+        }
+        old.replaceWith(row);
+        highlight(row, "is-changed");
+        ended += 1;
+        return;
+      }
       if (old) {
         old.replaceWith(row); // a session that closed, or a change already on the page
         highlight(row, "is-changed");
         changed += 1;
         return;
       }
-      var group = self.groupFor(table, change);
-      group.insertBefore(row, group.querySelector("tr.day").nextSibling);
+      if (!place(table, row, change)) return; // older than the page: not this page's row
       highlight(row, "is-new");
-      added += 1;
+      if (change.action === "created") added += 1;
+      else changed += 1;
     });
     this.pending = [];
     var rows = table.querySelectorAll("tr.log");
@@ -185,6 +246,7 @@
     var words = [];
     if (added) words.push(added + (added === 1 ? " new connection" : " new connections"));
     if (changed) words.push(changed + " changed");
+    if (ended) words.push(ended + " ended");
     if (words.length) this.live.textContent = words.join(", ");
     tick();
   };
