@@ -9,7 +9,8 @@ when it is saved so that a typo is a 400 naming the field, not a delivery that f
 * ``host``: a host name (RFC 1123 labels) or an IP address, bare (no brackets, no port);
 * ``pem_certificates``: text the TLS library loads as trusted certificates.
 
-Each raises Django's ``ValidationError`` with a sentence for the user.
+Each raises Django's ``ValidationError`` with a sentence for the user. ``receiver`` names
+where a destination sends, for the access log.
 """
 
 from __future__ import annotations
@@ -65,3 +66,19 @@ def pem_certificates(value: str) -> None:
         ssl.create_default_context(cadata=value)
     except (ssl.SSLError, ValueError, TypeError):  # TypeError: text that is not ASCII
         raise ValidationError("Not PEM certificates (-----BEGIN CERTIFICATE----- …).") from None
+
+
+def receiver(url: str = "", host: str = "", port: int | None = None) -> str:
+    """Where a destination sends, as the access log names it: ``host:port`` of ``url`` (never
+    its path, query or credentials), else ``host:port`` of a syslog receiver."""
+    if url:
+        parts = urlsplit(url)
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        host = parts.hostname or ""
+    if not host:
+        return ""
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{port}" if port else host

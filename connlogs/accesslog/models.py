@@ -44,6 +44,7 @@ class AccessLogEntry(models.Model):
         PAGE_EXPORT = "page-export", "Download"
         FEED = "feed", "Change feed"
         STREAM = "stream", "Outbound stream"
+        ALERT = "alert", "Alert webhook"
         ADMIN = "admin", "Admin list"
         ADMIN_DETAIL = "admin-detail", "Admin detail"
         RETENTION = "retention", "Retention purge of this log"

@@ -37,6 +37,18 @@ class Reader:
     address: str = ""
 
     @classmethod
+    def for_delivery(cls, account, sender: str, receiver: str) -> Reader:
+        """A worker sending rows out as ``account`` reads them (a stream's or a rule's
+        creator): ``sender`` names what sends (``stream "SIEM"``) in the token's place, and
+        ``receiver`` (the receiver's host and port) in the client address's."""
+        return cls(
+            user_id=account.pk,
+            username=account.get_username(),
+            token_name=sender[:64],
+            address=receiver[:64],
+        )
+
+    @classmethod
     def from_request(cls, request) -> Reader:
         user = request.user
         token = getattr(request, "auth", None)

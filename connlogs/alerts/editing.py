@@ -4,8 +4,8 @@ must pass before it is saved, in one place.
 ``apply(user, rule, data)`` sets the fields ``data`` carries (the organization already
 resolved to an ``Organization`` or ``None``), then checks the search (``q`` or ``view``, valid
 for ``user``, not both), the organization (``access.may_target``), the kind's numbers and the
-channel's destination. Raises ``RuleInvalid`` (the contract's validations) or
-``RuleForbidden``; saves nothing.
+channel's destination. Raises ``RuleInvalid`` (the contract's validations),
+``RuleForbidden`` or ``outbound.SendsIdentities``; saves nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from connlogs import destinations, roles
 from connlogs.alerts import access
 from connlogs.alerts.models import AlertRule, Channel
 from connlogs.feed.reading import latest_seq
+from connlogs.privacy import outbound
 from connlogs.privacy.shown_query import ShownQuery, kept_as_stored
 from connlogs.savedviews.resolve import NOT_VISIBLE, find_view
 from connlogs.search.grammar import Validation
@@ -27,11 +28,25 @@ FIELDS = (
     "name", "kind", "q", "view", "threshold", "window_minutes", "new_address_days",
     "cooldown_minutes", "channel", "url", "email_to", "paused",
 )  # fmt: skip
+# What a rule sends and where (``_sent_in_clear``): its fields, organization and secret.
+GUARDED_FIELDS = (*FIELDS, "organization_id", "secret_encrypted")
 MAX_RECIPIENTS = 20
 FORBIDDEN_TARGET = (
     "Organization admins watch their own organizations' rows (name one); site owners any "
     "organization's or all of them."
 )
+
+
+def _sent_in_clear(user: roles.User, rule: AlertRule, before: dict) -> None:
+    """A webhook rule whose creator sees identities the editor is shown pseudonyms of changes
+    what it sends, or where, only by someone who sees them (``privacy.outbound``); raises
+    ``SendsIdentities``. Slack messages and emails carry a count and a link, no rows."""
+    if rule._state.adding or rule.channel != Channel.WEBHOOK or not outbound.protection_on():
+        return
+    if roles.may_reveal_identities(user) or not roles.may_reveal_identities(rule.created_by):
+        return
+    after = outbound.settings_of(rule, GUARDED_FIELDS)
+    outbound.check_unchanged(before, after, outbound.RULE_REFUSED)
 
 
 class RuleInvalid(Exception):
@@ -107,10 +122,11 @@ def _numbers(rule: AlertRule) -> list[Validation]:
 
 def apply(user: roles.User, rule: AlertRule, data: dict) -> None:
     """Set ``data`` on ``rule`` and check it all (see the module); a new rule starts at the
-    end of the feed (it fires for changes from now on). Raises ``RuleInvalid`` or
-    ``RuleForbidden``; the caller saves."""
+    end of the feed (it fires for changes from now on). Raises ``RuleInvalid``,
+    ``RuleForbidden`` or ``outbound.SendsIdentities``; the caller saves."""
     if "q" in data and kept_as_stored(ShownQuery.for_viewer(user), data["q"], rule.q):
         data = {name: value for name, value in data.items() if name != "q"}
+    before = outbound.settings_of(rule, GUARDED_FIELDS)
     for name in FIELDS:
         if name in data:
             setattr(rule, name, data[name])
@@ -120,6 +136,7 @@ def apply(user: roles.User, rule: AlertRule, data: dict) -> None:
         rule.organization = data["organization"]
     if not access.may_target(user, rule.organization_id):
         raise RuleForbidden(FORBIDDEN_TARGET)
+    _sent_in_clear(user, rule, before)
     errors = _search(user, rule, data) + _numbers(rule) + _destination(rule, data)
     if not rule.name.strip():
         errors.insert(0, Validation("name", "A rule needs a name."))

@@ -17,9 +17,12 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.urls import reverse
 
+from connlogs import destinations
+from connlogs.accesslog.record import Door, Read, Reader, record
 from connlogs.alerts.models import AlertFiring, AlertRule, Channel
 from connlogs.api.serializers import connection_log_entries
 from connlogs.models import ConnectionLog
+from connlogs.privacy.identities import Identities
 from connlogs.streams.destinations import SIGNATURE_HEADER, DeliveryFailed, hmac_signature, post
 from connlogs.streams.secrets import SecretUnreadable
 from connlogs.values import format_time
@@ -42,12 +45,19 @@ def firing_link(firing: AlertFiring) -> str:
     return settings.CONNLOGS_BASE_URL.rstrip("/") + firing_path(firing.pk)
 
 
-def payload(rule: AlertRule, firing: AlertFiring) -> dict:
-    """The webhook's JSON: ``{"rule": {id, name, kind}, "firing": {id, fired_at, match_count,
-    window_start, window_end, link}, "connection_logs": [up to NOTIFY_ROWS rows, the read
-    contract's shape as the rule's creator sees them]}``."""
+def firing_rows(firing: AlertFiring) -> list[ConnectionLog]:
+    """The firing's rows a notification lists: the first ``NOTIFY_ROWS``, oldest first."""
     ids = firing.rows.values_list("log_id", flat=True)[:NOTIFY_ROWS]
     rows = ConnectionLog.objects.filter(id__in=list(ids)).with_related().order_by("connect_time")
+    return list(rows)
+
+
+def payload(
+    rule: AlertRule, firing: AlertFiring, rows: list[ConnectionLog], identities: Identities
+) -> dict:
+    """The webhook's JSON: ``{"rule": {id, name, kind}, "firing": {id, fired_at, match_count,
+    window_start, window_end, link}, "connection_logs": [``rows`` in the read contract's
+    shape as the rule's creator sees them (``identities``)]}``."""
     return {
         "rule": {"id": str(rule.pk), "name": rule.name, "kind": rule.kind},
         "firing": {
@@ -58,8 +68,26 @@ def payload(rule: AlertRule, firing: AlertFiring) -> dict:
             "window_end": format_time(firing.window_end),
             "link": firing_link(firing),
         },
-        "connection_logs": connection_log_entries(list(rows), rule.created_by),
+        "connection_logs": connection_log_entries(rows, rule.created_by, identities),
     }
+
+
+def _record_webhook(
+    rule: AlertRule, firing: AlertFiring, rows: list[ConnectionLog], identities: Identities
+) -> None:
+    """The access-log entry of a webhook about to carry ``rows`` (door ``alert``): read as
+    the rule's creator, named after the rule, addressed to its receiver, with the firing's
+    own search (``alert_firing:<id>``). Written before the POST, so a notification whose
+    entry cannot be written is not sent; each attempt is recorded."""
+    sender = f'alert rule "{rule.name}"'
+    reader = Reader.for_delivery(rule.created_by, sender, destinations.receiver(rule.url))
+    read = Read(
+        door=Door.ALERT,
+        q=f"alert_firing:{firing.pk}",
+        rows=len(rows),
+        organizations={row.organization_id for row in rows},
+    )
+    record(reader, read, identities)
 
 
 def summary(rule: AlertRule, firing: AlertFiring) -> str:
@@ -79,8 +107,11 @@ def _post(session: requests.Session, url: str, body: bytes, headers: dict) -> No
 
 
 def send_webhook(rule: AlertRule, firing: AlertFiring, session: requests.Session) -> None:
-    """POST ``payload`` as JSON, signed when the rule has a secret."""
-    body = json.dumps(payload(rule, firing), separators=(",", ":")).encode()
+    """POST ``payload`` as JSON, signed when the rule has a secret; recorded in the access
+    log first (the Slack message and the email carry no rows: a count and a link)."""
+    rows = firing_rows(firing)
+    identities = Identities.for_viewer(rule.created_by)
+    body = json.dumps(payload(rule, firing, rows, identities), separators=(",", ":")).encode()
     headers = {"Content-Type": "application/json"}
     if rule.has_secret:
         try:
@@ -88,6 +119,7 @@ def send_webhook(rule: AlertRule, firing: AlertFiring, session: requests.Session
         except SecretUnreadable as error:
             raise NotificationFailed(str(error)) from None
         headers[SIGNATURE_HEADER] = hmac_signature(key, body)
+    _record_webhook(rule, firing, rows, identities)
     _post(session, rule.url, body, headers)
 
 

@@ -31,6 +31,7 @@ from connlogs.api.directory import error_responses, validated
 from connlogs.api.errors import ApiError
 from connlogs.api.lookups import resolve_organization
 from connlogs.api.serializers import organization_json
+from connlogs.privacy import outbound
 from connlogs.privacy.shown_query import shown_searches
 from connlogs.search import Validation
 from connlogs.values import format_time
@@ -141,7 +142,7 @@ def _save(request, rule: AlertRule, data: dict) -> AlertRule:
             ) from None
     try:
         editing.apply(request.user, rule, data)
-    except editing.RuleForbidden as error:
+    except (editing.RuleForbidden, outbound.SendsIdentities) as error:
         raise PermissionDenied(str(error)) from None
     except editing.RuleInvalid as error:
         raise ApiError("Validation failed.", validations=error.validations) from None

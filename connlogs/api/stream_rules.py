@@ -16,6 +16,7 @@ from connlogs.api.errors import ApiError
 from connlogs.api.lookups import resolve_organization
 from connlogs.api.stream_serializers import START_OLDEST, destination_errors
 from connlogs.feed.reading import latest_seq
+from connlogs.privacy import outbound
 from connlogs.privacy.shown_query import ShownQuery, kept_as_stored
 from connlogs.savedviews.resolve import NOT_VISIBLE, find_view
 from connlogs.search import Validation
@@ -30,6 +31,9 @@ NOT_YOURS = (
     "any organization's or all of them."
 )
 PLAIN_FIELDS = ("name", "kind", "url", "host", "port", "tls_ca", "batch_size")
+# What a stream sends and where: kept as it is while it sends identities in clear, unless
+# the editor may send them (``privacy.outbound``).
+GUARDED_FIELDS = (*PLAIN_FIELDS, "q", "view", "organization_id", "secret_encrypted")
 NOT_IN_CLEAR = "Protected rows are sent with pseudonyms unless a site owner turns this off."
 
 
@@ -53,6 +57,7 @@ def apply_changes(request, stream: Stream, data: dict) -> Stream:
     """Set ``data`` (a valid body, whole or partial) on ``stream``, check every rule, save;
     answers the stream as ``access.visible_streams`` loads it. ``secret`` in ``data``
     replaces the secret (``""`` removes it); absent, the secret stays."""
+    before = outbound.settings_of(stream, GUARDED_FIELDS)
     for name in PLAIN_FIELDS:
         if name in data:
             setattr(stream, name, data[name])
@@ -61,6 +66,7 @@ def apply_changes(request, stream: Stream, data: dict) -> Stream:
     _search(request, stream, data)
     _target(request, stream, data)
     _identities(request, stream, data)
+    _sent_in_clear(request, stream, before)
     errors = destination_errors(stream)
     if errors:
         raise ApiError(
@@ -130,3 +136,17 @@ def _identities(request, stream: Stream, data: dict) -> None:
             validations=[Validation("pseudonymised", NOT_IN_CLEAR)],
         )
     stream.pseudonymised = data["pseudonymised"]
+
+
+def _sent_in_clear(request, stream: Stream, before: dict) -> None:
+    """A stream that still sends identities in clear changes what it sends, or where, only
+    by a site owner who may see them (``privacy.outbound``): a 403 otherwise."""
+    if stream.pseudonymised or not outbound.protection_on():
+        return
+    if access.may_send_identities(request.user):
+        return
+    after = outbound.settings_of(stream, GUARDED_FIELDS)
+    try:
+        outbound.check_unchanged(before, after, outbound.STREAM_REFUSED)
+    except outbound.SendsIdentities as refused:
+        raise ApiError(str(refused), status_code=status.HTTP_403_FORBIDDEN) from None

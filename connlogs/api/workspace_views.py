@@ -34,6 +34,22 @@ from connlogs.privacy.identities import Identities
 WORKSPACE_PARAM = OpenApiParameter("workspace", OpenApiTypes.UUID, OpenApiParameter.PATH)
 
 
+NAMES_A_PROTECTED_PERSON = (
+    "This organization's log shows pseudonyms to you (data protection mode): a workspace "
+    "created here for a member you name would tell you theirs. A site owner or an identity "
+    "viewer can create it."
+)
+
+
+def _shown(request, workspace: Workspace) -> dict:
+    """The workspace's JSON with its owner as the caller is shown it (its log rows' pseudonym
+    where they show one)."""
+    identities = Identities.for_viewer(request.user)
+    shown = workspace_json(workspace) | identities.conceal_workspace(workspace, request.user)
+    identities.remember_after_response()
+    return shown
+
+
 class WorkspaceCreateView(DirectoryView):
     @extend_schema(
         operation_id="createWorkspace",
@@ -46,6 +62,11 @@ class WorkspaceCreateView(DirectoryView):
         organization = managed_organization(request, org)
         target = resolve_user(request, user)
         membership_of(organization, target)
+        identities = Identities.for_viewer(request.user)
+        if target.pk != request.user.pk and identities.conceals(identities.protects(organization)):
+            # The workspace's id is in every row of its owner's: created for a member named
+            # here, it would pair that person with the pseudonym the log shows instead.
+            raise PermissionDenied(NAMES_A_PROTECTED_PERSON)
         name = validated(WorkspaceCreateSerializer, request)["name"]
         workspace = create_or_conflict(
             lambda: Workspace.objects.create(organization=organization, owner=target, name=name),
@@ -57,7 +78,7 @@ class WorkspaceCreateView(DirectoryView):
                 )
             ],
         )
-        return Response(workspace_json(workspace), status=status.HTTP_201_CREATED)
+        return Response(_shown(request, workspace), status=status.HTTP_201_CREATED)
 
 
 class WorkspaceDetailView(DirectoryView):
@@ -68,11 +89,7 @@ class WorkspaceDetailView(DirectoryView):
         responses={200: WorkspaceSerializer, **error_responses(401, 404)},
     )
     def get(self, request, workspace: str):
-        found = resolve_workspace(request, workspace)
-        identities = Identities.for_viewer(request.user)
-        shown = workspace_json(found) | identities.conceal_workspace(found, request.user)
-        identities.remember_after_response()
-        return Response(shown)
+        return Response(_shown(request, resolve_workspace(request, workspace)))
 
     @extend_schema(
         operation_id="deleteWorkspace",
@@ -88,4 +105,4 @@ class WorkspaceDetailView(DirectoryView):
                 "Only site owners and the organization's admins may delete workspaces."
             )
         found.soft_delete()
-        return Response(workspace_json(found))
+        return Response(_shown(request, found))

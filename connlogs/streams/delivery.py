@@ -21,6 +21,8 @@ import requests
 from django.db import transaction
 from django.utils import timezone
 
+from connlogs import destinations
+from connlogs.accesslog.record import Door, Read, Reader, record
 from connlogs.feed.reading import EntryPage, FeedError, FeedTrimmed, reader_for
 from connlogs.privacy.identities import Identities
 from connlogs.savedviews.resolve import ViewNotFound, query_of
@@ -72,6 +74,22 @@ def identities_of(stream: Stream) -> Identities:
     """What ``stream`` sends of the people and addresses in protected rows: pseudonyms
     unless a site owner turned ``pseudonymised`` off (docs/privacy.md)."""
     return Identities.for_stream(pseudonymise=stream.pseudonymised)
+
+
+def _record_batch(stream: Stream, q: str, page: EntryPage, identities: Identities) -> None:
+    """The access-log entry of a batch about to go out (door ``stream``): read as the
+    stream's creator, named after the stream, addressed to its receiver; ``revealed`` when a
+    protected row goes in clear. Written before the send, so a batch whose entry cannot be
+    written is not sent; a batch sent again (a retry) is recorded again."""
+    where = destinations.receiver(stream.url, stream.host, stream.port)
+    read = Read(
+        door=Door.STREAM,
+        q=q,
+        rows=len(page.entries),
+        organizations=set(page.organizations),
+        revealed=identities.reveal and any(map(identities.protects_id, page.organizations)),
+    )
+    record(Reader.for_delivery(stream.created_by, f'stream "{stream.name}"', where), read)
 
 
 def _advance(stream: Stream, worker_id: str, cursor: int, records: int) -> bool:
@@ -152,13 +170,13 @@ def deliver_round(stream_id, worker_id: str, budget: float | None = None) -> Rou
         while True:
             try:
                 if reader is None:  # one per round: the search, the users shaped
-                    reader = reader_for(
-                        stream.created_by, q=_search_of(stream), identities=identities
-                    )
+                    q = _search_of(stream)
+                    reader = reader_for(stream.created_by, q=q, identities=identities)
                 if ahead is None:
                     ahead = reader.page(after=stream.cursor, limit=stream.batch_size)
                 page, ahead = ahead, None
                 if page.entries:
+                    _record_batch(stream, q, page, identities)
                     out = sender.submit(send, stream, _records(page), session)
                     try:
                         ahead = _read_ahead(reader, page, stream, deadline)

@@ -192,3 +192,30 @@ def test_a_url_with_credentials_is_refused_when_set_and_an_older_one_kept(world,
     assert "user name or password" in again.json()["validations"][0]["detail"]
     fixed = owner_api.patch(f"{RULES}/{made['id']}", {"url": "https://127.0.0.1:9/"}, format="json")
     assert fixed.status_code == 200 and fixed.json()["url"] == "https://127.0.0.1:9/"
+
+
+def test_an_admin_may_not_redirect_a_webhook_that_carries_identities(
+    world, owner_api, acme_admin, settings
+):
+    """In data protection mode a webhook carries rows as its creator sees them: an
+    organization admin shown pseudonyms may rename or pause a site owner's rule, not point it
+    at a receiver of their own or change what it sends; a rule that sends no rows (email) is
+    theirs to change, but not into a webhook. Without the mode nothing is hidden."""
+    settings.CONNLOGS_DATA_PROTECTION = "on"
+    hook = create(owner_api, organization="acme")
+    mail = create(owner_api, organization="acme", channel="email", email_to="soc@example.com")
+    client = as_user(acme_admin)
+    for change in ({"url": "http://127.0.0.1:9/mine"}, {"q": "type:ssh"}, {"secret": "k"}):
+        refused = client.patch(f"{RULES}/{hook['id']}", change, format="json")
+        assert refused.status_code == 403, (change, refused.content)
+        assert "identities included" in refused.json()["detail"]
+    assert AlertRule.objects.get(pk=hook["id"]).url == WEBHOOK["url"]
+    for allowed in ({"name": "renamed"}, {"paused": True}, {**WEBHOOK, "paused": False}):
+        assert client.patch(f"{RULES}/{hook['id']}", allowed, format="json").status_code == 200
+    mine = {"email_to": "me@example.com"}
+    assert client.patch(f"{RULES}/{mail['id']}", mine, format="json").status_code == 200
+    to_hook = {"channel": "webhook", "url": "http://127.0.0.1:9/mine"}
+    assert client.patch(f"{RULES}/{mail['id']}", to_hook, format="json").status_code == 403
+    settings.CONNLOGS_DATA_PROTECTION = "off"
+    moved = client.patch(f"{RULES}/{hook['id']}", {"url": "http://127.0.0.1:9/mine"}, format="json")
+    assert moved.status_code == 200

@@ -108,3 +108,29 @@ def test_a_firing_link_lists_exactly_its_rows_in_the_readers_scope(world, make_r
 
     assert listed(world.owner) == expected
     assert len(listed(world.acme_auditor)) == 1  # their organization's row only
+
+
+@pytest.mark.parametrize("mode", ["on", "off"])
+def test_a_webhook_sent_is_in_the_access_log(world, make_rule, receiver, settings, mode):
+    """A webhook carries rows out as the rule's creator reads them: each is an access-log
+    entry (door ``alert``) naming the rule, its receiver, the firing's own search and rows,
+    and whether protected rows went in clear (the creator, a site owner, sees them)."""
+    from connlogs.models import AccessLogEntry
+
+    settings.CONNLOGS_DATA_PROTECTION = mode
+    rule = make_rule(name="ssh", q="type:ssh")
+    record(connect(world.acme_ws, time=at(0)), connect(world.acme_ws, time=at(1)))
+
+    run(rule)
+
+    firing = AlertFiring.objects.get()
+    entry = AccessLogEntry.objects.get(door="alert")
+    assert (entry.username, entry.token_name, entry.q, entry.rows) == (
+        rule.created_by.username,
+        'alert rule "ssh"',
+        f"alert_firing:{firing.pk}",
+        2,
+    )
+    assert entry.address == receiver.url.split("/")[2]
+    assert entry.organizations == str(world.acme.pk)
+    assert entry.revealed is (mode == "on")

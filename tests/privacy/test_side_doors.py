@@ -8,7 +8,8 @@ import re
 import pytest
 from django.test import Client
 
-from connlogs.models import AccessLogEntry
+from connlogs import roles
+from connlogs.models import AccessLogEntry, Workspace
 from tests.conftest import as_user
 from tests.factories import member
 from tests.privacy.conftest import REAL
@@ -49,6 +50,35 @@ def test_a_workspace_in_the_directory_names_its_owner_as_the_log_does(people, pr
     # Those who may see identities, and the owner themselves, see the owner.
     for reader in (people.viewer, people.owner, people.alice):
         assert as_user(reader).get(url).json()["owner_name"] == "alice-owner"
+
+
+def test_the_directory_writes_do_not_pair_a_person_with_their_pseudonym(people, protected):
+    """An organization admin shown pseudonyms may not create a workspace for a member they
+    name (its rows would show that member's pseudonym), and a deleted workspace's answer
+    names its owner as the log does; with the mode off, or as a site owner, both name them."""
+    admin = member(people.acme, roles.ORGANIZATION_ADMIN, username="acme-admin")
+    create = "/api/v2/organizations/acme/members/{}/workspaces"
+    refused = as_user(admin).post(create.format("alice-owner"), {"name": "probe"}, format="json")
+    assert refused.status_code == 403 and "pseudonym" in refused.json()["detail"]
+    assert not Workspace.objects.filter(name="probe").exists()
+    own = as_user(admin).post(create.format("acme-admin"), {"name": "mine"}, format="json")
+    assert own.status_code == 201 and own.json()["owner_name"] == "acme-admin"
+    by_owner = as_user(people.owner).post(
+        create.format("alice-owner"), {"name": "probe"}, format="json"
+    )
+    assert by_owner.status_code == 201 and by_owner.json()["owner_name"] == "alice-owner"
+
+    deleted = as_user(admin).delete(f"/api/v2/workspaces/{people.rows[0].workspace_id}")
+    assert deleted.status_code == 200 and not leaks(deleted.content)
+    assert deleted.json()["owner_name"] == alices_row(admin)["workspace_owner_username"]
+
+
+def test_the_directory_writes_name_people_when_the_mode_is_off(people):
+    admin = member(people.acme, roles.ORGANIZATION_ADMIN, username="acme-admin")
+    made = as_user(admin).post(
+        "/api/v2/organizations/acme/members/alice-owner/workspaces", {"name": "x"}, format="json"
+    )
+    assert made.status_code == 201 and made.json()["owner_name"] == "alice-owner"
 
 
 def test_the_directory_names_owners_when_the_mode_is_off(people):

@@ -94,3 +94,66 @@ def test_an_owner_who_may_not_see_identities_may_not_send_them(world, settings, 
     answer = as_user(world.owner).post(STREAMS, {**body, "pseudonymised": False}, format="json")
 
     assert answer.status_code == 403 and not Stream.objects.exists()
+
+
+def test_an_admin_may_not_redirect_a_stream_that_sends_identities(world, protected):
+    """An organization admin shown pseudonyms may not point a site owner's clear stream at a
+    receiver of their own, nor change what it sends; renaming, pausing, resuming and turning
+    pseudonyms back on stay theirs, and so does any change once it sends pseudonyms."""
+    admin = member(world.acme, roles.ORGANIZATION_ADMIN, username="acme-admin")
+    body = {"name": "siem", "kind": "http", "url": "http://127.0.0.1:9/in"}
+    made = as_user(world.owner).post(
+        STREAMS, {**body, "organization": "acme", "pseudonymised": False}, format="json"
+    )
+    assert made.status_code == 201, made.content
+    path, client = f"{STREAMS}/{made.json()['id']}", as_user(admin)
+    for change in (
+        {"url": "http://127.0.0.1:9/mine"},
+        {"q": "type:ssh"},
+        {"kind": "syslog_tcp", "url": "", "host": "127.0.0.1", "port": 514},
+        {"secret": "my-key"},
+        {"name": "renamed", "url": "http://127.0.0.1:9/mine"},
+    ):
+        refused = client.patch(path, change, format="json")
+        assert refused.status_code == 403, (change, refused.content)
+        assert "sends identities in clear" in refused.json()["message"]
+    stored = Stream.objects.get()
+    assert (stored.url, stored.q, stored.name, stored.has_secret) == (
+        body["url"],
+        "",
+        "siem",
+        False,
+    )
+    for allowed in ({"name": "renamed"}, {"paused": True}, {"paused": False}, body):
+        assert client.patch(path, allowed, format="json").status_code == 200, allowed
+    back_on = client.patch(
+        path, {"pseudonymised": True, "url": "http://127.0.0.1:9/mine"}, format="json"
+    )
+    assert back_on.status_code == 200 and back_on.json()["pseudonymised"] is True
+
+
+@pytest.mark.parametrize("pseudonymised", [True, False], ids=["pseudonyms", "in clear"])
+def test_each_batch_sent_is_in_the_access_log(
+    world, receiver, make_stream, protected, pseudonymised
+):
+    """A stream reads connection logs as its creator and sends them out: each batch is an
+    access-log entry (door ``stream``) naming the stream, its receiver, the rows and their
+    organizations, and whether protected rows went in clear (a reveal)."""
+    from connlogs.models import AccessLogEntry
+
+    record(connect(world.acme_ws), connect(world.acme_ws), connect(world.globex_ws))
+    stream = make_stream(url=receiver.url, batch_size=2, pseudonymised=pseudonymised)
+    assert delivery.deliver_round(stream.pk, "w1").records == 3
+
+    entries = list(AccessLogEntry.objects.filter(door="stream").order_by("id"))
+    assert [entry.rows for entry in entries] == [2, 1]
+    host_port = receiver.url.split("/")[2]
+    for entry in entries:
+        assert (entry.username, entry.token_name, entry.address) == (
+            world.owner.username,
+            'stream "siem"',
+            host_port,
+        )
+        assert entry.revealed is not pseudonymised
+    organizations = {pk for entry in entries for pk in entry.organizations.split()}
+    assert organizations == {str(world.acme.pk), str(world.globex.pk)}

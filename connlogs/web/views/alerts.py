@@ -16,6 +16,7 @@ from connlogs.alerts import access, editing
 from connlogs.alerts.models import AlertRule, FiringStatus
 from connlogs.alerts.notify import firing_path
 from connlogs.alerts.presets import RULE_PRESETS
+from connlogs.privacy import outbound
 from connlogs.privacy.shown_query import shown_searches
 from connlogs.web.alert_forms import AlertRuleForm
 
@@ -89,6 +90,9 @@ class AlertRuleFormView(_AlertsView):
             editing.apply(request.user, found, form.rule_data())
         except editing.RuleForbidden as error:
             form.add_error("organization", str(error))
+            return self._page(request, form, found, status=403)
+        except outbound.SendsIdentities as error:
+            form.add_error(None, str(error))
             return self._page(request, form, found, status=403)
         except editing.RuleInvalid as error:
             for validation in error.validations:
