@@ -13,7 +13,10 @@ from connlogs.savedviews.presets import PRESETS, Preset
 from connlogs.search.grammar import Validation, repeated_param
 
 VIEW_PARAM = "view"
-NOT_VISIBLE = 'Query param "view" does not name a saved view you can see'
+NOT_VISIBLE = (
+    'Query param "view" does not name a saved view you can see: it was deleted, or it is not '
+    "shared with you"
+)
 WITH_Q = 'Query params "q" and "view" cannot be used together: a view is a saved "q"'
 NOT_VALID = 'Query param "view" names a view whose search is not valid'
 

@@ -41,10 +41,13 @@ def query_text(params) -> str:
 class TimeWindow:
     """The time range ``q`` names (inclusive), ``None`` where it names no bound: the
     ``connected_after``/``connected_before`` bounds, else the ``active_after``/``active_before``
-    ones (relative times and dates resolved against the search's ``now``)."""
+    ones (relative times and dates resolved against the search's ``now``). ``by_activity``:
+    the range is an ``active_*`` one only, so sessions that connected before it are found
+    too (a chart of connect times over the range leaves them out)."""
 
     after: dt.datetime | None = None
     before: dt.datetime | None = None
+    by_activity: bool = False
 
 
 class LogSearch:
@@ -174,9 +177,11 @@ class LogSearch:
     @property
     def window(self) -> TimeWindow:
         cleaned = self.filterset.form.cleaned_data
-        after = cleaned.get("connected_after") or cleaned.get("active_after")
-        before = cleaned.get("connected_before") or cleaned.get("active_before")
-        return TimeWindow(after, before)
+        connected = [cleaned.get(key) for key in ("connected_after", "connected_before")]
+        active = [cleaned.get(key) for key in ("active_after", "active_before")]
+        after, before = (c or a for c, a in zip(connected, active, strict=True))
+        by_activity = not any(connected) and active[0] is not None
+        return TimeWindow(after, before, by_activity)
 
 
 def _empty_window(after: dt.datetime, before: dt.datetime) -> str:

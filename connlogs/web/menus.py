@@ -164,7 +164,7 @@ def _same(name: str, submitted: str, shown: str | None) -> bool:
     return submitted == shown
 
 
-def submitted_q(params: QueryDict, now: dt.datetime) -> str:
+def submitted_q(params: QueryDict) -> str:
     """The ``q`` a submitted search form asks for: the box's text, plus every menu that the
     user changed from what it showed. Menus left alone never rewrite what was typed."""
     q = query_text(params)
@@ -186,11 +186,11 @@ def submitted_q(params: QueryDict, now: dt.datetime) -> str:
         if name in changed:
             # A value chosen keeps only its rows: its own exclusion (-type:ssh) goes.
             updates.update(links.including(parsed.terms, name, changed[name]))
-    updates.update(_time_updates(parsed.terms, changed, now))
+    updates.update(_time_updates(parsed.terms, changed))
     return links.replace_terms(parsed.terms, updates)
 
 
-def _time_updates(terms: dict[str, str], changed: dict[str, str], now: dt.datetime) -> dict:
+def _time_updates(terms: dict[str, str], changed: dict[str, str]) -> dict:
     """The time terms a submission writes: a new reading (``during``) moves the window to its
     keys; a new range, "from" or "to" is written into the keys of the reading chosen."""
     during = changed.get("during") or time_reading(terms)
@@ -205,11 +205,9 @@ def _time_updates(terms: dict[str, str], changed: dict[str, str], now: dt.dateti
             updates[new] = written.get(old, "") or written.get(new, "")
             updates[old] = ""
     if "range" in changed and changed["range"] != CUSTOM_RANGE:
-        preset = RANGE_PRESETS.get(changed["range"])
-        since = ""
-        if preset:
-            since = values.format_time((now - preset[1]).replace(second=0, microsecond=0))
-        updates[after_key] = since
+        # A relative time (``-24h``), as the quick searches write it: a bookmark or a saved
+        # view of "the last 24 hours" keeps meaning the last 24 hours.
+        updates[after_key] = f"-{changed['range']}" if changed["range"] in RANGE_PRESETS else ""
         updates[before_key] = ""
     if "from" in changed:
         updates[after_key] = input_to_time(changed["from"])

@@ -13,6 +13,11 @@ from connlogs.savedviews.presets import PRESETS
 from tests.factories import ConnectionLogFactory
 from tests.savedviews.conftest import client
 
+GONE = (
+    'Query param "view" does not name a saved view you can see: it was deleted, or it is not '
+    "shared with you"
+)
+
 LIST = "/api/v2/connectionlog"
 
 
@@ -50,8 +55,8 @@ def test_the_list_page_takes_a_view(world, views):
 @pytest.mark.parametrize(
     "params, detail",
     [
-        ({"view": "personal"}, 'Query param "view" does not name a saved view you can see'),
-        ({"view": "no-such-view"}, 'Query param "view" does not name a saved view you can see'),
+        ({"view": "personal"}, GONE),
+        ({"view": "no-such-view"}, GONE),
         ({"view": "acme", "q": "type:ssh"}, 'Query params "q" and "view" cannot be used'),
         ({"view": ["acme", "acme"]}, 'Query param "view" provided more than once'),
     ],
@@ -91,3 +96,17 @@ def test_a_view_shared_with_an_organization_is_no_view_to_outsiders(world, views
 def test_every_built_in_view_answers(world, key):
     response = client(world, "owner").get(LIST, {"view": key})
     assert response.status_code == 200, response.content
+
+
+def test_a_download_of_a_view_that_is_gone_shows_why_on_the_list(world):  # noqa: F811
+    """The list's download of a deleted (or never shared) view comes back to the list of that
+    view, which says why, not to the whole log without a word."""
+    browser = Client()
+    browser.force_login(world.people["owner"])
+    gone = str(SavedView().id)
+    response = browser.get("/connectionlog/export", {"format": "csv", "view": gone})
+    assert response.status_code == 302 and response["Location"] == f"/connectionlog?view={gone}"
+    page = browser.get(response["Location"])
+    assert page.status_code == 400 and "it was deleted, or it is not shared with you" in (
+        page.content.decode()
+    )

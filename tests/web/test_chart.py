@@ -193,3 +193,29 @@ def test_an_open_window_ends_on_the_next_whole_minute():
     start, end, capped = charts.chart_window(None, None, NOW.replace(second=42, microsecond=7))
     assert end == NOW.replace(minute=31, second=0, microsecond=0)
     assert end - start == charts.DEFAULT_WINDOW and not capped
+
+
+def test_an_active_during_chart_says_what_it_counts(db, settings):
+    """``active_after:``/``active_before:`` find sessions that were active in the range, the
+    ones that connected before it too; the chart counts connect times in the range, so its
+    header says so and how many more the list holds."""
+    from tests.factories import UserFactory
+
+    owner = UserFactory(username="root", site_roles=["owner"])
+    workspace = WorkspaceFactory()
+    start = dt.datetime(2025, 7, 10, 2, tzinfo=dt.UTC)
+    for connected, ended in ((-90, 30), (-10, None), (15, 20)):  # minutes from 02:00
+        ConnectionLogFactory(
+            workspace=workspace,
+            type="ssh",
+            connect_time=start + dt.timedelta(minutes=connected),
+            disconnect_time=start + dt.timedelta(minutes=ended) if ended is not None else None,
+        )
+    client = signed_in(owner)
+    q = 'active_after:"2025-07-10T02:00:00Z" active_before:"2025-07-10T03:00:00Z"'
+    page = client.get("/connectionlog", {"q": q})
+    assert page.context["page"].count == 3 and page.context["chart"].total == 1
+    text = " ".join(re.sub(r"<[^>]+>", "", html_lib.unescape(page.content.decode())).split())
+    assert "1 connection started in this range · 2 more in the list started before it" in text
+    plain = client.get("/connectionlog", {"q": q.replace("active", "connected")})
+    assert "started in this range" not in plain.content.decode()

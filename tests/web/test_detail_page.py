@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import html as html_lib
 import json
 import re
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from rest_framework.test import APIClient
 
 from connlogs.values import format_time
@@ -88,13 +90,22 @@ def test_show_only_links_open_the_list_filtered_to_the_same_thing(world):
     assert row_ids(client.get("/connectionlog", {"q": links["Connection id"]})) == [str(ssh.id)]
 
 
-def test_nearby_link_is_the_workspace_around_that_time(world):
+@pytest.mark.parametrize("ended", [True, False], ids=["ended", "ongoing"])
+def test_nearby_link_is_the_workspace_around_the_whole_session(world, ended):
+    """From 30 minutes before the connection to 30 minutes after it ended (after it
+    started, while it goes on)."""
     row = world.acme_rows[1]
+    row.disconnect_time = row.connect_time + dt.timedelta(hours=2) if ended else None
+    row.save()
     html = signed_in(world.people["owner"]).get(f"/connectionlog/{row.id}").content.decode()
-    href = html_lib.unescape(re.search(r'<a href="([^"]+)">This workspace, 30', html).group(1))
+    href = html_lib.unescape(re.search(r'<a href="([^"]+)">This workspace, from 30', html)[1])
     q = parse_qs(urlsplit(href).query)["q"][0]
-    assert q.startswith(f"workspace_id:{row.workspace_id} connected_after:")
-    assert "connected_before:" in q
+    end = row.disconnect_time or row.connect_time
+    assert q == (
+        f"workspace_id:{row.workspace_id} "
+        f'connected_after:"{format_time(row.connect_time - dt.timedelta(minutes=30))}" '
+        f'connected_before:"{format_time(end + dt.timedelta(minutes=30))}"'
+    )
 
 
 def test_api_json_is_shown_as_the_api_returns_it(world):

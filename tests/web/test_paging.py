@@ -192,6 +192,20 @@ def test_numbered_pages_stop_at_the_offset_limit(many, monkeypatch):
     assert row_ids(third) == api_ids(many, offset=50, limit=25)
 
 
+def test_a_page_past_the_end_of_a_short_search_says_so_however_deep(many, monkeypatch):
+    """Past the numbered pages' reach, a search whose exact count ends before the page is
+    "past the last one" (with a link back to its last page), not "further back"."""
+    from connlogs.web.views import paging
+
+    monkeypatch.setattr(paging, "MAX_OFFSET", 25)
+    client = signed_in(many)
+    total = len(api_ids(many, limit=1000))
+    response = client.get("/connectionlog", {"page": 99999999})
+    text = response.content.decode()
+    assert f"This search has {total} connections; this page is past the last one." in text
+    assert "Numbered pages reach" not in text
+
+
 def _every_way_through(owner, q: str) -> dict[str, list]:
     """The rows of every kind of page of ``q``, by the page (HTML) and by the API: numbered,
     offset, and both cursors, forward to the end and back again."""

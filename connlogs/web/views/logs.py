@@ -35,7 +35,7 @@ from connlogs.web.tables import LogRow, group_by_day, parsed_user_agent
 from connlogs.web.views.base import DisplayTimezoneMixin, ReaderRequiredMixin, display_zone_name
 from connlogs.web.views.paging import PageRequest, paginate
 
-# The detail page's "nearby" link: this much either side of the connection.
+# The detail page's "nearby" link: this much before the connection and after it ended.
 NEARBY = dt.timedelta(minutes=30)
 # Menus list at most this many choices; beyond that, type into the search box.
 MENU_LIMIT = 500
@@ -78,7 +78,7 @@ class ConnectionLogListView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
         size = links.page_size(request.GET.get("per_page"))
         if menus.is_submission(request.GET):
             # A filter form: write the menus into q, then show the clean address of it.
-            return redirect(links.list_url(menus.submitted_q(request.GET, now), size))
+            return redirect(links.list_url(menus.submitted_q(request.GET), size))
 
         start = start_view(request.user)
         if start is not None and not request.GET:
@@ -148,6 +148,7 @@ class ConnectionLogListView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
             page=page,
             days=group_by_day(_linked_rows(rows, link, now)),
             chart=chart,
+            started_before=_started_before(found, page, chart),
             chart_legend=[(item, link.narrowed(type=item.type)) for item in chart.legend]
             if chart
             else [],
@@ -223,6 +224,16 @@ class ConnectionLogDetailView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
         return render(request, self.template_name, context)
 
 
+def _started_before(found: LogSearch, page, chart) -> int | None:
+    """For an ``active_after:`` search, how many of its sessions connected before the chart's
+    range (the chart counts connect times in it; the list also has those still active in
+    it): the list's exact count less the chart's; ``None`` when not such a search, or the
+    count is capped."""
+    if chart is None or not found.window.by_activity or not page.exact:
+        return None
+    return max(page.count - chart.total, 0)
+
+
 def _show_only_links(row: ConnectionLog) -> dict[str, str]:
     """Addresses of the list narrowed to what this row shares with others."""
 
@@ -237,7 +248,9 @@ def _show_only_links(row: ConnectionLog) -> dict[str, str]:
         "around": only(
             workspace_id=str(row.workspace_id),
             connected_after=format_time(timebounds.shift(row.connect_time, -NEARBY)),
-            connected_before=format_time(timebounds.shift(row.connect_time, NEARBY)),
+            connected_before=format_time(
+                timebounds.shift(row.disconnect_time or row.connect_time, NEARBY)
+            ),
         ),
     }
     if row.user_id:
@@ -279,8 +292,10 @@ class ConnectionLogDownloadView(ReaderRequiredMixin, View):
             )
         found = LogSearch.from_request(request)
         if found.validations:
-            # The list page shows the search's errors under the box.
-            return redirect(links.list_url(found.q.strip()))
+            # The list page shows the search's errors under the box (a view's too: its
+            # address keeps the view asked for).
+            view = request.GET.get("view", "")
+            return redirect(links.list_url(view=view) if view else links.list_url(found.q.strip()))
         try:
             return export.search_export_response(found, fmt, Door.PAGE_EXPORT, bom=bom)
         except export.ExportsBusy:

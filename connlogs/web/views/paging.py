@@ -174,7 +174,9 @@ def paginate(
         has_next, has_previous = len(found) > size, number > 1
         rows = found[:size]
 
-    too_deep = not rows and (number - 1) * size > MAX_OFFSET
+    skipped = (number - 1) * size
+    # Past the numbered pages' reach, unless the exact count says the page is past the end.
+    too_deep = not rows and skipped > MAX_OFFSET and not counted <= min(cap, skipped)
     page = Page(
         too_deep=too_deep,
         rows=rows,
