@@ -638,6 +638,8 @@ DOORS = [
         acme_managers(201),
         kwargs=ACME_TARGET,
         body=lambda world: {"name": "new-ws"},
+        # A workspace made for a member named here would pair them with their pseudonym.
+        expect_protected={"acme_admin": 403},
     ),
     Door(
         "api-workspace",
