@@ -54,6 +54,13 @@ def parse_args() -> argparse.Namespace:
         help="libpq DSN of the anchor's own cluster (no dbname; default: --dsn). Apart, "
         "neither design's scans evict the other's pages from shared buffers",
     )
+    ap.add_argument(
+        "--timing",
+        choices=("interleaved", "blocks"),
+        default="interleaved",
+        help="the cases' SQL in round-robin rounds (default), or each statement's runs back to "
+        "back: sql_timing.run_blocks says why",
+    )
     ap.add_argument("--out", default=str(HERE / "out"))
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--warmup", type=int, default=2)
@@ -145,6 +152,7 @@ def main() -> int:
         "app_jit": app_jit,
         "only": ",".join(args.only),
         "anchor_apart": bool(args.anchor_dsn),
+        "timing": args.timing,
     }
 
     measured = []

@@ -55,12 +55,14 @@ def build_report(n, anchor, load_meta, measured, extra, server_facts) -> dict:
 
 
 def _where(env) -> str:
-    """Where the anchor ran: the same cluster, or its own (``--anchor-dsn``)."""
+    """Where the anchor ran (the same cluster, or its own: ``--anchor-dsn``) and how the
+    cases' SQL was timed (``--timing``)."""
+    blocks = "; each statement's runs back to back" if env.get("timing") == "blocks" else ""
     if env.get("anchor_apart"):
-        return "same run as the anchor, which ran on its own cluster (same settings)"
+        return f"same run as the anchor, which ran on its own cluster (same settings){blocks}"
     if env.get("only"):
-        return "on the anchor's cluster"
-    return "same cluster and run as the anchor"
+        return f"on the anchor's cluster{blocks}"
+    return f"same cluster and run as the anchor{blocks}"
 
 
 def _header(r: Report, n, anchor, load_meta, with_cases: bool, env, server_facts) -> None:

@@ -120,6 +120,14 @@ def run_timed(conn: psycopg.Connection, sql, warmup: int, runs: int) -> list[flo
     return run_interleaved({"sql": (conn, sql)}, warmup, runs)["sql"]
 
 
+def _timed(conn, statement) -> float:
+    """One run of ``statement`` on ``conn``: execute and fetch everything, in ms."""
+    sql, params = statement if isinstance(statement, tuple) else (statement, None)
+    t0 = time.perf_counter()
+    conn.execute(sql, params).fetchall()
+    return (time.perf_counter() - t0) * 1000
+
+
 def run_interleaved(queries: dict, warmup: int, runs: int) -> dict[str, list[float]]:
     """Time several (connection, statement) pairs round-robin; a None statement is skipped.
 
@@ -130,14 +138,25 @@ def run_interleaved(queries: dict, warmup: int, runs: int) -> dict[str, list[flo
     samples: dict[str, list[float]] = {name: [] for name, (_, sql) in queries.items() if sql}
     for i in range(warmup + runs):
         for name, (conn, statement) in queries.items():
-            if not statement:
-                continue
-            sql, params = statement if isinstance(statement, tuple) else (statement, None)
-            t0 = time.perf_counter()
-            conn.execute(sql, params).fetchall()
-            elapsed = (time.perf_counter() - t0) * 1000
-            if i >= warmup:
-                samples[name].append(elapsed)
+            if statement:
+                elapsed = _timed(conn, statement)
+                if i >= warmup:
+                    samples[name].append(elapsed)
+    return samples
+
+
+def run_blocks(queries: dict, warmup: int, runs: int) -> dict[str, list[float]]:
+    """``run_interleaved``'s samples, each statement's runs back to back (``--timing
+    blocks``). Round-robin, a statement waits for the others' runs: its backend sits idle
+    for as long as the anchor's scans take (up to 2 s), and on this virtual machine a process
+    that touches a large working set after sitting idle runs several times slower (a plain
+    Python loop over 300 MB: 36 ms warm, 200 ms after a 1 s sleep; bench/README.md, "The
+    anchor on a cluster of its own"). Back to back, each design is timed warm."""
+    samples: dict[str, list[float]] = {}
+    for name, (conn, statement) in queries.items():
+        if statement:
+            timings = [_timed(conn, statement) for _ in range(warmup + runs)]
+            samples[name] = timings[warmup:]
     return samples
 
 
@@ -217,14 +236,16 @@ def measure_cases(args, anchor, tokens, db, anchor_db, log_indexes, plan_dir: Pa
         anchor_ids = [str(row[0]) for row in anchor_db.execute(r["sql"]["page"]).fetchall()]
         m.same_rows = set(anchor_ids) == set(m.captured["ids"])
         # Interleaved (anchor page, connlogs page, anchor count, connlogs count) rounds, so
-        # the other sessions on this machine load both designs alike.
+        # the other sessions on this machine load both designs alike; or each statement's
+        # runs back to back (``--timing blocks``, ``run_blocks``).
         timed = {
             "anchor_page_ms": (anchor_db, r["sql"]["page"]),
             "page_ms": (db, m.captured["page_statement"]),
             "anchor_count_ms": (anchor_db, r["sql"]["capped_count"]),
             "count_ms": (db, m.captured["count_statement"]),
         }
-        for name, samples in run_interleaved(timed, args.warmup, runs).items():
+        timing = run_blocks if args.timing == "blocks" else run_interleaved
+        for name, samples in timing(timed, args.warmup, runs).items():
             setattr(m, name, samples)
         for kind in ("page", "count"):
             sql = m.captured[f"{kind}_sql"]
