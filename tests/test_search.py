@@ -51,6 +51,11 @@ def test_a_word_that_starts_with_a_dash_is_left_out():
     assert parse('"-main" - -- --x').terms == {"search": "-main - --", "-search": "-x"}
 
 
+def test_a_phrase_left_out_with_a_dash_is_an_error_that_shows_the_key():
+    [error] = parse('-"dev main" -zzz').errors
+    assert error.field == "q" and 'use -search:"dev main" alone' in error.detail
+
+
 def test_free_words_and_a_search_key_are_the_key_given_twice():
     [error] = parse("hello search:world").errors
     assert error.field == "search" and "provided more than once, found 2 times" in error.detail

@@ -41,11 +41,13 @@ class Reader:
         """A worker sending rows out as ``account`` reads them (a stream's or a rule's
         creator): ``sender`` names what sends (``stream "SIEM"``) in the token's place, and
         ``receiver`` (the receiver's host and port) in the client address's."""
+        if len(receiver) > 64:
+            receiver = "…" + receiver[-63:]  # the domain and the port are at the end
         return cls(
             user_id=account.pk,
             username=account.get_username(),
             token_name=sender[:64],
-            address=receiver[:64],
+            address=receiver,
         )
 
     @classmethod

@@ -38,15 +38,15 @@ FORBIDDEN_TARGET = (
 
 
 def _sent_in_clear(user: roles.User, rule: AlertRule, before: dict) -> None:
-    """A webhook rule whose creator sees identities the editor is shown pseudonyms of changes
-    what it sends, or where, only by someone who sees them (``privacy.outbound``); raises
-    ``SendsIdentities``. Slack messages and emails carry a count and a link, no rows."""
-    if rule._state.adding or rule.channel != Channel.WEBHOOK or not outbound.protection_on():
-        return
-    if roles.may_reveal_identities(user) or not roles.may_reveal_identities(rule.created_by):
+    """What a rule sends, and where, changes only by someone who sees what its creator reads
+    (``privacy.outbound``: its search finds people by the names its creator sees, whatever
+    its channel); raises ``SendsIdentities``."""
+    if rule._state.adding or not outbound.reads_beyond(user, rule.created_by):
         return
     after = outbound.settings_of(rule, GUARDED_FIELDS)
-    outbound.check_unchanged(before, after, outbound.RULE_REFUSED)
+    outbound.check_unchanged(
+        before, after, outbound.READS_AS_CREATOR, thing="rule", creator=rule.created_by.username
+    )
 
 
 class RuleInvalid(Exception):
@@ -89,12 +89,14 @@ def _recipients_error(email_to: str) -> str:
     return ""
 
 
-def _destination(rule: AlertRule, data: dict) -> list[Validation]:
+def _destination(rule: AlertRule, before: dict) -> list[Validation]:
     if rule.channel == Channel.EMAIL:
         error = _recipients_error(rule.email_to)
         return [Validation("email_to", error)] if error else []
-    if not rule._state.adding and not {"url", "channel"} & set(data):
-        # Checked when set: a rule saved under older checks can still be paused or renamed.
+    unchanged = (rule.url, rule.channel) == (before["url"], before["channel"])
+    if unchanged and not rule._state.adding:
+        # Checked when set (the page sends every field back): a rule saved under older
+        # checks can still be paused or renamed.
         return []
     try:
         destinations.http_url(rule.url)
@@ -137,7 +139,7 @@ def apply(user: roles.User, rule: AlertRule, data: dict) -> None:
     if not access.may_target(user, rule.organization_id):
         raise RuleForbidden(FORBIDDEN_TARGET)
     _sent_in_clear(user, rule, before)
-    errors = _search(user, rule, data) + _numbers(rule) + _destination(rule, data)
+    errors = _search(user, rule, data) + _numbers(rule) + _destination(rule, before)
     if not rule.name.strip():
         errors.insert(0, Validation("name", "A rule needs a name."))
     if errors:

@@ -15,6 +15,7 @@ from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from connlogs.alerts.models import AlertRule
 from connlogs.api.directory import error_responses, validated
 from connlogs.api.errors import ApiError
 from connlogs.api.lookups import resolve_organization, resolve_user
@@ -27,6 +28,7 @@ from connlogs.api.saved_view_serializers import (
     owners_in_clear,
     view_json,
 )
+from connlogs.privacy import outbound
 from connlogs.privacy.shown_query import ShownQuery, kept_as_stored
 from connlogs.savedviews import access
 from connlogs.savedviews.models import SavedView, Sharing, StartView
@@ -34,6 +36,7 @@ from connlogs.savedviews.presets import PRESETS, Preset
 from connlogs.savedviews.resolve import NOT_VISIBLE, find_view, shown_queries, start_view
 from connlogs.search import Validation
 from connlogs.search.request import LogSearch
+from connlogs.streams.models import Stream
 
 # Views one user may own: enough for any team's habits, not a way to fill the database.
 MAX_OWNED = 500
@@ -128,6 +131,20 @@ def _reassign(request, view: SavedView, ref: str | None) -> None:
     view.owner = owner
 
 
+def _check_feeds(request, view: SavedView) -> None:
+    """A view that a stream or alert rule follows is what it sends: its search changes only
+    by someone who sees what the stream or rule reads (``privacy.outbound``); a 403."""
+    followers = [
+        *Stream.objects.filter(view=str(view.pk)).select_related("created_by"),
+        *AlertRule.objects.filter(view=str(view.pk)).select_related("created_by"),
+    ]
+    for follower in followers:
+        if outbound.reads_beyond(request.user, follower.created_by):
+            kind = "a stream" if isinstance(follower, Stream) else "an alert rule"
+            detail = outbound.VIEW_FEEDS.format(feeds=f'{kind} ("{follower.name}")')
+            raise ApiError(detail, status_code=status.HTTP_403_FORBIDDEN)
+
+
 def _apply(request, view: SavedView, data: dict) -> SavedView:
     """Set ``data`` (a validated body) on ``view``, check every rule, save, and answer the
     view as stored."""
@@ -138,6 +155,8 @@ def _apply(request, view: SavedView, data: dict) -> SavedView:
         search = LogSearch.from_request(request, q=data["q"])
         if search.validations:
             raise ApiError("Invalid connection search query.", validations=search.validations)
+    if "q" in data and data["q"] != view.q and not view._state.adding:
+        _check_feeds(request, view)
     for name in ("name", "description", "q", "page_size", "time_zone", "columns"):
         if name in data:
             setattr(view, name, data[name])

@@ -139,14 +139,21 @@ def _identities(request, stream: Stream, data: dict) -> None:
 
 
 def _sent_in_clear(request, stream: Stream, before: dict) -> None:
-    """A stream that still sends identities in clear changes what it sends, or where, only
-    by a site owner who may see them (``privacy.outbound``): a 403 otherwise."""
-    if stream.pseudonymised or not outbound.protection_on():
-        return
-    if access.may_send_identities(request.user):
+    """What a stream sends, and where, changes only by someone who sees what it reads, and
+    for a stream sending identities in clear only by a site owner who may see them
+    (``privacy.outbound``): a 403 otherwise."""
+    editor = request.user
+    refusal = ""
+    if outbound.reads_beyond(editor, stream.created_by):
+        refusal = outbound.READS_AS_CREATOR
+    elif not stream.pseudonymised and outbound.protection_on():
+        refusal = "" if access.may_send_identities(editor) else outbound.IN_CLEAR
+    if not refusal:
         return
     after = outbound.settings_of(stream, GUARDED_FIELDS)
     try:
-        outbound.check_unchanged(before, after, outbound.STREAM_REFUSED)
+        outbound.check_unchanged(
+            before, after, refusal, thing="stream", creator=stream.created_by.username
+        )
     except outbound.SendsIdentities as refused:
         raise ApiError(str(refused), status_code=status.HTTP_403_FORBIDDEN) from None

@@ -11,7 +11,8 @@ reader each search through ``connlogs.privacy.shown_query.ShownQuery``:
   *linked*: its names and addresses are shown as the pseudonyms of the rows that read found;
 * any other entry's real values are shown as stand-ins, which match nothing, as the real
   value matched nothing for its reader; so a reader who types real names cannot learn their
-  pseudonyms from their own entries;
+  pseudonyms from their own entries; so is every free-text word, and every search a stream
+  or a webhook sent (never linked: whoever edits it typed it);
 * an admin search that is not a ``q`` (an IPv6 address, say) is written as one term;
   a retention entry names no one and stays.
 
@@ -29,6 +30,7 @@ from connlogs.search.grammar import quote
 
 # Admin searches that are not ``q`` text are shown as this one term (an address, a UUID).
 ADMIN_DOORS = frozenset({AccessLogEntry.Door.ADMIN, AccessLogEntry.Door.ADMIN_DETAIL})
+OUTBOUND_DOORS = frozenset({AccessLogEntry.Door.STREAM, AccessLogEntry.Door.ALERT})
 
 
 def _as_query(entry: AccessLogEntry) -> str:
@@ -40,11 +42,20 @@ def _as_query(entry: AccessLogEntry) -> str:
     return entry.q
 
 
+def _linked(entry: AccessLogEntry, revealing: set) -> bool:
+    """Whether ``entry``'s search ran for a reader who saw identities. Never for what a
+    stream or a webhook sent: its search is one that whoever edits it typed, not a read
+    of theirs, and linked it would give them the pseudonym of any name they typed."""
+    if entry.door in OUTBOUND_DOORS:
+        return False
+    return entry.revealed or entry.user_id in revealing
+
+
 class SearchConcealer:
     """Rewrites the ``q`` of access-log entries for one reader (``Identities.for_viewer``)."""
 
     def __init__(self, identities: Identities):
-        self.shown = ShownQuery(identities)
+        self.shown = ShownQuery(identities, every_word=True)
 
     @classmethod
     def for_viewer(cls, viewer: User) -> SearchConcealer:
@@ -68,7 +79,7 @@ class SearchConcealer:
             if roles.may_reveal_identities(user)
         }
         shown = self.shown.render_all(
-            [(_as_query(entry), entry.revealed or entry.user_id in revealing) for entry in written]
+            [(_as_query(entry), _linked(entry, revealing)) for entry in written]
         )
         for entry, q in zip(written, shown, strict=True):
             entry.q = q

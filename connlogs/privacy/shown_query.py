@@ -14,7 +14,9 @@ people and addresses replaced:
 * ``ip``: an address's pseudonym; a range (CIDR) has none, and gets a stand-in;
 * a free-text word (free text finds usernames and addresses): a username or email it names
   exactly, or an address, as a pseudonym; a word that is part of a username, email, name or
-  address (or holds one) a stand-in; other words stay;
+  address (or holds one) a stand-in; other words stay, except in the access log
+  (``every_word``), where each is a person's: whether a word is part of anyone's name would
+  show in how a reader's own search is written back (``-frank`` and ``-zzz`` differed);
 * the other keys stay (they name no person: types, times, codes, workspaces, agents);
 * a ``q`` the grammar or a value field refuses is hidden whole (``HIDDEN``).
 
@@ -129,8 +131,11 @@ class ShownQuery:
     """Writes ``q`` texts for one reader (``Identities.for_viewer``); ``render`` each, or
     ``render_all`` a batch with one look-up of the people they name."""
 
-    def __init__(self, identities: Identities):
+    def __init__(self, identities: Identities, *, every_word: bool = False):
         self.identities = identities
+        # Every free-text word written as a person (the access log): whether a word is part
+        # of some name must not show in how a reader's own search is written back to them.
+        self.every_word = every_word
         self._ids: dict[tuple[str, str], uuid.UUID] = {}
         self._overlapping: dict[str, bool] = {}
 
@@ -155,7 +160,8 @@ class ShownQuery:
             return [q for q, _ in searches]
         parsed = [(_terms(q) if q.strip() else [], linked) for q, linked in searches]
         self._look_up([terms for terms, linked in parsed if terms and linked])
-        self._check_words(_words(term for terms, _ in parsed for term in terms or ()))
+        if not self.every_word:
+            self._check_words(_words(term for terms, _ in parsed for term in terms or ()))
         shown = [
             q if terms == [] else HIDDEN if terms is None else self._write(terms, linked)
             for (q, _), (terms, linked) in zip(searches, parsed, strict=True)
@@ -263,7 +269,7 @@ class ShownQuery:
         address = address_of(word)
         if address is not None:
             return self._address(address, linked)
-        if _address_like(word) or self._overlapping.get(word, True):
+        if self.every_word or _address_like(word) or self._overlapping.get(word, True):
             return self._person(NAME, word, linked)
         return word
 

@@ -12,7 +12,8 @@ The rules follow Coder's search parser (see docs/search.md):
 7. a key no filter knows is an error on that key.
 8. (ours) at most ``MAX_VALUES`` values in all: list items (``a,b``) and free words;
 9. (ours) an unquoted word that starts with ``-`` leaves out what the word finds: such words
-   are joined with commas under ``-search`` (``-a -b`` is ``-search:a,b``, neither word).
+   are joined with commas under ``-search`` (``-a -b`` is ``-search:a,b``, neither word); a
+   quoted one with a space is an error (it would bind with the others).
 
 Ours, on top: ``-key`` (a negation) and ``search`` are keys like any other for these rules
 (the FilterSet knows them), and two errors teach: rule 5's sentence goes on to show the
@@ -129,7 +130,15 @@ def parse(q: str | None, known_keys: Iterable[str]) -> ParsedQuery:
             return ParsedQuery(errors=[Validation("q", detail)])
         colons = _unquoted_colons(element)
         if colons == 0 and element.startswith("-") and element.strip('-"'):
-            left_out.append(element[1:].strip('"'))
+            word = element[1:].strip('"')
+            if " " in word:
+                # Joined with the others as either (a,b), a phrase would bind with them.
+                detail = (
+                    f'Query element {quote(element)}: a word left out with "-" is one word; '
+                    f'to leave out a phrase, use -search:"{word}" alone'
+                )
+                return ParsedQuery(errors=[Validation("q", detail)])
+            left_out.append(word)
         elif colons == 0:
             free_words.append(element.strip('"'))
         elif colons == 1:

@@ -42,7 +42,7 @@ class TimeWindow:
     """The time range ``q`` names (inclusive), ``None`` where it names no bound: the
     ``connected_after``/``connected_before`` bounds, else the ``active_after``/``active_before``
     ones (relative times and dates resolved against the search's ``now``). ``by_activity``:
-    the range is an ``active_*`` one only, so sessions that connected before it are found
+    the range starts at ``active_after:``, so sessions that connected before it are found
     too (a chart of connect times over the range leaves them out)."""
 
     after: dt.datetime | None = None
@@ -180,7 +180,7 @@ class LogSearch:
         connected = [cleaned.get(key) for key in ("connected_after", "connected_before")]
         active = [cleaned.get(key) for key in ("active_after", "active_before")]
         after, before = (c or a for c, a in zip(connected, active, strict=True))
-        by_activity = not any(connected) and active[0] is not None
+        by_activity = connected[0] is None and active[0] is not None  # the range's start
         return TimeWindow(after, before, by_activity)
 
 

@@ -116,6 +116,21 @@ def test_edit_keeps_the_secret_unless_removed_and_pauses(world, make_rule, acme_
     assert (rule.paused, rule.has_secret) == (False, False)
 
 
+def test_a_rule_saved_before_a_check_is_paused_from_its_page(world, make_rule, acme_admin):
+    """The page sends every field back: a URL saved before it was refused (credentials in
+    it) is checked only when it changes, so the rule can still be paused there."""
+    rule = make_rule(organization=world.acme, created_by=acme_admin)
+    AlertRule.objects.filter(pk=rule.pk).update(url="https://u:pw@127.0.0.1:9/hook")
+    client = signed_in(acme_admin)
+    edit = f"/connectionlog/alerts/{rule.pk}/edit"
+    paused = client.post(edit, form(world, url="https://u:pw@127.0.0.1:9/hook", paused="on"))
+    assert paused.status_code == 302
+    rule.refresh_from_db()
+    assert rule.paused is True
+    moved = client.post(edit, form(world, url="https://v:pw@127.0.0.1:9/hook", paused="on"))
+    assert moved.status_code == 400 and "user name or password" in moved.content.decode()
+
+
 def test_a_bad_rule_is_shown_on_the_form_and_nothing_is_saved(world, acme_admin):
     response = signed_in(acme_admin).post(NEW, form(world, q="type:telnet <i>"))
 

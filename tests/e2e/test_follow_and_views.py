@@ -115,15 +115,25 @@ def test_follow_places_rows_by_time_and_shows_a_followed_session_end(
     desk: Page, live_server, world
 ):
     """A change goes where the list's order puts it (a connect 8 minutes ago between the rows
-    of 6 and 11 minutes ago; one older than the page stays off it), and a session the page
-    shows as ongoing turns ended even when the search (``status:ongoing``) drops it."""
+    of 6 and 11 minutes ago; one older than a page with a next one stays off it, and goes
+    last on a page that holds the whole search), and a session the page shows as ongoing
+    turns ended even when the search (``status:ongoing``) drops it."""
     page = desk
+    for hours in range(1, 26):  # a second page: the first ends a day ago
+        factories.ConnectionLogFactory(
+            workspace=world["workspace"],
+            workspace_name="dev",
+            type="ssh",
+            connect_time=timezone.now() - dt.timedelta(hours=hours),
+            disconnect_time=timezone.now() - dt.timedelta(hours=hours, minutes=-1),
+        )
+    page.reload()
     page.get_by_role("button", name="Follow").click()
     post_connect(live_server, world, "between", ago=dt.timedelta(minutes=8))
     post_connect(live_server, world, "too-old", ago=dt.timedelta(days=3))
     expect(page.locator("tr.log").nth(2)).to_contain_text("between", timeout=SHOWN)
     expect(page.locator("[data-follow-live]")).to_have_text("1 new connection")
-    expect(page.locator("tr.log", has_text="too-old")).to_have_count(0)
+    expect(page.locator("tr.log", has_text="too-old")).to_have_count(0)  # a later page's
 
     session = str(uuid.uuid4())
     post_connect(live_server, world, "watched", connection=session)
@@ -134,6 +144,9 @@ def test_follow_places_rows_by_time_and_shows_a_followed_session_end(
     expect(row).to_have_class(re.compile(r"\bis-left\b"), timeout=SHOWN)
     expect(row.locator(".badge-live")).to_have_count(0)
     expect(page.locator("[data-follow-live]")).to_have_text("1 ended")
+    # This page holds the whole search: an older session that comes to match goes last.
+    post_connect(live_server, world, "older", ago=dt.timedelta(days=5))  # before "too-old"
+    expect(page.locator("tr.log").last).to_contain_text("older", timeout=SHOWN)
 
 
 def test_the_keyboard_reaches_a_detail_page(desk: Page, live_server, world):

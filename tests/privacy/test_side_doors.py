@@ -144,6 +144,45 @@ def test_a_made_up_name_on_record_looks_like_any_other(searched, protected, sett
     assert re.fullmatch(r"username:user-[0-9a-f]{12}", made_up), made_up
 
 
+def test_a_readers_own_words_on_record_do_not_tell_who_exists(people, protected):
+    """Free words an admin shown pseudonyms typed are written back as stand-ins whether or
+    not they are part of someone's name (another organization's user too): ``-gus`` and a
+    word nobody has read alike, and each is a stand-in, not the pseudonym of anyone."""
+    admin = member(people.acme, "organization-admin", username="acme-admin")
+    for q in ("-gus", "-zzznobody", "dev"):
+        assert as_user(admin).get(LIST, {"q": q}).status_code == 200
+    shown = shown_searches(admin)
+    assert len(shown) == 3
+    assert all(re.fullmatch(r"(-search:)?user-[0-9a-f]{12}", q) for q in shown), shown
+    gus = as_user(people.owner).get(LIST, {"q": "organization:globex"}).json()
+    assert all(
+        row["workspace_owner_username"] not in " ".join(shown) for row in gus["connection_logs"]
+    )
+
+
+def test_a_streams_search_on_record_is_never_linked(people, protected):
+    """A stream batch's entry holds the search whoever edits the stream typed: shown to an
+    admin who sees pseudonyms, its names are stand-ins, not the pseudonyms of the rows."""
+    from connlogs.accesslog.record import Door, Read, Reader, record
+
+    reader = Reader.for_delivery(people.owner, 'stream "siem"', "127.0.0.1:9")
+    organizations = {people.acme.pk}
+    record(
+        reader,
+        Read(
+            door=Door.STREAM,
+            q="workspace_owner:alice-owner",
+            rows=2,
+            organizations=organizations,
+            revealed=True,
+        ),
+    )
+    admin = member(people.acme, "organization-admin", username="acme-admin")
+    [shown] = shown_searches(admin)
+    owner = alices_row(people.auditor)["workspace_owner_username"]
+    assert re.fullmatch(r"workspace_owner:user-[0-9a-f]{12}", shown) and owner not in shown
+
+
 def test_searches_on_record_are_shown_as_typed_to_who_sees_identities(searched, protected):
     assert shown_searches(searched.owner) == list(reversed(SEARCHES))
 

@@ -96,27 +96,32 @@ def test_an_owner_who_may_not_see_identities_may_not_send_them(world, settings, 
     assert answer.status_code == 403 and not Stream.objects.exists()
 
 
-def test_an_admin_may_not_redirect_a_stream_that_sends_identities(world, protected):
-    """An organization admin shown pseudonyms may not point a site owner's clear stream at a
-    receiver of their own, nor change what it sends; renaming, pausing, resuming and turning
-    pseudonyms back on stay theirs, and so does any change once it sends pseudonyms."""
+@pytest.mark.parametrize("pseudonymised", [False, True], ids=["in clear", "pseudonyms"])
+def test_an_admin_may_not_steer_a_stream_that_reads_as_a_site_owner(
+    world, protected, pseudonymised
+):
+    """A site owner's stream searches with the names its creator sees: an organization admin
+    shown pseudonyms who pointed it at a receiver of their own, or set its search, would
+    learn which pseudonym a name has (or, in clear, the people). Renaming, pausing, resuming
+    and turning pseudonyms on stay theirs."""
     admin = member(world.acme, roles.ORGANIZATION_ADMIN, username="acme-admin")
     body = {"name": "siem", "kind": "http", "url": "http://127.0.0.1:9/in"}
     made = as_user(world.owner).post(
-        STREAMS, {**body, "organization": "acme", "pseudonymised": False}, format="json"
+        STREAMS, {**body, "organization": "acme", "pseudonymised": pseudonymised}, format="json"
     )
     assert made.status_code == 201, made.content
     path, client = f"{STREAMS}/{made.json()['id']}", as_user(admin)
     for change in (
         {"url": "http://127.0.0.1:9/mine"},
-        {"q": "type:ssh"},
+        {"q": "workspace_owner:alice"},
         {"kind": "syslog_tcp", "url": "", "host": "127.0.0.1", "port": 514},
         {"secret": "my-key"},
         {"name": "renamed", "url": "http://127.0.0.1:9/mine"},
+        {"pseudonymised": True, "url": "http://127.0.0.1:9/mine"},
     ):
         refused = client.patch(path, change, format="json")
         assert refused.status_code == 403, (change, refused.content)
-        assert "sends identities in clear" in refused.json()["message"]
+        assert "reads the log as root, who sees identities" in refused.json()["message"]
     stored = Stream.objects.get()
     assert (stored.url, stored.q, stored.name, stored.has_secret) == (
         body["url"],
@@ -126,10 +131,31 @@ def test_an_admin_may_not_redirect_a_stream_that_sends_identities(world, protect
     )
     for allowed in ({"name": "renamed"}, {"paused": True}, {"paused": False}, body):
         assert client.patch(path, allowed, format="json").status_code == 200, allowed
-    back_on = client.patch(
-        path, {"pseudonymised": True, "url": "http://127.0.0.1:9/mine"}, format="json"
+    assert client.patch(path, {"pseudonymised": True}, format="json").status_code == 200
+    assert client.delete(path).status_code == 204
+
+
+def test_only_a_site_owner_changes_a_stream_in_clear(world, protected, settings):
+    """Beyond that, a stream sending identities in clear changes only by a site owner who
+    may see them: not by an organization admin who is an identity viewer."""
+    viewer = member(
+        world.acme, roles.ORGANIZATION_ADMIN, username="viewer", site_roles=[roles.IDENTITY_VIEWER]
     )
-    assert back_on.status_code == 200 and back_on.json()["pseudonymised"] is True
+    made = as_user(world.owner).post(
+        STREAMS,
+        {
+            "name": "siem",
+            "kind": "http",
+            "url": "http://127.0.0.1:9/in",
+            "organization": "acme",
+            "pseudonymised": False,
+        },
+        format="json",
+    )
+    path = f"{STREAMS}/{made.json()['id']}"
+    refused = as_user(viewer).patch(path, {"url": "http://127.0.0.1:9/mine"}, format="json")
+    assert refused.status_code == 403 and "sends identities in clear" in refused.json()["message"]
+    assert as_user(viewer).patch(path, {"name": "x"}, format="json").status_code == 200
 
 
 @pytest.mark.parametrize("pseudonymised", [True, False], ids=["pseudonyms", "in clear"])
@@ -157,3 +183,35 @@ def test_each_batch_sent_is_in_the_access_log(
         assert entry.revealed is not pseudonymised
     organizations = {pk for entry in entries for pk in entry.organizations.split()}
     assert organizations == {str(world.acme.pk), str(world.globex.pk)}
+
+
+def test_the_view_a_site_owners_stream_follows_keeps_its_search(world, protected):
+    """A view shared with an organization that a site owner's stream follows is what the
+    stream sends: the organization's admin, shown pseudonyms, may not change its search
+    (it would steer the stream), only rename it; the site owner may."""
+    admin = member(world.acme, roles.ORGANIZATION_ADMIN, username="acme-admin")
+    views = "/api/v2/connectionlog/views"
+    view = as_user(world.owner).post(
+        views,
+        {"name": "ssh", "q": "type:ssh", "sharing": "organization", "organization": "acme"},
+        format="json",
+    )
+    assert view.status_code == 201, view.content
+    path = f"{views}/{view.json()['id']}"
+    stream = {
+        "name": "siem",
+        "kind": "http",
+        "url": "http://127.0.0.1:9/in",
+        "view": view.json()["id"],
+    }
+    assert (
+        as_user(world.owner)
+        .post(STREAMS, {**stream, "organization": "acme"}, format="json")
+        .status_code
+        == 201
+    )
+
+    refused = as_user(admin).patch(path, {"q": "workspace_owner:alice"}, format="json")
+    assert refused.status_code == 403 and 'a stream ("siem")' in refused.json()["message"]
+    assert as_user(admin).patch(path, {"name": "renamed"}, format="json").status_code == 200
+    assert as_user(world.owner).patch(path, {"q": "type:vscode"}, format="json").status_code == 200

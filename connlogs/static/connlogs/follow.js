@@ -52,10 +52,11 @@
 
   // The sessions the table shows as ongoing (or stale), which may end without the search
   // bringing the change (``status:ongoing`` no longer matches a closed session).
-  function openIds() {
+  // ``closed``: the ids already answered as ended (held while paused): not asked again.
+  function openIds(closed) {
     var ids = [];
     document.querySelectorAll("table.logs tr.log.is-ongoing, table.logs tr.log.is-stale").forEach(function (row) {
-      if (ids.length < MAX_OPEN) ids.push(row.dataset.id);
+      if (ids.length < MAX_OPEN && !closed[row.dataset.id]) ids.push(row.dataset.id);
     });
     return ids;
   }
@@ -77,6 +78,8 @@
     this.on = false;
     this.hovering = false;
     this.pending = [];
+    this.closed = {};
+    this.complete = button.dataset.complete === "true";
     this.timer = null;
     this.problem = "";
   }
@@ -127,7 +130,7 @@
       return;
     }
     var address = this.url + "?after=" + encodeURIComponent(this.next) + (this.params ? "&" + this.params : "");
-    var open = openIds();
+    var open = openIds(this.closed);
     if (open.length) address += "&open=" + open.join(",");
     fetch(address, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (response) {
@@ -141,6 +144,9 @@
         if (answer.status !== 200) { self.stop("Stopped: " + (answer.body.message || answer.status)); return; }
         if (!self.on) return;
         self.next = answer.body.next;
+        answer.body.rows.forEach(function (change) {
+          if (change.action === "closed") self.closed[change.id] = true;
+        });
         self.pending = self.pending.concat(answer.body.rows);
         if (!self.pausedBecause()) self.apply();
         self.show();
@@ -177,15 +183,16 @@
 
   // Put ``row`` (a change not on the page) where the list's order, newest connection first,
   // puts it: before the first row that connected no later, in its day's group. False when
-  // it connected before every row shown: it belongs on a later page.
-  function place(table, row, change) {
-    var time = Date.parse(change.time);
+  // it connected before every row shown: it belongs on a later page, unless the page holds
+  // the whole search (``complete``), where it goes last.
+  function place(table, row, change, complete) {
+    var time = timeOf(row);
     var rows = table.querySelectorAll("tr.log");
     var older = null;
     for (var i = 0; i < rows.length; i++) {
       if (timeOf(rows[i]) <= time) { older = rows[i]; break; }
     }
-    if (!older && rows.length) return false;
+    if (!older && rows.length && !complete) return false;
     var group = older ? older.parentNode : null;
     if (group && group.dataset.day === change.day) {
       group.insertBefore(row, older);
@@ -210,7 +217,11 @@
     var added = 0;
     var changed = 0;
     var ended = 0;
+    var self = this;
+    var latest = {};
+    this.pending.forEach(function (change) { latest[change.id] = change; });
     this.pending.forEach(function (change) {
+      if (latest[change.id] !== change) return; // a later answer about the same row follows
       var row = rowFrom(change.html);
       if (!row) return;
       var old = table.querySelector('tr.log[data-id="' + CSS.escape(change.id) + '"]');
@@ -232,7 +243,7 @@
         changed += 1;
         return;
       }
-      if (!place(table, row, change)) return; // older than the page: not this page's row
+      if (!place(table, row, change, self.complete)) return; // a later page's row
       highlight(row, "is-new");
       if (change.action === "created") added += 1;
       else changed += 1;

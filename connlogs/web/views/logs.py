@@ -228,9 +228,9 @@ def _started_before(found: LogSearch, page, chart) -> int | None:
     """For an ``active_after:`` search, how many of its sessions connected before the chart's
     range (the chart counts connect times in it; the list also has those still active in
     it): the list's exact count less the chart's; ``None`` when not such a search, or the
-    count is capped."""
-    if chart is None or not found.window.by_activity or not page.exact:
-        return None
+    count or the chart is capped."""
+    if chart is None or chart.capped or not found.window.by_activity or not page.exact:
+        return None  # (a capped chart leaves out the range's start: not only earlier ones)
     return max(page.count - chart.total, 0)
 
 
@@ -294,8 +294,8 @@ class ConnectionLogDownloadView(ReaderRequiredMixin, View):
         if found.validations:
             # The list page shows the search's errors under the box (a view's too: its
             # address keeps the view asked for).
-            view = request.GET.get("view", "")
-            return redirect(links.list_url(view=view) if view else links.list_url(found.q.strip()))
+            q, view = request.GET.get("q", "").strip(), request.GET.get("view", "")
+            return redirect(links.list_url(q, view=view) if view else links.list_url(q))
         try:
             return export.search_export_response(found, fmt, Door.PAGE_EXPORT, bom=bom)
         except export.ExportsBusy:

@@ -175,8 +175,8 @@ def paginate(
         rows = found[:size]
 
     skipped = (number - 1) * size
-    # Past the numbered pages' reach, unless the exact count says the page is past the end.
-    too_deep = not rows and skipped > MAX_OFFSET and not counted <= min(cap, skipped)
+    past_the_end = counted <= cap and counted <= skipped  # the exact count ends before it
+    too_deep = not rows and skipped > MAX_OFFSET and not past_the_end
     page = Page(
         too_deep=too_deep,
         rows=rows,
