@@ -143,14 +143,19 @@ def test_a_threshold_fires_once_per_qualifying_window(world, make_rule):
     assert firings(rule) == [ids(*burst[:3]), ids(burst[3], *more)]
 
 
-def test_a_threshold_respects_its_cooldown_then_fires_again(world, make_rule):
-    rule = make_rule(
+def cooling_threshold(make_rule):
+    """Two 403s within 5 minutes fire; then 30 minutes of cooldown."""
+    return make_rule(
         kind=RuleKind.THRESHOLD,
         q="status_code:403",
         threshold=2,
         window_minutes=5,
         cooldown_minutes=30,
     )
+
+
+def test_a_threshold_respects_its_cooldown_then_fires_again(world, make_rule):
+    rule = cooling_threshold(make_rule)
     first = [denied(world, m) for m in (0, 1)]
     cooling = [denied(world, m) for m in (2, 3, 20, 30)]  # inside the cooldown (until 31)
     after = [denied(world, m) for m in (31, 32)]
@@ -166,13 +171,7 @@ def test_a_threshold_counts_late_rows_from_before_its_cooldown(world, make_rule)
     """A threshold's cooldown silences the windows after its firing, not late rows from
     before it: two denials from before the firing that arrive afterwards fire on their own;
     two inside the cooldown do not."""
-    rule = make_rule(
-        kind=RuleKind.THRESHOLD,
-        q="status_code:403",
-        threshold=2,
-        window_minutes=5,
-        cooldown_minutes=30,
-    )
+    rule = cooling_threshold(make_rule)
     first = [denied(world, m) for m in (10, 11)]  # fires at 11: cooling until 41
     record(*first)
     run(rule)
