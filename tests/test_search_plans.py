@@ -110,9 +110,10 @@ def _generic_plan(queryset, name: str) -> str:
         ("status_code:5xx", "cl_web_failed_time_idx"),
         ("status_code:502,503", "cl_web_failed_time_idx"),
         ("duration:>8h", "cl_long_session_idx"),
-        # Two partial indexes hold every open agent session; on 3,000 rows which one is
-        # cheaper is a near tie (CI's generic plan took the other once), and either serves.
-        ("status:stale", ("cl_ongoing_cover_idx", "cl_session_end_idx")),
+        # Three partial indexes hold every open agent session (the long-session one keeps
+        # open sessions too: migration 0007); on 3,000 rows which is cheapest is a near tie
+        # (CI's generic plan has taken each), and any serves.
+        ("status:stale", ("cl_ongoing_cover_idx", "cl_session_end_idx", "cl_long_session_idx")),
         ("zebra-unique", "cl_text_trgm_idx"),
         ("agent:zebra-unique", "cl_agent_time_idx"),
     ],
