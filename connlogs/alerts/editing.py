@@ -28,7 +28,7 @@ FIELDS = (
     "name", "kind", "q", "view", "threshold", "window_minutes", "new_address_days",
     "cooldown_minutes", "channel", "url", "email_to", "paused",
 )  # fmt: skip
-# What a rule sends and where (``_sent_in_clear``): its fields, organization and secret.
+# What a rule sends and where (``_check_steering``): its fields, organization and secret.
 GUARDED_FIELDS = (*FIELDS, "organization_id", "secret_encrypted")
 MAX_RECIPIENTS = 20
 FORBIDDEN_TARGET = (
@@ -37,7 +37,7 @@ FORBIDDEN_TARGET = (
 )
 
 
-def _sent_in_clear(user: roles.User, rule: AlertRule, before: dict) -> None:
+def _check_steering(user: roles.User, rule: AlertRule, before: dict) -> None:
     """What a rule sends, and where, changes only by someone who sees what its creator reads
     (``privacy.outbound``: its search finds people by the names its creator sees, whatever
     its channel); raises ``SendsIdentities``."""
@@ -138,7 +138,7 @@ def apply(user: roles.User, rule: AlertRule, data: dict) -> None:
         rule.organization = data["organization"]
     if not access.may_target(user, rule.organization_id):
         raise RuleForbidden(FORBIDDEN_TARGET)
-    _sent_in_clear(user, rule, before)
+    _check_steering(user, rule, before)
     errors = _search(user, rule, data) + _numbers(rule) + _destination(rule, before)
     if not rule.name.strip():
         errors.insert(0, Validation("name", "A rule needs a name."))

@@ -66,7 +66,7 @@ def apply_changes(request, stream: Stream, data: dict) -> Stream:
     _search(request, stream, data)
     _target(request, stream, data)
     _identities(request, stream, data)
-    _sent_in_clear(request, stream, before)
+    _check_steering(request, stream, before)
     errors = destination_errors(stream)
     if errors:
         raise ApiError(
@@ -138,7 +138,7 @@ def _identities(request, stream: Stream, data: dict) -> None:
     stream.pseudonymised = data["pseudonymised"]
 
 
-def _sent_in_clear(request, stream: Stream, before: dict) -> None:
+def _check_steering(request, stream: Stream, before: dict) -> None:
     """What a stream sends, and where, changes only by someone who sees what it reads, and
     for a stream sending identities in clear only by a site owner who may see them
     (``privacy.outbound``): a 403 otherwise."""

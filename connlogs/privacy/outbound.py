@@ -42,8 +42,9 @@ VIEW_FEEDS = (
 
 
 class SendsIdentities(Exception):
-    """A change refused: the editor may not redirect what sends identities in clear. The
-    text names the fields and what the editor may do instead."""
+    """A change refused: the editor may not steer a stream or rule that reads as someone
+    who sees identities they do not. The text names the fields and what the editor may do
+    instead."""
 
 
 def protection_on() -> bool:
