@@ -14,9 +14,11 @@ people and addresses replaced:
 * ``ip``: an address's pseudonym; a range (CIDR) has none, and gets a stand-in;
 * a free-text word (free text finds usernames and addresses): a username or email it names
   exactly, or an address, as a pseudonym; a word that is part of a username, email, name or
-  address (or holds one) a stand-in; other words stay, except in the access log
-  (``every_word``), where each is a person's: whether a word is part of anyone's name would
-  show in how a reader's own search is written back (``-frank`` and ``-zzz`` differed);
+  address (or holds one) of someone in the reader's organizations a stand-in; other words
+  stay (so a shared view's words still search for them), except in the access log
+  (``every_word``), where each is a person's. Either way, how a reader's own search is
+  written back never says whether a word is part of the name of someone in an organization
+  they do not read (``-frank`` and ``-zzz`` differed, frank being another organization's);
 * the other keys stay (they name no person: types, times, codes, workspaces, agents);
 * a ``q`` the grammar or a value field refuses is hidden whole (``HIDDEN``).
 
@@ -40,6 +42,7 @@ from django.db.models import Q, Value
 from django.db.models.functions import Lower
 from django.db.models.lookups import Contains
 
+from connlogs import roles
 from connlogs.models import User
 from connlogs.privacy import pseudonyms
 from connlogs.privacy.identities import Identities
@@ -131,17 +134,27 @@ class ShownQuery:
     """Writes ``q`` texts for one reader (``Identities.for_viewer``); ``render`` each, or
     ``render_all`` a batch with one look-up of the people they name."""
 
-    def __init__(self, identities: Identities, *, every_word: bool = False):
+    def __init__(
+        self,
+        identities: Identities,
+        *,
+        every_word: bool = False,
+        organizations: list[uuid.UUID] | None = None,
+    ):
         self.identities = identities
         # Every free-text word written as a person (the access log): whether a word is part
         # of some name must not show in how a reader's own search is written back to them.
         self.every_word = every_word
+        # Otherwise a word is a person's when it is part of the name of someone in these
+        # organizations (the reader's; None: anyone's), never of another organization's.
+        self.organizations = organizations
         self._ids: dict[tuple[str, str], uuid.UUID] = {}
         self._overlapping: dict[str, bool] = {}
 
     @classmethod
     def for_viewer(cls, viewer: User) -> ShownQuery:
-        return cls(Identities.for_viewer(viewer))
+        readable = roles.readable_organization_ids(viewer)
+        return cls(Identities.for_viewer(viewer), organizations=readable)
 
     @property
     def active(self) -> bool:
@@ -205,7 +218,10 @@ class ShownQuery:
             holds = Q(Contains(Value(word), Lower("username"))) | (
                 Q(Contains(Value(word), Lower("email"))) & ~Q(email="")
             )
-            self._overlapping[word] = User.objects.filter(part_of | holds).exists()
+            users = User.objects.filter(part_of | holds)
+            if self.organizations is not None:
+                users = users.filter(memberships__organization_id__in=self.organizations)
+            self._overlapping[word] = users.exists()
 
     # --- writing ----------------------------------------------------------------------------
 

@@ -160,6 +160,21 @@ def test_a_readers_own_words_on_record_do_not_tell_who_exists(people, protected)
     )
 
 
+def test_a_readers_own_view_does_not_tell_who_exists_elsewhere(people, protected):
+    """A view's ``q`` is written back through the same renderer: a word that is part of the
+    name of someone in another organization (``gus``, globex) reads exactly like a word
+    nobody has, as typed; one of the reader's own organization's names is a stand-in."""
+    admin = member(people.acme, "organization-admin", username="acme-admin")
+    views = "/api/v2/connectionlog/views"
+    shown = {}
+    for q in ("-gus", "-zzznobody", "-alice"):
+        made = as_user(admin).post(views, {"name": q, "q": q}, format="json")
+        assert made.status_code == 201, made.content
+        shown[q] = as_user(admin).get(f"{views}/{made.json()['id']}").json()["q"]
+    assert shown["-gus"] == "-search:gus" and shown["-zzznobody"] == "-search:zzznobody"
+    assert re.fullmatch(r"-search:user-[0-9a-f]{12}", shown["-alice"]), shown
+
+
 def test_a_streams_search_on_record_is_never_linked(people, protected):
     """A stream batch's entry holds the search whoever edits the stream typed: shown to an
     admin who sees pseudonyms, its names are stand-ins, not the pseudonyms of the rows."""
