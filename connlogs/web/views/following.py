@@ -81,19 +81,16 @@ def _open_ids(params) -> tuple[list[uuid.UUID], list[Validation]]:
         return [], [Validation("open", "Each value must be a connection log id (a UUID).")]
 
 
-def _closed(request, search: LogSearch, open_ids, changed) -> list[tuple[ConnectionLog, bool]]:
+def _closed(search: LogSearch, open_ids, changed) -> list[tuple[ConnectionLog, bool]]:
     """The sessions of ``open_ids`` that have ended and are not among ``changed`` (ids), in
     the user's scope, each with whether the search still matches it."""
     wanted = [pk for pk in open_ids if str(pk) not in changed]
     if not wanted:
         return []
-    rows = list(
-        ConnectionLog.objects.visible_to(request.user)
-        .with_related()
-        .filter(id__in=wanted, disconnect_time__isnull=False)
-    )
-    matching = set(search.matching.filter(id__in=[row.id for row in rows]).values_list("id"))
-    return [(row, (row.id,) in matching) for row in rows]
+    rows = list(search.visible.with_related().filter(id__in=wanted, disconnect_time__isnull=False))
+    ids = [row.id for row in rows]
+    matching = set(search.matching.filter(id__in=ids).values_list("id", flat=True))
+    return [(row, row.id in matching) for row in rows]
 
 
 class FollowChangesView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
@@ -119,7 +116,7 @@ class FollowChangesView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
                 oldest_seq=error.oldest_seq,
             )
         changed = {str(change.row.id) for change in page.changes}
-        closed = _closed(request, search, open_ids, changed)
+        closed = _closed(search, open_ids, changed)
         # Pseudonyms where the list shows them, and the read on record (``record_changes``).
         shown = [search.identities.conceal_row(change.row) for change in page.changes]
         shown += [search.identities.conceal_row(row) for row, _ in closed]
