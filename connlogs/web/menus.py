@@ -20,6 +20,7 @@ from connlogs.models import ConnectionType
 from connlogs.search.filterset import RESULT_VALUES, STATUS_VALUES, ConnectionLogFilterSet
 from connlogs.search.request import LogSearch, query_text
 from connlogs.web import links
+from connlogs.web.params import choice
 from connlogs.web.tables import TYPE_DESCRIPTIONS
 
 RANGE_PRESETS: dict[str, tuple[str, dt.timedelta]] = {
@@ -144,6 +145,14 @@ def menu_values(terms: dict[str, str], now: dt.datetime) -> dict[str, str]:
         "from": time_to_input(after),
         "to": time_to_input(before),
     }
+
+
+def submission_errors(params: QueryDict) -> list:
+    """The ``Validation`` of a submitted ``during`` or ``range`` that no menu offers (they
+    are not written into ``q`` as typed, so the FilterSet would never see them)."""
+    return choice(params, "during", TIME_TERMS) + choice(
+        params, "range", (*RANGE_PRESETS, CUSTOM_RANGE)
+    )
 
 
 def is_submission(params: QueryDict) -> bool:

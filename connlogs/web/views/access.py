@@ -19,9 +19,12 @@ from connlogs.api.access_views import access_log_download, sidecar_entry, sideca
 from connlogs.api.export_views import parse_format
 from connlogs.models import AccessLogEntry
 from connlogs.privacy.searches import SearchConcealer
+from connlogs.web.params import page_number
 from connlogs.web.views.base import DisplayTimezoneMixin, ReaderRequiredMixin, display_zone_name
 
 PAGE_SIZE = 50
+# Numbered pages only (no cursors): deeper ones read as this one, an empty page.
+MAX_PAGE = 100_000
 MY_DOWNLOADS = 50
 
 
@@ -32,24 +35,18 @@ class AccessLogReaderMixin(ReaderRequiredMixin):
     refused_template = "connlogs/no_access_log.html"
 
 
-def _page_number(text: str | None) -> int:
-    try:
-        return max(1, min(int(text or 1), 100_000))
-    except ValueError:
-        return 1
-
-
 class AccessLogView(AccessLogReaderMixin, DisplayTimezoneMixin, View):
     template_name = "connlogs/access_log.html"
 
     def get(self, request):
         q = request.GET.get("q", "")
         filterset = AccessLogFilterSet.from_query(q, request)
+        number, page_errors = page_number(request.GET, MAX_PAGE)
         context = {"q": q, "zone_name": display_zone_name(request)}
-        if filterset.validations:
-            context["validations"] = filterset.validations
+        if filterset.validations or page_errors:
+            context["validations"] = [*filterset.validations, *page_errors]
+            context["search_errors"] = bool(filterset.validations)
             return render(request, self.template_name, context, status=400)
-        number = _page_number(request.GET.get("page"))
         offset = (number - 1) * PAGE_SIZE
         found = list(filterset.qs[offset : offset + PAGE_SIZE + 1])
         entries = SearchConcealer.for_viewer(request.user).conceal(found[:PAGE_SIZE])

@@ -19,6 +19,7 @@ from connlogs.alerts.presets import RULE_PRESETS
 from connlogs.privacy import outbound
 from connlogs.privacy.shown_query import shown_searches
 from connlogs.web.alert_forms import AlertRuleForm
+from connlogs.web.params import choice
 
 RECENT_FIRINGS = 50
 
@@ -66,13 +67,22 @@ class AlertRuleFormView(_AlertsView):
     """``/connectionlog/alerts/new`` (``?preset=<key>`` fills it with a shipped example) and
     ``/connectionlog/alerts/<id>/edit``."""
 
-    def _page(self, request, form: AlertRuleForm, rule: AlertRule, status: int = 200):
-        context = {"form": form, "rule": rule, "editing": not rule._state.adding}
+    def _page(self, request, form, rule: AlertRule, status: int = 200, address_errors=()):
+        context = {
+            "form": form,
+            "rule": rule,
+            "editing": not rule._state.adding,
+            "address_errors": address_errors,
+        }
         return render(request, "connlogs/alert_form.html", context, status=status)
 
     def get(self, request, rule: str | None = None):
         found = self.rule(request, rule)
         if found._state.adding:
+            unknown = choice(request.GET, "preset", RULE_PRESETS)
+            if unknown:
+                form = AlertRuleForm(user=request.user)
+                return self._page(request, form, found, status=400, address_errors=unknown)
             preset = RULE_PRESETS.get(request.GET.get("preset", ""))
             initial = {"name": preset.name, **preset.fields} if preset else {}
         else:

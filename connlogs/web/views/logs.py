@@ -29,7 +29,7 @@ from connlogs.privacy.identities import Identities
 from connlogs.savedviews.resolve import search_query, start_view
 from connlogs.search.request import LogSearch
 from connlogs.values import format_time
-from connlogs.web import charts, links, menus, presets, viewsmenu
+from connlogs.web import charts, links, menus, params, presets, viewsmenu
 from connlogs.web.chart_rollups import RollupSearch
 from connlogs.web.tables import LogRow, group_by_day, parsed_user_agent
 from connlogs.web.views.base import DisplayTimezoneMixin, ReaderRequiredMixin, display_zone_name
@@ -39,6 +39,9 @@ from connlogs.web.views.paging import PageRequest, paginate
 NEARBY = dt.timedelta(minutes=30)
 # Menus list at most this many choices; beyond that, type into the search box.
 MENU_LIMIT = 500
+# The title over the errors the list page shows: the search's, or only the address's.
+SEARCH_ERRORS = "Invalid connection search query."
+ADDRESS_ERRORS = "This address has a value the page cannot read."
 
 
 def readable_organizations(user: User):
@@ -76,9 +79,13 @@ class ConnectionLogListView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
     def get(self, request):
         now = timezone.now()
         size = links.page_size(request.GET.get("per_page"))
+        page_request, address_errors = PageRequest.from_params(request.GET)
+        address_errors += params.choice(request.GET, "per_page", map(str, links.PAGE_SIZES))
         if menus.is_submission(request.GET):
-            # A filter form: write the menus into q, then show the clean address of it.
-            return redirect(links.list_url(menus.submitted_q(request.GET), size))
+            address_errors += menus.submission_errors(request.GET)
+            if not address_errors:
+                # A filter form: write the menus into q, then show the clean address of it.
+                return redirect(links.list_url(menus.submitted_q(request.GET), size))
 
         start = start_view(request.user)
         if start is not None and not request.GET:
@@ -103,7 +110,9 @@ class ConnectionLogListView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
         context = {
             "q": q,
             "size": size,
-            "validations": found.validations,
+            "validations": [*found.validations, *address_errors],
+            "validations_title": SEARCH_ERRORS if found.validations else ADDRESS_ERRORS,
+            "address_fix_url": links.list_url(q) if address_errors and found.is_valid else "",
             "menus": menus.SearchMenus.for_search(
                 found, organizations, owner_usernames(request.user, found.identities), now
             ),
@@ -123,12 +132,12 @@ class ConnectionLogListView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
             "changes_url": reverse("connectionlog-changes"),
             "feed_params": urlencode({"q": q}) if q else "",
         }
-        if found.validations:
+        if context["validations"]:
             return render(request, self.template_name, context, status=400)
 
         page = paginate(
             found,
-            PageRequest.from_params(request.GET),
+            page_request,
             size=size,
             cap=settings.CONNLOGS_COUNT_CAP,
             url=link.page,

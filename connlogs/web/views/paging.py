@@ -24,14 +24,13 @@ from dataclasses import dataclass, field
 
 from django.db.models import QuerySet
 
-from connlogs import values
 from connlogs.models import ConnectionLog
 from connlogs.querysets import Reading
 from connlogs.search.request import LogSearch
+from connlogs.web.params import MAX_PAGE, page_number, row_id
 
 # Numbered pages shown each side of the current one.
 NEIGHBOURS = 2
-MAX_PAGE = 1_000_000
 # Numbered pages skip at most this many rows (an index walk of a million ids is still quick);
 # deeper than that, the cursors of "next"/"previous" are the way, or a narrower search.
 MAX_OFFSET = 1_000_000
@@ -44,22 +43,13 @@ class PageRequest:
     before: uuid.UUID | None = None
 
     @classmethod
-    def from_params(cls, params) -> PageRequest:
-        try:
-            number = int(params.get("page") or 1)
-        except ValueError:
-            number = 1
-        number = min(max(number, 1), MAX_PAGE)
-        return cls(number, _uuid(params.get("after")), _uuid(params.get("before")))
-
-
-def _uuid(text: str | None) -> uuid.UUID | None:
-    if not text:
-        return None
-    try:
-        return values.parse_uuid(text)
-    except ValueError:
-        return None
+    def from_params(cls, params) -> tuple[PageRequest, list]:
+        """``page``, ``after`` and ``before`` of an address, and the ``Validation`` of each
+        that cannot be read (``params.page_number``, ``params.row_id``)."""
+        number, errors = page_number(params, MAX_PAGE)
+        after, after_errors = row_id(params, "after")
+        before, before_errors = row_id(params, "before")
+        return cls(number, after, before), errors + after_errors + before_errors
 
 
 @dataclass
