@@ -30,6 +30,26 @@ _RFC3339 = re.compile(
 RFC3339_LAYOUT = "2006-01-02T15:04:05.999999999Z07:00"
 
 
+_ASCII_DIGITS = re.compile(r"[0-9]+")
+
+
+def whole_number(text: str, ceiling: int) -> int | None:
+    """``text`` as a whole number ≥ 0 written in ASCII digits, at most ``ceiling``; ``None``
+    for anything else (a sign, spaces, ``_``, other scripts' digits, which Python's ``int``
+    reads but Go's ``strconv`` and a person do not).
+
+    Numbers above ``ceiling`` are ``ceiling``: 5,000 digits is a large number, not Python's
+    4,300-digit ``ValueError`` (a 500 where ``int`` was not guarded). Callers that refuse
+    large numbers pass one more than their maximum and compare.
+    """
+    if not _ASCII_DIGITS.fullmatch(text):
+        return None
+    digits = text.lstrip("0") or "0"
+    if len(digits) > len(str(ceiling)):
+        return ceiling
+    return min(int(digits), ceiling)
+
+
 def parse_uuid(text: str) -> uuid.UUID:
     """A UUID in any spelling Go's ``uuid.Parse`` (google/uuid) accepts; ``ValueError`` otherwise.
 
@@ -163,9 +183,10 @@ def normalize_ip(text: str) -> str | None:
 
 # --- the search language's own value forms (ours, beyond Coder's contract) ---------------
 
-_RELATIVE = re.compile(r"^-(\d{1,9})([smhdw])$")
-_LENGTH = re.compile(r"^(\d{1,9})([smhdw])$")
-_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+# ASCII digits only, as above (``\d`` is every script's digits to Python).
+_RELATIVE = re.compile(r"^-([0-9]{1,9})([smhdw])\Z")
+_LENGTH = re.compile(r"^([0-9]{1,9})([smhdw])\Z")
+_DATE = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})\Z")
 _COMPARISON = re.compile(r"^(<=|>=|<|>)")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 

@@ -19,7 +19,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from connlogs import roles
+from connlogs import roles, values
 from connlogs.accesslog import chain
 from connlogs.accesslog.provenance import sidecar_text
 from connlogs.accesslog.search import AccessLogFilterSet, organization_names
@@ -85,6 +85,14 @@ def _searched(request) -> AccessLogFilterSet:
     return filterset
 
 
+def _entry_id(text: str) -> int:
+    """An access log entry's id (a whole number); ``ValueError`` otherwise."""
+    found = values.whole_number(text, 2**63)
+    if found is None or found >= 2**63:
+        raise ValueError(text)
+    return found
+
+
 class AccessLogListView(APIView):
     permission_classes = [MayReadAccessLog]
 
@@ -95,17 +103,26 @@ class AccessLogListView(APIView):
             ACCESS_Q,
             OpenApiParameter("limit", OpenApiTypes.INT, description="0 or missing means 100."),
             OpenApiParameter("offset", OpenApiTypes.INT),
+            OpenApiParameter(
+                "after_id",
+                OpenApiTypes.INT,
+                description="Entries older than this entry's id (newest first, as listed).",
+            ),
         ],
         responses={200: OpenApiTypes.OBJECT, 400: ErrorSerializer, 403: ErrorSerializer},
     )
     def get(self, request):
         page, errors = parse_page_params(
-            request.query_params, max_limit=settings.CONNLOGS_MAX_LIMIT
+            request.query_params,
+            max_limit=settings.CONNLOGS_MAX_LIMIT,
+            read_cursor=_entry_id,
+            cursor_kind="access log entry id",
         )
         if errors:
             raise ApiError("Query parameters have invalid values.", validations=errors)
         matching = _searched(request).qs
-        entries = list(matching[page.offset : page.offset + page.limit])
+        after = matching if page.after_id is None else matching.filter(pk__lt=page.after_id)
+        entries = list(after[page.offset : page.offset + page.limit])
         SearchConcealer.for_viewer(request.user).conceal(entries)
         names = organization_names(entries)
         cap = settings.CONNLOGS_COUNT_CAP

@@ -21,6 +21,9 @@ class AlertRuleBodySerializer(WatchedSearchBody):
     """A rule to create (``name``, ``kind`` and ``channel`` required) or the fields to change.
     The ranges of the numbers are checked with the rest of the rule (``alerts.editing``)."""
 
+    def read_back_fields(self):
+        return AlertRuleSerializer().fields
+
     name = Text(max_length=MAX_NAME)
     kind = serializers.ChoiceField(
         choices=RuleKind.choices,

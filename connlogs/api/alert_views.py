@@ -230,10 +230,12 @@ class AlertFiringListView(APIView):
         firings = access.visible_firings(request.user)
         if request.query_params.get("rule"):
             firings = firings.filter(rule=_visible(request, request.query_params["rule"]))
-        limit = request.query_params.get("limit") or str(FIRINGS_LIMIT)
-        if not limit.isdigit() or not 1 <= int(limit) <= FIRINGS_LIMIT:
+        limit = values.whole_number(
+            request.query_params.get("limit") or str(FIRINGS_LIMIT), FIRINGS_LIMIT + 1
+        )
+        if limit is None or not 1 <= limit <= FIRINGS_LIMIT:
             raise ApiError(
                 "Validation failed.",
                 validations=[Validation("limit", f"Must be from 1 to {FIRINGS_LIMIT}.")],
             )
-        return Response({"firings": firings_json(firings[: int(limit)])})
+        return Response({"firings": firings_json(firings[:limit])})

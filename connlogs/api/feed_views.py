@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from connlogs import values
 from connlogs.accesslog.record import record_changes
 from connlogs.api.errors import ApiError
 from connlogs.api.pagination import DEFAULT_LIMIT, single_param
@@ -20,7 +19,6 @@ from connlogs.feed.reading import AfterPastEnd, EntryReader, FeedTrimmed
 from connlogs.search import Validation
 from connlogs.search.request import LogSearch
 
-_DIGITS = re.compile(r"^[0-9]+$")
 SEQ_MAX = 2**63 - 1
 BAD_PARAMS = "Query parameters have invalid values."
 
@@ -44,12 +42,13 @@ def _whole_number(params, name: str, maximum: int, errors: list[Validation]) -> 
     text = single_param(params, name, errors)
     if text == "":
         return None
-    if not _DIGITS.match(text) or int(text) > maximum:
+    number = values.whole_number(text, maximum + 1)
+    if number is None or number > maximum:
         errors.append(
             Validation(name, f'Query param "{name}" must be a whole number from 0 to {maximum}')
         )
         return None
-    return int(text)
+    return number
 
 
 def parse_feed_params(params) -> tuple[int | None, int, list[Validation]]:

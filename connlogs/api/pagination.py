@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.http import QueryDict
@@ -12,7 +13,7 @@ from connlogs import values
 from connlogs.search import Validation, repeated_param
 
 DEFAULT_LIMIT = 100
-_INT = re.compile(r"^[+-]?[0-9]+$")
+_INT = re.compile(r"[+-]?[0-9]+")
 INT32_MAX = 2**31 - 1
 
 
@@ -20,7 +21,7 @@ INT32_MAX = 2**31 - 1
 class PageParams:
     limit: int = DEFAULT_LIMIT
     offset: int = 0
-    after_id: uuid.UUID | None = None
+    after_id: uuid.UUID | int | None = None
 
 
 def single_param(params: QueryDict, name: str, errors: list[Validation]) -> str:
@@ -35,9 +36,11 @@ def _positive_int32(text: str, name: str, errors: list[Validation]) -> int | Non
     if text == "":
         return None
     reason = ""
-    if not _INT.match(text):
+    if not _INT.fullmatch(text):
         reason = f'strconv.ParseInt: parsing "{text}": invalid syntax'
-    elif not -(2**31) <= int(text) <= INT32_MAX:
+    elif len(text.lstrip("+-").lstrip("0")) > len(str(INT32_MAX)) or not (
+        -(2**31) <= int(text) <= INT32_MAX
+    ):  # (the length first: ``int`` refuses more than 4,300 digits)
         reason = f'strconv.ParseInt: parsing "{text}": value out of range'
     elif int(text) < 0:
         reason = "value is negative"
@@ -51,7 +54,16 @@ def _positive_int32(text: str, name: str, errors: list[Validation]) -> int | Non
     return int(text)
 
 
-def parse_page_params(params: QueryDict, *, max_limit: int) -> tuple[PageParams, list[Validation]]:
+def parse_page_params(
+    params: QueryDict,
+    *,
+    max_limit: int,
+    read_cursor: Callable[[str], uuid.UUID | int] = values.parse_uuid,
+    cursor_kind: str = "uuid",
+) -> tuple[PageParams, list[Validation]]:
+    """``limit``, ``offset`` and ``after_id`` (read by ``read_cursor``, which raises
+    ``ValueError``: a connection log's UUID by default; the access log's entries have
+    whole-number ids) and the contract's validations of each."""
     errors: list[Validation] = []
     after_text = single_param(params, "after_id", errors)
     limit = _positive_int32(single_param(params, "limit", errors), "limit", errors)
@@ -59,9 +71,11 @@ def parse_page_params(params: QueryDict, *, max_limit: int) -> tuple[PageParams,
     after_id = None
     if after_text:
         try:
-            after_id = values.parse_uuid(after_text)
+            after_id = read_cursor(after_text)
         except ValueError:
-            errors.append(Validation("after_id", 'Query param "after_id" must be a valid uuid'))
+            errors.append(
+                Validation("after_id", f'Query param "after_id" must be a valid {cursor_kind}')
+            )
     if limit is not None and limit > max_limit:
         errors.append(Validation("limit", f'Query param "limit" must be at most {max_limit}'))
     page = PageParams(limit=limit or DEFAULT_LIMIT, offset=offset or 0, after_id=after_id)

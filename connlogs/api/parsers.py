@@ -1,5 +1,7 @@
 """A JSON body parser that keeps Django's body size limit and never fails with a 500.
 
+A key named twice in one object is a 400 too (``_object``).
+
 DRF's ``JSONParser`` reads the request stream itself, so ``DATA_UPLOAD_MAX_MEMORY_SIZE``
 (which Django checks only in ``request.body``) would not apply, and a deeply nested document
 raises ``RecursionError``, which DRF does not turn into a 400.
@@ -42,9 +44,26 @@ class BoundedJSONParser(JSONParser):
         if limit is not None and len(raw) > limit:
             raise _too_large(limit)
         try:
-            return json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+            return json.loads(
+                raw.decode("utf-8"), parse_constant=_refuse_constant, object_pairs_hook=_object
+            )
         except (ValueError, RecursionError) as error:
             raise ParseError(f"JSON parse error: {error}") from None
+
+
+def _object(pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object as a dict; ``ValueError`` when it names a key twice.
+
+    RFC 8259 §4 leaves duplicate names to the reader, and ``json.loads`` keeps the last:
+    ``{"events": [A], "events": [B]}`` would record B and drop A without a word, which an
+    audit log must not do. (Go's ``encoding/json``, Coder's reader, also keeps the last.)
+    """
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise ValueError(f"the key {twice!r} appears more than once in one object")
+    return found
 
 
 def _refuse_constant(name: str):

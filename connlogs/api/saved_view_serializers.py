@@ -31,6 +31,11 @@ def _checked(error: str, value):
 class SavedViewBodySerializer(JsonBodySerializer):
     """A view to create (``name`` required) or the fields to change (``PATCH``)."""
 
+    refuse_unknown_fields = True
+
+    def read_back_fields(self):
+        return SavedViewSerializer().fields
+
     name = Text(max_length=MAX_NAME)
     description = Text(
         max_length=MAX_DESCRIPTION,
@@ -80,6 +85,11 @@ class SavedViewBodySerializer(JsonBodySerializer):
 
 
 class StartViewBodySerializer(JsonBodySerializer):
+    refuse_unknown_fields = True
+
+    def read_back_fields(self):
+        return StartViewSerializer().fields
+
     view = Text(help_text="A saved view's id or a built-in view's key.")
 
 

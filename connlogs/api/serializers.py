@@ -333,7 +333,20 @@ def _json_type_error(field: serializers.Field, value) -> str:
 
 
 class JsonBodySerializer(serializers.Serializer):
-    """The base of every request body: JSON types are checked, never coerced."""
+    """The base of every request body: JSON types are checked, never coerced.
+
+    ``refuse_unknown_fields``: a key the body does not define is a 400 ("Unknown field."), as
+    on the events endpoint, instead of being ignored (a misspelt ``"thresold"`` would leave
+    the rule as it was). connlogs' own bodies set it; the directory's and the sign-in's stay
+    lenient, as Coder's (Go's ``encoding/json``) are, so a Coder client's extra fields pass.
+    """
+
+    refuse_unknown_fields = False
+
+    def read_back_fields(self) -> Iterable[str]:
+        """Keys of the resource as the API shows it (its response serializer's fields): a body
+        read back unchanged (GET, edit, PATCH) carries them, and they are not refused."""
+        return ()
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
@@ -344,6 +357,9 @@ class JsonBodySerializer(serializers.Serializer):
                 and name in data
                 and (error := _json_type_error(field, data[name]))
             }
+            if self.refuse_unknown_fields:
+                known = set(self.fields) | set(self.read_back_fields())
+                errors.update({key: ["Unknown field."] for key in data if key not in known})
             if errors:
                 raise serializers.ValidationError(errors)
         return super().to_internal_value(data)

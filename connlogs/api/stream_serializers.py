@@ -20,6 +20,8 @@ class WatchedSearchBody(JsonBodySerializer):
     """The fields of a body that watches rows (a stream, an alert rule): its search (``q``
     or a saved ``view``) and the organization it is narrowed to."""
 
+    refuse_unknown_fields = True
+
     q = Text(
         max_length=MAX_Q, allow_blank=True, required=False, help_text="The search; '' is all rows."
     )
@@ -39,6 +41,9 @@ class WatchedSearchBody(JsonBodySerializer):
 
 class StreamBodySerializer(WatchedSearchBody):
     """A stream to create (``name`` and ``kind`` required) or the fields to change."""
+
+    def read_back_fields(self):
+        return StreamSerializer().fields
 
     name = Text(max_length=MAX_NAME)
     kind = serializers.ChoiceField(choices=StreamKind.values)

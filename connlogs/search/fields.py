@@ -195,7 +195,7 @@ class WorkspaceValueField(KeyedField):
 
 
 _CODE_CLASS = re.compile(r"^([1-9])xx$")
-_INTEGER = re.compile(r"^-?\d{1,9}$")
+_INTEGER = re.compile(r"^-?[0-9]{1,9}\Z")
 
 
 class CodeValueField(KeyedField):

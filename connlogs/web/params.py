@@ -3,54 +3,63 @@
 ``page=abc``, ``page=-5``, ``per_page=37``, ``after=<not an id>``, ``range=bogus`` and
 ``during=bogus`` used to be dropped without a word (page 1, 25 rows, no cursor; a bogus range
 even cleared the search's time terms). Each is now a ``Validation`` in the contract's shape
-that the page shows under the search box with a 400, as it shows the search's own errors.
-Values the menus write into ``q`` (type, status, from, to…) are checked there, by the
-FilterSet, not here.
+that the page shows under the search box with a 400, as it shows the search's own errors. A
+parameter given twice is one too, in the API's words (``page=abc&page=1`` read the last one,
+``page=1&page=abc`` refused it). Values the menus write into ``q`` (type, status, from,
+to…) are checked there, by the FilterSet, not here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
+
+from django.http import QueryDict
 
 from connlogs import values
-from connlogs.search.grammar import Validation
+from connlogs.search.grammar import Validation, repeated_param
 
 # A page number past the last page is not a mistake in the address (the page says it is past
 # the end and links back), so only numbers above this one are read as this one.
 MAX_PAGE = 1_000_000
 
 
-def page_number(params: Mapping[str, str], maximum: int = MAX_PAGE) -> tuple[int, list]:
-    """``page`` as ``(number, [])``: a whole number ≥ 1 (1 when absent or empty; numbers
-    above ``maximum`` read as ``maximum``), else ``(1, [Validation("page", …)])``."""
-    text = (params.get("page") or "").strip()
-    if not text:
-        return 1, []
-    try:
-        number = int(text)
-    except ValueError:
-        number = 0
-    if number < 1:
+def single(params: QueryDict, name: str) -> tuple[str, list[Validation]]:
+    """``name``'s one value, stripped (``""`` when absent), or ``("", [Validation])`` when the
+    address gives it more than once."""
+    given = params.getlist(name)
+    if len(given) > 1:
+        return "", [Validation(name, repeated_param(name, len(given)))]
+    return (given[0].strip() if given else ""), []
+
+
+def page_number(params: QueryDict, maximum: int = MAX_PAGE) -> tuple[int, list[Validation]]:
+    """``page`` as ``(number, [])``: a whole number ≥ 1 in ASCII digits (1 when absent or
+    empty; numbers above ``maximum`` read as ``maximum``), else ``(1, [Validation])``."""
+    text, errors = single(params, "page")
+    if errors or not text:
+        return 1, errors
+    number = values.whole_number(text, maximum)
+    if not number:
         return 1, [Validation("page", f"Page must be a whole number, 1 or more (not {text!r}).")]
-    return min(number, maximum), []
+    return number, []
 
 
-def choice(params: Mapping[str, str], name: str, allowed: Iterable[str]) -> list[Validation]:
+def choice(params: QueryDict, name: str, allowed: Iterable[str]) -> list[Validation]:
     """``[]`` when ``name`` is absent, empty or one of ``allowed``; else one ``Validation``
-    that lists them."""
-    text = (params.get(name) or "").strip()
+    that lists them (or says it was given twice)."""
+    text, errors = single(params, name)
     allowed = tuple(allowed)
-    if not text or text in allowed:
-        return []
+    if errors or not text or text in allowed:
+        return errors
     return [Validation(name, f"{name} must be one of {', '.join(allowed)} (not {text!r}).")]
 
 
-def row_id(params: Mapping[str, str], name: str) -> tuple:
+def row_id(params: QueryDict, name: str) -> tuple:
     """A cursor parameter (``after``/``before``) as ``(UUID or None, [])``, or
     ``(None, [Validation(name, …)])`` when it is not a connection log's id."""
-    text = (params.get(name) or "").strip()
-    if not text:
-        return None, []
+    text, errors = single(params, name)
+    if errors or not text:
+        return None, errors
     try:
         return values.parse_uuid(text), []
     except ValueError:

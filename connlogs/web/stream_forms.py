@@ -13,7 +13,7 @@ from __future__ import annotations
 from django import forms
 from rest_framework.exceptions import PermissionDenied
 
-from connlogs import roles
+from connlogs import roles, values
 from connlogs.api import stream_rules
 from connlogs.api.errors import ApiError
 from connlogs.api.stream_serializers import START_NOW, START_OLDEST, StreamBodySerializer
@@ -127,10 +127,9 @@ class StreamForm(forms.Form):
 def _number(text: str) -> int | str:
     # The API's body takes JSON numbers: a form's digits become one; anything else goes as
     # typed, for the serializer to refuse in its own words.
-    try:
-        return int(text)
-    except ValueError:
-        return text
+    sign = -1 if text.startswith("-") else 1
+    number = values.whole_number(text.removeprefix("-"), 10**9)
+    return text if number is None else sign * number
 
 
 def save_stream(request, form: StreamForm) -> Stream | None:

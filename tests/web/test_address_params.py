@@ -41,6 +41,11 @@ def errors_of(response) -> str:
         ({"page": "0"}, "page"),
         ({"page": "-5"}, "page"),
         ({"page": "2.5"}, "page"),
+        ({"page": "١"}, "page"),
+        ({"page": "1_0"}, "page"),
+        ({"page": ["abc", "1"]}, "page"),
+        ({"page": ["1", "2"]}, "page"),
+        ({"per_page": ["50", "25"]}, "per_page"),
         ({"per_page": "37"}, "per_page"),
         ({"per_page": "lots"}, "per_page"),
         ({"after": "not-an-id"}, "after"),
@@ -53,8 +58,16 @@ def test_a_paging_parameter_the_list_cannot_read_is_named(owner, params, field):
     box = errors_of(response)
     assert "This address has a value the page cannot read." in box
     assert f"<code>{field}</code>" in box
-    assert params[field] in box
+    given = params[field]
+    assert given in box if isinstance(given, str) else "provided more than once" in box
     assert row_ids(response) == []
+
+
+def test_paging_after_and_before_one_row_at_once_is_named(owner):
+    ids = row_ids(signed_in(owner).get("/connectionlog"))
+    response = signed_in(owner).get("/connectionlog", {"after": ids[0], "before": ids[-1]})
+    assert response.status_code == 400
+    assert "<code>before</code>" in errors_of(response)
 
 
 def test_the_message_links_to_the_same_search_without_the_bad_value(owner):
@@ -118,3 +131,15 @@ def test_the_alert_form_names_a_preset_it_does_not_ship(owner):
     text = html_lib.unescape(response.content.decode())
     assert "preset must be one of" in text and "no-such-preset" in text
     assert client.get("/connectionlog/alerts/new").status_code == 200
+
+
+def test_an_unknown_time_zone_is_said_and_the_chosen_one_stays(owner):
+    client = signed_in(owner)
+    client.post("/preferences/timezone", {"tz": "Europe/Paris", "next": "/connectionlog"})
+    response = client.post(
+        "/preferences/timezone", {"tz": "Mars/Base", "next": "/connectionlog"}, follow=True
+    )
+    text = html_lib.unescape(response.content.decode())
+    assert "Unknown time zone 'Mars/Base'" in text
+    assert client.cookies["connlogs_tz"].value == "Europe/Paris"
+    assert "Europe/Paris" in text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.http import HttpResponseRedirect
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -41,7 +42,10 @@ class SetTimezoneView(View):
         ):
             target = "/connectionlog"
         response = HttpResponseRedirect(target)
-        if name == UTC_NAME or not valid_zone(name):
+        if name and name != UTC_NAME and not valid_zone(name):
+            # Said, not dropped: the zone shown so far stays as it was.
+            messages.error(request, f"Unknown time zone {name[:64]!r}; times are shown as before.")
+        elif name == UTC_NAME or not name:
             response.delete_cookie(TIMEZONE_COOKIE)
         else:
             response.set_cookie(

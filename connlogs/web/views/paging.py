@@ -26,6 +26,7 @@ from django.db.models import QuerySet
 
 from connlogs.models import ConnectionLog
 from connlogs.querysets import Reading
+from connlogs.search.grammar import Validation
 from connlogs.search.request import LogSearch
 from connlogs.web.params import MAX_PAGE, page_number, row_id
 
@@ -49,6 +50,8 @@ class PageRequest:
         number, errors = page_number(params, MAX_PAGE)
         after, after_errors = row_id(params, "after")
         before, before_errors = row_id(params, "before")
+        if after and before:
+            before_errors.append(Validation("before", "Page after a row or before one, not both."))
         return cls(number, after, before), errors + after_errors + before_errors
 
 
