@@ -69,8 +69,8 @@ class NewestFirstChangeList(ChangeList):
         super().get_results(request)
         identities = Identities.for_viewer(request.user)
         self.result_list = [identities.conceal_row(row) for row in self.result_list]
-        q = request.GET.get("q", "")
-        record_rows(request, Door.ADMIN, q, self.result_list, identities)
+        # (the search the admin ran: Django reads the last ``q`` given, not the first)
+        record_rows(request, Door.ADMIN, self.query, self.result_list, identities)
 
 
 def _shown_text(field: str, description: str):

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from connlogs import destinations, roles
 from connlogs.alerts import access
-from connlogs.alerts.models import AlertRule, Channel
+from connlogs.alerts.models import AlertRule, Channel, RuleKind
 from connlogs.feed.reading import latest_seq
 from connlogs.privacy import outbound
 from connlogs.privacy.shown_query import ShownQuery, kept_as_stored
@@ -31,6 +31,19 @@ FIELDS = (
 # What a rule sends and where (``_check_steering``): its fields, organization and secret.
 GUARDED_FIELDS = (*FIELDS, "organization_id", "secret_encrypted")
 MAX_RECIPIENTS = 20
+# What each kind and each channel reads. A rule keeps every number and destination (the
+# stored defaults), but a body that sets one its kind or channel never reads is refused, as
+# the events endpoint refuses a field an event type does not carry.
+KIND_FIELDS = {
+    RuleKind.EACH_MATCH: (),
+    RuleKind.THRESHOLD: ("threshold", "window_minutes"),
+    RuleKind.NEW_ADDRESS: ("new_address_days",),
+}
+CHANNEL_FIELDS = {
+    Channel.WEBHOOK: ("url", "secret"),
+    Channel.SLACK: ("url",),
+    Channel.EMAIL: ("email_to",),
+}
 FORBIDDEN_TARGET = (
     "Organization admins watch their own organizations' rows (name one); site owners any "
     "organization's or all of them."
@@ -107,6 +120,25 @@ def _destination(rule: AlertRule, before: dict) -> list[Validation]:
     return []
 
 
+def unused_fields(kind: str, channel: str) -> set[str]:
+    """The fields of ``FIELDS`` and ``secret`` that a rule of this kind and channel never
+    reads (``KIND_FIELDS``, ``CHANNEL_FIELDS``); an unknown kind or channel reads none."""
+    every = {name for group in (*KIND_FIELDS.values(), *CHANNEL_FIELDS.values()) for name in group}
+    used = {*KIND_FIELDS.get(kind, every), *CHANNEL_FIELDS.get(channel, every)}
+    return every - used
+
+
+def _unused(rule: AlertRule, data: dict, before: dict) -> list[Validation]:
+    """A field ``data`` sets that the rule's kind or channel never reads. Clearing one
+    (``""``, ``null``) is not setting it (a secret can always be removed), and neither is
+    sending back the value stored (the page sends every field; older rules kept them)."""
+    return [
+        Validation(name, f'Not read by a "{rule.kind}" rule sent by "{rule.channel}".')
+        for name in sorted(unused_fields(rule.kind, rule.channel))
+        if data.get(name) not in (None, "") and data[name] != before.get(name)
+    ]
+
+
 def _numbers(rule: AlertRule) -> list[Validation]:
     limits = {
         "threshold": (1, 10_000),
@@ -139,7 +171,11 @@ def apply(user: roles.User, rule: AlertRule, data: dict) -> None:
     if not access.may_target(user, rule.organization_id):
         raise RuleForbidden(FORBIDDEN_TARGET)
     _check_steering(user, rule, before)
-    errors = _search(user, rule, data) + _numbers(rule) + _destination(rule, before)
+    unused = _unused(rule, data, before)
+    named = {validation.field for validation in unused}
+    errors = _search(user, rule, data) + unused
+    errors += [error for error in _numbers(rule) if error.field not in named]
+    errors += _destination(rule, before)
     if not rule.name.strip():
         errors.insert(0, Validation("name", "A rule needs a name."))
     if errors:

@@ -32,6 +32,7 @@ from connlogs.export import formats
 from connlogs.export.started import StartedBody
 from connlogs.models import AccessLogEntry, User
 from connlogs.privacy.searches import SearchConcealer
+from connlogs.search.request import query_text
 from connlogs.values import format_time
 
 ACCESS_Q = OpenApiParameter(
@@ -79,7 +80,7 @@ def access_entry_json(entry: AccessLogEntry, names: dict[str, str]) -> dict:
 
 
 def _searched(request) -> AccessLogFilterSet:
-    filterset = AccessLogFilterSet.from_query(request.query_params.get("q", ""), request)
+    filterset = AccessLogFilterSet.from_query(query_text(request.query_params), request)
     if filterset.validations:
         raise ApiError("Invalid access log search query.", validations=filterset.validations)
     return filterset

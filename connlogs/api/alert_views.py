@@ -30,6 +30,7 @@ from connlogs.api.alert_serializers import (
 from connlogs.api.directory import error_responses, validated
 from connlogs.api.errors import ApiError
 from connlogs.api.lookups import resolve_organization
+from connlogs.api.pagination import single_param
 from connlogs.api.serializers import organization_json
 from connlogs.privacy import outbound
 from connlogs.privacy.shown_query import shown_searches
@@ -228,14 +229,14 @@ class AlertFiringListView(APIView):
     def get(self, request):
         _manager(request)
         firings = access.visible_firings(request.user)
-        if request.query_params.get("rule"):
-            firings = firings.filter(rule=_visible(request, request.query_params["rule"]))
-        limit = values.whole_number(
-            request.query_params.get("limit") or str(FIRINGS_LIMIT), FIRINGS_LIMIT + 1
-        )
-        if limit is None or not 1 <= limit <= FIRINGS_LIMIT:
-            raise ApiError(
-                "Validation failed.",
-                validations=[Validation("limit", f"Must be from 1 to {FIRINGS_LIMIT}.")],
-            )
+        errors: list[Validation] = []
+        rule = single_param(request.query_params, "rule", errors)
+        text = single_param(request.query_params, "limit", errors) or str(FIRINGS_LIMIT)
+        limit = values.whole_number(text, FIRINGS_LIMIT + 1)
+        if not errors and (limit is None or not 1 <= limit <= FIRINGS_LIMIT):
+            errors.append(Validation("limit", f"Must be from 1 to {FIRINGS_LIMIT}."))
+        if errors:
+            raise ApiError("Validation failed.", validations=errors)
+        if rule:
+            firings = firings.filter(rule=_visible(request, rule))
         return Response({"firings": firings_json(firings[:limit])})

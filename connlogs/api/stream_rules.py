@@ -14,7 +14,7 @@ from rest_framework.exceptions import NotFound, PermissionDenied
 
 from connlogs.api.errors import ApiError
 from connlogs.api.lookups import resolve_organization
-from connlogs.api.stream_serializers import START_OLDEST, destination_errors
+from connlogs.api.stream_serializers import START_OLDEST, destination_errors, unused_errors
 from connlogs.feed.reading import latest_seq
 from connlogs.privacy import outbound
 from connlogs.privacy.shown_query import ShownQuery, kept_as_stored
@@ -57,6 +57,8 @@ def apply_changes(request, stream: Stream, data: dict) -> Stream:
     """Set ``data`` (a valid body, whole or partial) on ``stream``, check every rule, save;
     answers the stream as ``access.visible_streams`` loads it. ``secret`` in ``data``
     replaces the secret (``""`` removes it); absent, the secret stays."""
+    if "start" in data and not stream._state.adding:
+        raise invalid("start", "Where a stream starts is chosen when it is created.")
     before = outbound.settings_of(stream, GUARDED_FIELDS)
     for name in PLAIN_FIELDS:
         if name in data:
@@ -67,7 +69,7 @@ def apply_changes(request, stream: Stream, data: dict) -> Stream:
     _target(request, stream, data)
     _identities(request, stream, data)
     _check_steering(request, stream, before)
-    errors = destination_errors(stream)
+    errors = unused_errors(stream.kind, data, before) or destination_errors(stream)
     if errors:
         raise ApiError(
             "Validation failed.",

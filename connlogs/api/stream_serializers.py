@@ -90,6 +90,33 @@ class StreamBodySerializer(WatchedSearchBody):
     )
 
 
+# What each kind reads; a body that sets another kind's field is refused (``unused_errors``).
+KIND_FIELDS = {
+    StreamKind.HTTP: ("url", "secret"),
+    StreamKind.SPLUNK_HEC: ("url", "secret"),
+    StreamKind.SYSLOG_TCP: ("host", "port"),
+    StreamKind.SYSLOG_UDP: ("host", "port"),
+    StreamKind.SYSLOG_TLS: ("host", "port", "tls_ca"),
+}
+
+
+def unused_fields(kind: str) -> set[str]:
+    """The destination fields (``KIND_FIELDS``) a stream of ``kind`` never reads."""
+    every = {name for group in KIND_FIELDS.values() for name in group}
+    return every - set(KIND_FIELDS.get(kind, every))
+
+
+def unused_errors(kind: str, data: dict, stored: dict) -> dict[str, str]:
+    """A field ``data`` sets that a stream of ``kind`` never reads, by field (a ``url`` on a
+    syslog stream was stored and ignored). Clearing one (``""``, ``null``) or sending back
+    the ``stored`` value is not setting it."""
+    return {
+        name: f'Not read by a "{kind}" stream.'
+        for name in sorted(unused_fields(kind))
+        if data.get(name) not in (None, "") and data[name] != stored.get(name)
+    }
+
+
 def destination_errors(stream: Stream) -> dict[str, str]:
     """What ``stream``'s destination lacks, by field: empty when it can be delivered."""
     errors = {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django import forms
 
 from connlogs import roles
+from connlogs.alerts import editing
 from connlogs.alerts.models import MAX_NAME, AlertRule, Channel, RuleKind
 from connlogs.models import Organization
 from connlogs.savedviews.access import visible_views
@@ -13,6 +14,17 @@ from connlogs.savedviews.models import MAX_Q
 from connlogs.savedviews.presets import PRESETS
 
 ALL_ORGANIZATIONS = ""
+
+
+def refuse_new_and_removed_secret(form: forms.Form, remove_field: str) -> None:
+    """A new secret typed and "remove the secret" ticked at once is an error on the form: the
+    two forms used to settle it in opposite ways (the rule's dropped the new key, the
+    stream's kept it), each without a word."""
+    if form.cleaned_data.get("secret") and form.cleaned_data.get(remove_field):
+        form.add_error(remove_field, "Type a new secret or remove the stored one, not both.")
+
+
+NUMBER_FIELDS = ("threshold", "window_minutes", "new_address_days")
 
 
 class AlertRuleForm(forms.Form):
@@ -63,6 +75,11 @@ class AlertRuleForm(forms.Form):
         initial["organization"] = str(rule.organization_id) if rule.organization_id else ""
         return initial
 
+    def clean(self):
+        cleaned = super().clean()
+        refuse_new_and_removed_secret(self, "clear_secret")
+        return cleaned
+
     def rule_data(self) -> dict:
         """The cleaned answers as ``editing.apply``'s ``data``."""
         data = dict(self.cleaned_data)
@@ -71,4 +88,10 @@ class AlertRuleForm(forms.Form):
         clear, secret = data.pop("clear_secret"), data.pop("secret")
         if clear or secret:
             data["secret"] = "" if clear else secret
+        # The form always holds every kind's number (each has a default); those the kind
+        # chosen does not read are not sent. A URL, addresses or a key typed for a channel
+        # that does not read them are sent, and refused in the API's words.
+        for name in editing.unused_fields(data.get("kind"), data.get("channel")):
+            if name in NUMBER_FIELDS:
+                data.pop(name, None)
         return data

@@ -23,6 +23,7 @@ from connlogs.savedviews import access as view_access
 from connlogs.savedviews.presets import PRESETS
 from connlogs.streams import access
 from connlogs.streams.models import Stream, StreamKind
+from connlogs.web.alert_forms import refuse_new_and_removed_secret
 from connlogs.web.viewsmenu import MENU_LIMIT
 
 ALL_ORGANIZATIONS = ""
@@ -94,6 +95,11 @@ class StreamForm(forms.Form):
                 if stream.has_secret
                 else "No secret is set. " + self.fields["secret"].help_text
             )
+
+    def clean(self):
+        cleaned = super().clean()
+        refuse_new_and_removed_secret(self, "remove_secret")
+        return cleaned
 
     def body(self) -> dict:
         """The API's body for the posted fields (``cleaned_data``: text). Editing, only the

@@ -81,13 +81,19 @@ def test_the_webhook_secret_is_stored_but_never_shown(owner_api):
         ({"q": "type:ssh", "view": "stale-sessions"}, ["view"]),
         ({"view": "no-such-view"}, ["view"]),
         ({"kind": "threshold", "threshold": 0}, ["threshold"]),
-        ({"window_minutes": 100000}, ["window_minutes"]),
+        ({"kind": "threshold", "window_minutes": 100000}, ["window_minutes"]),
+        # Fields the kind or the channel never reads: refused, not stored unused.
+        ({"threshold": 5}, ["threshold"]),
+        ({"kind": "threshold", "new_address_days": 7}, ["new_address_days"]),
+        ({"channel": "email", "email_to": "a@example.com"}, ["url"]),
+        ({"channel": "slack", "secret": "k"}, ["secret"]),
+        ({"email_to": "a@example.com"}, ["email_to"]),
         ({"url": "ftp://example.com"}, ["url"]),
         ({"url": "http://127.0.0.1:99999/s"}, ["url"]),
         ({"url": "https://hook:s3cret@example.com/in"}, ["url"]),
         ({"channel": "slack", "url": "https://user@hooks.example.com/x"}, ["url"]),
-        ({"channel": "email", "email_to": "not-an-address"}, ["email_to"]),
-        ({"channel": "email"}, ["email_to"]),
+        ({"channel": "email", "url": "", "email_to": "not-an-address"}, ["email_to"]),
+        ({"channel": "email", "url": ""}, ["email_to"]),
         ({"organization": "no-such-org"}, ["organization"]),
         ({"kind": "sometimes"}, ["kind"]),
     ],
@@ -204,7 +210,9 @@ def test_an_admin_may_not_steer_a_rule_that_reads_as_a_site_owner(
     the mode nothing is hidden."""
     settings.CONNLOGS_DATA_PROTECTION = "on"
     hook = create(owner_api, organization="acme")
-    mail = create(owner_api, organization="acme", channel="email", email_to="soc@example.com")
+    mail = create(
+        owner_api, organization="acme", channel="email", email_to="soc@example.com", url=""
+    )
     client = as_user(acme_admin)
     refusals = [
         (hook, {"url": "http://127.0.0.1:9/mine"}),

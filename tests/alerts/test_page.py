@@ -111,6 +111,12 @@ def test_edit_keeps_the_secret_unless_removed_and_pauses(world, make_rule, acme_
     rule.refresh_from_db()
     assert (rule.name, rule.paused, rule.secret_value()) == ("renamed", True, "hmac-key")
 
+    both = client.post(edit, form(world, clear_secret="on", secret="new-key"))
+    assert both.status_code == 400  # neither dropped nor chosen without a word
+    assert "Type a new secret or remove the stored one, not both." in both.content.decode()
+    rule.refresh_from_db()
+    assert rule.secret_value() == "hmac-key"
+
     client.post(edit, form(world, clear_secret="on"))
     rule.refresh_from_db()
     assert (rule.paused, rule.has_secret) == (False, False)

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 
 import pytest
@@ -141,3 +142,89 @@ def test_the_access_log_pages_by_its_after_id(owner_api, db):
         refused = owner_api.get("/api/v2/accesslog", {"after_id": bad})
         assert refused.status_code == 400
         assert refused.json()["validations"][0]["field"] == "after_id"
+
+
+def test_a_repeated_q_on_the_access_log_reads_the_first_as_everywhere(owner_api, owner):
+    from django.test import Client
+
+    owner_api.get("/api/v2/connectionlog")  # one entry on record
+    api = owner_api.get("/api/v2/accesslog", [("q", "bogus:x"), ("q", "")])
+    assert api.status_code == 400  # the first q, as on the connection log
+    page = Client()
+    page.force_login(owner)
+    assert page.get("/accesslog", [("q", "bogus:x"), ("q", "")]).status_code == 400
+    assert page.get("/accesslog/export", [("q", "bogus:x"), ("q", "")]).status_code == 400
+
+
+def test_a_download_with_a_bad_first_q_returns_to_that_search(owner):
+    from django.test import Client
+
+    page = Client()
+    page.force_login(owner)
+    response = page.get("/connectionlog/export", [("q", "type:bogus"), ("q", "type:ssh")])
+    assert response.status_code == 302
+    assert "type%3Abogus" in response["Location"]
+
+
+def test_firings_name_a_repeated_limit_or_rule(owner_api):
+    for params in ([("limit", "1"), ("limit", "abc")], [("rule", "a"), ("rule", "b")]):
+        response = owner_api.get("/api/v2/connectionlog/alerts/firings", params)
+        assert response.status_code == 400
+        assert "provided more than once" in response.json()["validations"][0]["detail"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({**STREAM, "host": "127.0.0.1"}, "host"),
+        ({**STREAM, "port": 514}, "port"),
+        (
+            {"name": "s", "kind": "syslog_udp", "host": "127.0.0.1", "port": 514, "secret": "k"},
+            "secret",
+        ),
+        (
+            {
+                "name": "s",
+                "kind": "syslog_tcp",
+                "host": "127.0.0.1",
+                "port": 514,
+                "url": STREAM["url"],
+            },
+            "url",
+        ),
+        (
+            {"name": "s", "kind": "syslog_tcp", "host": "127.0.0.1", "port": 514, "tls_ca": "x"},
+            "tls_ca",
+        ),
+    ],
+)
+def test_a_stream_field_its_kind_never_reads_is_named(owner_api, body, field):
+    response = owner_api.post("/api/v2/connectionlog/streams", body, format="json")
+    assert response.status_code == 400
+    assert [v["field"] for v in response.json()["validations"]] == [field]
+
+
+def test_a_stream_starts_where_it_was_created_and_a_patch_cannot_move_it(owner_api):
+    created = owner_api.post("/api/v2/connectionlog/streams", STREAM, format="json").json()
+    url = f"/api/v2/connectionlog/streams/{created['id']}"
+    response = owner_api.patch(url, {"start": "oldest"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["validations"][0]["field"] == "start"
+
+
+def test_an_alert_rule_page_names_a_url_typed_for_an_email_rule(owner):
+    from django.test import Client
+
+    page = Client()
+    page.force_login(owner)
+    form = {
+        "name": "mail", "kind": "each_match", "channel": "email", "q": "type:ssh",
+        "email_to": "soc@example.com", "url": "https://hooks.example.com/x",
+        "threshold": "1", "window_minutes": "5", "new_address_days": "30",
+        "cooldown_minutes": "15",
+    }  # fmt: skip
+    response = page.post("/connectionlog/alerts/new", form)
+    assert response.status_code == 400
+    assert "Not read by a" in html.unescape(response.content.decode())
+    saved = page.post("/connectionlog/alerts/new", {**form, "url": ""})
+    assert saved.status_code == 302  # the other kinds' default numbers are not refused

@@ -92,6 +92,11 @@ def test_an_empty_secret_keeps_it_and_remove_removes_it(world, make_stream):
     client.post(edit_url(stream), {**values, "secret": "new-key"})
     assert Stream.objects.get().secret_value() == "new-key"
 
+    both = client.post(edit_url(stream), {**values, "remove_secret": "on", "secret": "k2"})
+    assert both.status_code == 400
+    assert "Type a new secret or remove the stored one, not both." in both.content.decode()
+    assert Stream.objects.get().secret_value() == "new-key"
+
     client.post(edit_url(stream), {**values, "remove_secret": "on"})
     assert not Stream.objects.get().has_secret
 

@@ -19,6 +19,7 @@ from connlogs.api.access_views import access_log_download, sidecar_entry, sideca
 from connlogs.api.export_views import parse_format
 from connlogs.models import AccessLogEntry
 from connlogs.privacy.searches import SearchConcealer
+from connlogs.search.request import query_text
 from connlogs.web.params import page_number
 from connlogs.web.views.base import DisplayTimezoneMixin, ReaderRequiredMixin, display_zone_name
 
@@ -39,7 +40,7 @@ class AccessLogView(AccessLogReaderMixin, DisplayTimezoneMixin, View):
     template_name = "connlogs/access_log.html"
 
     def get(self, request):
-        q = request.GET.get("q", "")
+        q = query_text(request.GET)
         filterset = AccessLogFilterSet.from_query(q, request)
         number, page_errors = page_number(request.GET, MAX_PAGE)
         context = {"q": q, "zone_name": display_zone_name(request)}
@@ -68,7 +69,7 @@ class AccessLogView(AccessLogReaderMixin, DisplayTimezoneMixin, View):
 class AccessLogDownloadView(AccessLogReaderMixin, View):
     def get(self, request):
         fmt, errors = parse_format(request.GET)
-        filterset = AccessLogFilterSet.from_query(request.GET.get("q", ""), request)
+        filterset = AccessLogFilterSet.from_query(query_text(request.GET), request)
         errors = errors + filterset.validations
         if errors:
             return HttpResponse(

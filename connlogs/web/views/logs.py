@@ -27,7 +27,7 @@ from connlogs.feed.reading import latest_seq
 from connlogs.models import ConnectionLog, Organization, User, Workspace
 from connlogs.privacy.identities import Identities
 from connlogs.savedviews.resolve import search_query, start_view
-from connlogs.search.request import LogSearch
+from connlogs.search.request import LogSearch, query_text
 from connlogs.values import format_time
 from connlogs.web import charts, links, menus, params, presets, viewsmenu
 from connlogs.web.chart_rollups import RollupSearch
@@ -303,7 +303,7 @@ class ConnectionLogDownloadView(ReaderRequiredMixin, View):
         if found.validations:
             # The list page shows the search's errors under the box (a view's too: its
             # address keeps the view asked for).
-            q, view = request.GET.get("q", "").strip(), request.GET.get("view", "")
+            q, view = query_text(request.GET).strip(), request.GET.get("view", "")
             return redirect(links.list_url(q, view=view) if view else links.list_url(q))
         try:
             return export.search_export_response(found, fmt, Door.PAGE_EXPORT, bom=bom)
