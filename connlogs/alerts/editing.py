@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils import timezone
 
-from connlogs import destinations, roles
+from connlogs import destinations, roles, unread
 from connlogs.alerts import access
 from connlogs.alerts.models import AlertRule, Channel, RuleKind
 from connlogs.feed.reading import latest_seq
@@ -121,22 +121,17 @@ def _destination(rule: AlertRule, before: dict) -> list[Validation]:
 
 
 def unused_fields(kind: str, channel: str) -> set[str]:
-    """The fields of ``FIELDS`` and ``secret`` that a rule of this kind and channel never
-    reads (``KIND_FIELDS``, ``CHANNEL_FIELDS``); an unknown kind or channel reads none."""
-    every = {name for group in (*KIND_FIELDS.values(), *CHANNEL_FIELDS.values()) for name in group}
-    used = {*KIND_FIELDS.get(kind, every), *CHANNEL_FIELDS.get(channel, every)}
-    return every - used
+    """The numbers and destination fields a rule of this kind and channel never reads
+    (``KIND_FIELDS``, ``CHANNEL_FIELDS``; ``unread.unread_of``)."""
+    return unread.unread_of(KIND_FIELDS, kind) | unread.unread_of(CHANNEL_FIELDS, channel)
 
 
 def _unused(rule: AlertRule, data: dict, before: dict) -> list[Validation]:
-    """A field ``data`` sets that the rule's kind or channel never reads. Clearing one
-    (``""``, ``null``) is not setting it (a secret can always be removed), and neither is
-    sending back the value stored (the page sends every field; older rules kept them)."""
-    return [
-        Validation(name, f'Not read by a "{rule.kind}" rule sent by "{rule.channel}".')
-        for name in sorted(unused_fields(rule.kind, rule.channel))
-        if data.get(name) not in (None, "") and data[name] != before.get(name)
-    ]
+    """A field ``data`` sets that the rule's kind or channel never reads
+    (``unread.set_unread``: a secret can always be removed, a stored value sent back)."""
+    detail = f'Not read by rules of kind "{rule.kind}" sent by "{rule.channel}".'
+    unused = unused_fields(rule.kind, rule.channel)
+    return [Validation(name, detail) for name in unread.set_unread(unused, data, before)]
 
 
 def _numbers(rule: AlertRule) -> list[Validation]:

@@ -32,6 +32,7 @@ class SavedViewBodySerializer(JsonBodySerializer):
     """A view to create (``name`` required) or the fields to change (``PATCH``)."""
 
     refuse_unknown_fields = True
+    reference_fields = ("organization", "owner")
 
     def read_back_fields(self):
         return SavedViewSerializer().fields

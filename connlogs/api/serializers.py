@@ -342,14 +342,27 @@ class JsonBodySerializer(serializers.Serializer):
     """
 
     refuse_unknown_fields = False
+    # Fields that take a UUID (or a name) and that the API shows as an object with an "id"
+    # (``{"id": …, "name": …}``): given that object back, the body reads its id.
+    reference_fields: tuple[str, ...] = ()
 
     def read_back_fields(self) -> Iterable[str]:
         """Keys of the resource as the API shows it (its response serializer's fields): a body
         read back unchanged (GET, edit, PATCH) carries them, and they are not refused."""
         return ()
 
+    def _referenced(self, data: dict) -> dict:
+        """The ``reference_fields`` given as the API shows them (an object with an ``id``),
+        as their ids."""
+        return {
+            name: str(value["id"])
+            for name in self.reference_fields
+            if isinstance(value := data.get(name), dict) and "id" in value
+        }
+
     def to_internal_value(self, data):
         if isinstance(data, dict):
+            data = {**data, **self._referenced(data)}
             errors = {
                 name: [error]
                 for name, field in self.fields.items()
@@ -357,7 +370,7 @@ class JsonBodySerializer(serializers.Serializer):
                 and name in data
                 and (error := _json_type_error(field, data[name]))
             }
-            if self.refuse_unknown_fields:
+            if self.refuse_unknown_fields:  # (read back whole: see read_back_fields)
                 known = set(self.fields) | set(self.read_back_fields())
                 errors.update({key: ["Unknown field."] for key in data if key not in known})
             if errors:

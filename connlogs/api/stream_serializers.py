@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from connlogs import destinations
+from connlogs import destinations, unread
 from connlogs.api.saved_view_serializers import ViewOwnerSerializer
 from connlogs.api.serializers import JsonBodySerializer, OrganizationRefSerializer
 from connlogs.api.text import Text, secret_text
@@ -21,6 +21,7 @@ class WatchedSearchBody(JsonBodySerializer):
     or a saved ``view``) and the organization it is narrowed to."""
 
     refuse_unknown_fields = True
+    reference_fields = ("organization",)
 
     q = Text(
         max_length=MAX_Q, allow_blank=True, required=False, help_text="The search; '' is all rows."
@@ -100,21 +101,12 @@ KIND_FIELDS = {
 }
 
 
-def unused_fields(kind: str) -> set[str]:
-    """The destination fields (``KIND_FIELDS``) a stream of ``kind`` never reads."""
-    every = {name for group in KIND_FIELDS.values() for name in group}
-    return every - set(KIND_FIELDS.get(kind, every))
-
-
 def unused_errors(kind: str, data: dict, stored: dict) -> dict[str, str]:
-    """A field ``data`` sets that a stream of ``kind`` never reads, by field (a ``url`` on a
-    syslog stream was stored and ignored). Clearing one (``""``, ``null``) or sending back
-    the ``stored`` value is not setting it."""
-    return {
-        name: f'Not read by a "{kind}" stream.'
-        for name in sorted(unused_fields(kind))
-        if data.get(name) not in (None, "") and data[name] != stored.get(name)
-    }
+    """A field ``data`` sets that a stream of ``kind`` never reads (``KIND_FIELDS``), by
+    field: a ``url`` on a syslog stream was stored and ignored (``unread.set_unread``)."""
+    unused = unread.unread_of(KIND_FIELDS, kind)
+    detail = f'Not read by streams of kind "{kind}".'
+    return {name: detail for name in unread.set_unread(unused, data, stored)}
 
 
 def destination_errors(stream: Stream) -> dict[str, str]:

@@ -12,16 +12,9 @@ from connlogs.models import Organization
 from connlogs.savedviews.access import visible_views
 from connlogs.savedviews.models import MAX_Q
 from connlogs.savedviews.presets import PRESETS
+from connlogs.web.forms import refuse_new_and_removed_secret
 
 ALL_ORGANIZATIONS = ""
-
-
-def refuse_new_and_removed_secret(form: forms.Form, remove_field: str) -> None:
-    """A new secret typed and "remove the secret" ticked at once is an error on the form: the
-    two forms used to settle it in opposite ways (the rule's dropped the new key, the
-    stream's kept it), each without a word."""
-    if form.cleaned_data.get("secret") and form.cleaned_data.get(remove_field):
-        form.add_error(remove_field, "Type a new secret or remove the stored one, not both.")
 
 
 NUMBER_FIELDS = ("threshold", "window_minutes", "new_address_days")

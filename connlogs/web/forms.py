@@ -3,10 +3,14 @@
 The password check and the lockout are the authentication backend's (``connlogs.signin``),
 shared by the API, the sign-in page, the admin's sign-in and the admin's password change
 (whose old password is a password check too); these forms only word the answer.
+
+Also the one rule the pages' forms that hold a secret (alert rules, streams) share:
+``refuse_new_and_removed_secret``.
 """
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm, AdminPasswordChangeForm
 from django.contrib.auth import authenticate
 from django.contrib.auth.forms import AuthenticationForm
@@ -78,3 +82,11 @@ class ThrottledPasswordChangeView(PasswordChangeView):
 
     def get_form_kwargs(self) -> dict:
         return {**super().get_form_kwargs(), "request": self.request}
+
+
+def refuse_new_and_removed_secret(form: forms.Form, remove_field: str) -> None:
+    """A new secret typed and "remove the secret" ticked at once is an error on the form: the
+    two forms used to settle it in opposite ways (the rule's dropped the new key, the
+    stream's kept it), each without a word."""
+    if form.cleaned_data.get("secret") and form.cleaned_data.get(remove_field):
+        form.add_error(remove_field, "Type a new secret or remove the stored one, not both.")

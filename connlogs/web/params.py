@@ -16,20 +16,27 @@ from collections.abc import Iterable
 from django.http import QueryDict
 
 from connlogs import values
-from connlogs.search.grammar import Validation, repeated_param
+from connlogs.api.pagination import single_param
+from connlogs.search.grammar import Validation
 
 # A page number past the last page is not a mistake in the address (the page says it is past
 # the end and links back), so only numbers above this one are read as this one.
 MAX_PAGE = 1_000_000
+# The title over a page's errors when only its address parameters are wrong.
+ADDRESS_ERRORS = "This address has a value the page cannot read."
 
 
 def single(params: QueryDict, name: str) -> tuple[str, list[Validation]]:
     """``name``'s one value, stripped (``""`` when absent), or ``("", [Validation])`` when the
-    address gives it more than once."""
-    given = params.getlist(name)
-    if len(given) > 1:
-        return "", [Validation(name, repeated_param(name, len(given)))]
-    return (given[0].strip() if given else ""), []
+    address gives it more than once (``pagination.single_param``, the API's reader)."""
+    errors: list[Validation] = []
+    return single_param(params, name, errors).strip(), errors
+
+
+def _invalid(name: str, rule: str, text: str) -> list[Validation]:
+    """The API's wording: ``Query param "page" must be …, not "abc"`` (the value cut)."""
+    shown = text if len(text) <= 64 else text[:64] + "…"
+    return [Validation(name, f'Query param "{name}" must be {rule}, not "{shown}"')]
 
 
 def page_number(params: QueryDict, maximum: int = MAX_PAGE) -> tuple[int, list[Validation]]:
@@ -40,7 +47,7 @@ def page_number(params: QueryDict, maximum: int = MAX_PAGE) -> tuple[int, list[V
         return 1, errors
     number = values.whole_number(text, maximum)
     if not number:
-        return 1, [Validation("page", f"Page must be a whole number, 1 or more (not {text!r}).")]
+        return 1, _invalid("page", "a whole number, 1 or more", text)
     return number, []
 
 
@@ -51,7 +58,7 @@ def choice(params: QueryDict, name: str, allowed: Iterable[str]) -> list[Validat
     allowed = tuple(allowed)
     if errors or not text or text in allowed:
         return errors
-    return [Validation(name, f"{name} must be one of {', '.join(allowed)} (not {text!r}).")]
+    return _invalid(name, "one of " + ", ".join(allowed), text)
 
 
 def row_id(params: QueryDict, name: str) -> tuple:
@@ -63,4 +70,4 @@ def row_id(params: QueryDict, name: str) -> tuple:
     try:
         return values.parse_uuid(text), []
     except ValueError:
-        return None, [Validation(name, f"{name} must be a connection log's id (not {text!r}).")]
+        return None, _invalid(name, "a connection log's id", text)

@@ -23,7 +23,7 @@ from connlogs.savedviews import access as view_access
 from connlogs.savedviews.presets import PRESETS
 from connlogs.streams import access
 from connlogs.streams.models import Stream, StreamKind
-from connlogs.web.alert_forms import refuse_new_and_removed_secret
+from connlogs.web.forms import refuse_new_and_removed_secret
 from connlogs.web.viewsmenu import MENU_LIMIT
 
 ALL_ORGANIZATIONS = ""

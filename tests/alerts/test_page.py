@@ -181,3 +181,23 @@ def test_a_firings_link_opens_the_list_page_with_exactly_its_rows(world, make_ru
     assert page.status_code == 200
     shown = set(re.findall(r'href="/connectionlog/([0-9a-f-]{36})', page.content.decode()))
     assert shown == {str(pk) for pk in firing.rows.values_list("log_id", flat=True)}
+
+
+def test_an_older_rule_keeping_a_field_it_does_not_read_is_renamed_from_its_page(
+    world, make_rule, acme_admin
+):
+    """A rule saved before unread fields were refused keeps them; its page sends them back
+    (stripped, as a form does) and the rename goes through. A new value is still refused."""
+    rule = make_rule(organization=world.acme, created_by=acme_admin)
+    AlertRule.objects.filter(pk=rule.pk).update(
+        channel="email", email_to="soc@acme.test", url=" http://127.0.0.1:9/old "
+    )
+    client = signed_in(acme_admin)
+    edit = f"/connectionlog/alerts/{rule.pk}/edit"
+    mail = {"channel": "email", "email_to": "soc@acme.test"}
+    kept = client.post(edit, form(world, name="renamed", url="http://127.0.0.1:9/old", **mail))
+    assert kept.status_code == 302
+    rule.refresh_from_db()
+    assert rule.name == "renamed"
+    changed = client.post(edit, form(world, url="http://127.0.0.1:9/new", **mail))
+    assert changed.status_code == 400

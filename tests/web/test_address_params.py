@@ -129,7 +129,7 @@ def test_the_alert_form_names_a_preset_it_does_not_ship(owner):
     response = client.get("/connectionlog/alerts/new", {"preset": "no-such-preset"})
     assert response.status_code == 400
     text = html_lib.unescape(response.content.decode())
-    assert "preset must be one of" in text and "no-such-preset" in text
+    assert 'Query param "preset" must be one of' in text and "no-such-preset" in text
     assert client.get("/connectionlog/alerts/new").status_code == 200
 
 

@@ -20,12 +20,13 @@ from connlogs.api.export_views import parse_format
 from connlogs.models import AccessLogEntry
 from connlogs.privacy.searches import SearchConcealer
 from connlogs.search.request import query_text
-from connlogs.web.params import page_number
+from connlogs.web.params import ADDRESS_ERRORS, page_number
 from connlogs.web.views.base import DisplayTimezoneMixin, ReaderRequiredMixin, display_zone_name
 
 PAGE_SIZE = 50
 # Numbered pages only (no cursors): deeper ones read as this one, an empty page.
 MAX_PAGE = 100_000
+SEARCH_ERRORS = "Invalid access log search query."
 MY_DOWNLOADS = 50
 
 
@@ -46,7 +47,9 @@ class AccessLogView(AccessLogReaderMixin, DisplayTimezoneMixin, View):
         context = {"q": q, "zone_name": display_zone_name(request)}
         if filterset.validations or page_errors:
             context["validations"] = [*filterset.validations, *page_errors]
-            context["search_errors"] = bool(filterset.validations)
+            context["validations_title"] = (
+                SEARCH_ERRORS if filterset.validations else ADDRESS_ERRORS
+            )
             return render(request, self.template_name, context, status=400)
         offset = (number - 1) * PAGE_SIZE
         found = list(filterset.qs[offset : offset + PAGE_SIZE + 1])

@@ -107,7 +107,10 @@ class FollowChangesView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
         try:
             page = read_changes(search, after=after, limit=FOLLOW_LIMIT)
         except AfterPastEnd as error:
-            return _error(400, f"after is past the end of the change feed ({error.latest}).", [])
+            detail = f'Query param "after" is past the end of the change feed ({error.latest})'
+            return _error(
+                400, "Query parameters have invalid values.", [Validation("after", detail)]
+            )
         except FeedTrimmed as error:
             return _error(
                 410,

@@ -39,9 +39,8 @@ from connlogs.web.views.paging import PageRequest, paginate
 NEARBY = dt.timedelta(minutes=30)
 # Menus list at most this many choices; beyond that, type into the search box.
 MENU_LIMIT = 500
-# The title over the errors the list page shows: the search's, or only the address's.
+# The title over the errors the list page shows: the search's (else params.ADDRESS_ERRORS).
 SEARCH_ERRORS = "Invalid connection search query."
-ADDRESS_ERRORS = "This address has a value the page cannot read."
 
 
 def readable_organizations(user: User):
@@ -111,8 +110,8 @@ class ConnectionLogListView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
             "q": q,
             "size": size,
             "validations": [*found.validations, *address_errors],
-            "validations_title": SEARCH_ERRORS if found.validations else ADDRESS_ERRORS,
-            "address_fix_url": links.list_url(q) if address_errors and found.is_valid else "",
+            "validations_title": SEARCH_ERRORS if found.validations else params.ADDRESS_ERRORS,
+            "address_fix_url": links.list_url(q, size) if address_errors and found.is_valid else "",
             "menus": menus.SearchMenus.for_search(
                 found, organizations, owner_usernames(request.user, found.identities), now
             ),
