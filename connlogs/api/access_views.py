@@ -122,8 +122,10 @@ class AccessLogListView(APIView):
         if errors:
             raise ApiError("Query parameters have invalid values.", validations=errors)
         matching = _searched(request).qs
-        after = matching if page.after_id is None else matching.filter(pk__lt=page.after_id)
-        entries = list(after[page.offset : page.offset + page.limit])
+        if page.after_id is None:
+            entries = list(matching[page.offset : page.offset + page.limit])
+        else:  # the cursor wins over offset, as on the connection log (docs/api.md)
+            entries = list(matching.filter(pk__lt=page.after_id)[: page.limit])
         SearchConcealer.for_viewer(request.user).conceal(entries)
         names = organization_names(entries)
         cap = settings.CONNLOGS_COUNT_CAP

@@ -35,15 +35,21 @@ def single_param(params: QueryDict, name: str, errors: list[Validation]) -> str:
 def _positive_int32(text: str, name: str, errors: list[Validation]) -> int | None:
     if text == "":
         return None
-    reason = ""
+    reason, value = "", 0
     if not _INT.fullmatch(text):
         reason = f'strconv.ParseInt: parsing "{text}": invalid syntax'
-    elif len(text.lstrip("+-").lstrip("0")) > len(str(INT32_MAX)) or not (
-        -(2**31) <= int(text) <= INT32_MAX
-    ):  # (the length first: ``int`` refuses more than 4,300 digits)
-        reason = f'strconv.ParseInt: parsing "{text}": value out of range'
-    elif int(text) < 0:
-        reason = "value is negative"
+    else:
+        # Read without the sign and leading zeros ("000…05" is 5 to Go's strconv, whatever
+        # its length), and only when short: ``int`` refuses more than 4,300 digits.
+        digits = text.lstrip("+-").lstrip("0") or "0"
+        negative = text.startswith("-") and digits != "0"
+        magnitude = int(digits) if len(digits) <= len(str(INT32_MAX)) else None
+        if magnitude is None or magnitude > (2**31 if negative else INT32_MAX):
+            reason = f'strconv.ParseInt: parsing "{text}": value out of range'
+        elif negative:
+            reason = "value is negative"
+        else:
+            value = magnitude
     if reason:
         errors.append(
             Validation(
@@ -51,7 +57,7 @@ def _positive_int32(text: str, name: str, errors: list[Validation]) -> int | Non
             )
         )
         return None
-    return int(text)
+    return value
 
 
 def parse_page_params(

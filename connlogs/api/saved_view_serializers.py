@@ -87,11 +87,15 @@ class SavedViewBodySerializer(JsonBodySerializer):
 
 class StartViewBodySerializer(JsonBodySerializer):
     refuse_unknown_fields = True
+    reference_fields = ("view",)  # what GET shows: the view itself, or null
 
     def read_back_fields(self):
         return StartViewSerializer().fields
 
-    view = Text(help_text="A saved view's id or a built-in view's key.")
+    view = Text(
+        allow_null=True,
+        help_text="A saved view's id or a built-in view's key; null: no start view.",
+    )
 
 
 # --- the JSON of a view -----------------------------------------------------------------

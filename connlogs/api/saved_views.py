@@ -261,6 +261,9 @@ class StartViewView(APIView):
     )
     def put(self, request):
         ref = validated(StartViewBodySerializer, request)["view"]
+        if ref is None:  # what GET answers for none, sent back
+            StartView.objects.filter(user=request.user).delete()
+            return self.get(request)
         view = find_view(ref, request.user)
         if view is None:
             raise _invalid("view", NOT_VISIBLE)

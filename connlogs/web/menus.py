@@ -89,8 +89,9 @@ def input_to_time(text: str, *, end: bool = False) -> str:
     the contract's sentence instead of the menu dropping it silently.
     """
     text = text.strip()
-    if not text:
-        return ""
+    if not text or not text.isascii():
+        # (``strptime`` reads other scripts' digits; the search language does not)
+        return text
     for layout, rest in _INPUT_LAYOUTS:
         try:
             naive = dt.datetime.strptime(text, layout)

@@ -143,6 +143,11 @@ def test_the_access_log_pages_by_its_after_id(owner_api, db):
     after = owner_api.get("/api/v2/accesslog", {"after_id": newest_first[1], "limit": 2})
     assert after.status_code == 200
     assert [e["id"] for e in after.json()["entries"]] == newest_first[2:4]
+    # The cursor wins over offset, as on the connection log.
+    both = owner_api.get(
+        "/api/v2/accesslog", {"after_id": newest_first[1], "limit": 2, "offset": 1}
+    )
+    assert [e["id"] for e in both.json()["entries"]] == newest_first[2:4]
     for bad in ("7a6fafdc-e3d0-43cb-a1b7-1f19802d7908", HUGE, "-1"):
         refused = owner_api.get("/api/v2/accesslog", {"after_id": bad})
         assert refused.status_code == 400
@@ -233,3 +238,23 @@ def test_an_alert_rule_page_names_a_url_typed_for_an_email_rule(owner):
     assert "Not read by rules of kind" in html.unescape(response.content.decode())
     saved = page.post("/connectionlog/alerts/new", {**form, "url": ""})
     assert saved.status_code == 302  # the other kinds' default numbers are not refused
+
+
+def test_the_start_view_reads_back(owner_api):
+    url = "/api/v2/connectionlog/start-view"
+    assert owner_api.put(url, {"view": "active-ssh-now"}, format="json").status_code == 200
+    shown = owner_api.get(url).json()
+    assert shown["view"]["id"] == "active-ssh-now"
+    assert owner_api.put(url, shown, format="json").json() == shown
+    assert owner_api.put(url, {"view": None}, format="json").json() == {"view": None}
+    assert owner_api.get(url).json() == {"view": None}
+
+
+@pytest.mark.parametrize("param", ["limit", "offset"])
+def test_zeros_before_a_number_do_not_make_it_long(owner_api, param):
+    padded = "0" * 5000 + "5"
+    for path in ("/api/v2/connectionlog", "/api/v2/accesslog"):
+        assert owner_api.get(path, {param: padded}).status_code == 200, path
+        refused = owner_api.get(path, {param: "-" + padded})
+        assert refused.status_code == 400
+        assert "negative" in refused.json()["validations"][0]["detail"]

@@ -143,3 +143,22 @@ def test_an_unknown_time_zone_is_said_and_the_chosen_one_stays(owner):
     assert "Unknown time zone 'Mars/Base'" in text
     assert client.cookies["connlogs_tz"].value == "Europe/Paris"
     assert "Europe/Paris" in text
+
+
+def test_the_fix_link_keeps_the_view_the_search_came_from(owner):
+    client = signed_in(owner)
+    response = client.get("/connectionlog", {"view": "active-ssh-now", "page": "x"})
+    link = re.search(r'href="([^"]+)" data-testid="address-fix"', response.content.decode())
+    assert "view=active-ssh-now" in html_lib.unescape(link.group(1))
+    assert client.get(html_lib.unescape(link.group(1))).status_code == 200
+
+
+def test_a_custom_range_in_other_scripts_digits_is_named_not_read(owner):
+    shown = menus.encode_shown({"range": "", "from": ""})
+    response = signed_in(owner).get(
+        "/connectionlog", {"q": "", "shown": shown, "range": "custom", "from": "٢٠٢٥-01-01T00:00"}
+    )
+    if response.status_code == 302:  # the menu writes what was typed; the search names it
+        response = signed_in(owner).get(response["Location"])
+    assert response.status_code == 400
+    assert "connected_after" in errors_of(response)

@@ -111,7 +111,9 @@ class ConnectionLogListView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
             "size": size,
             "validations": [*found.validations, *address_errors],
             "validations_title": SEARCH_ERRORS if found.validations else params.ADDRESS_ERRORS,
-            "address_fix_url": links.list_url(q, size) if address_errors and found.is_valid else "",
+            "address_fix_url": _without_bad_values(request, q, size)
+            if address_errors and found.is_valid
+            else "",
             "menus": menus.SearchMenus.for_search(
                 found, organizations, owner_usernames(request.user, found.identities), now
             ),
@@ -173,6 +175,13 @@ class ConnectionLogListView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
         )
         record_rows(request, Door.PAGE, q, rows, found.identities)
         return render(request, self.template_name, context)
+
+
+def _without_bad_values(request, q: str, size: int) -> str:
+    """The list's address for the same search (its saved view, when it came from one) and a
+    valid page size, without the parameters that could not be read."""
+    view = request.GET.get("view", "")
+    return links.list_url(size=size, view=view) if view else links.list_url(q, size)
 
 
 def _linked_rows(rows, link: links.ListLinks, now: dt.datetime) -> list[LogRow]:
