@@ -51,6 +51,12 @@ def _whole_number(params, name: str, maximum: int, errors: list[Validation]) -> 
     return number
 
 
+def past_the_end(error: AfterPastEnd) -> list[Validation]:
+    """The validation of an ``after`` past the feed's last entry (API and page feed)."""
+    detail = f'Query param "after" is past the end of the change feed ({error.latest})'
+    return [Validation("after", detail)]
+
+
 def parse_feed_params(params) -> tuple[int | None, int, list[Validation]]:
     """``after`` (None when absent) and ``limit`` (0 or absent: 100) of a feed request, and
     their validations (``[]``: good)."""
@@ -105,8 +111,7 @@ class ConnectionLogChangesView(APIView):
         try:
             page = EntryReader(search, request.user).page(after=after, limit=limit)
         except AfterPastEnd as error:
-            detail = f'Query param "after" is past the end of the change feed ({error.latest})'
-            raise ApiError(BAD_PARAMS, validations=[Validation("after", detail)]) from None
+            raise ApiError(BAD_PARAMS, validations=past_the_end(error)) from None
         except FeedTrimmed as error:
             raise _gone(error) from None
         rows, organizations = len(page.entries), page.organizations

@@ -39,12 +39,11 @@ def _positive_int32(text: str, name: str, errors: list[Validation]) -> int | Non
     if not _INT.fullmatch(text):
         reason = f'strconv.ParseInt: parsing "{text}": invalid syntax'
     else:
-        # Read without the sign and leading zeros ("000…05" is 5 to Go's strconv, whatever
-        # its length), and only when short: ``int`` refuses more than 4,300 digits.
-        digits = text.lstrip("+-").lstrip("0") or "0"
-        negative = text.startswith("-") and digits != "0"
-        magnitude = int(digits) if len(digits) <= len(str(INT32_MAX)) else None
-        if magnitude is None or magnitude > (2**31 if negative else INT32_MAX):
+        # The digits after the sign, capped past the range ("000…05" is 5 to Go's strconv,
+        # whatever its length; ``int`` alone refuses more than 4,300 digits).
+        magnitude = values.whole_number(text.lstrip("+-"), 2**31 + 1)
+        negative = text.startswith("-") and magnitude != 0
+        if magnitude > (2**31 if negative else INT32_MAX):
             reason = f'strconv.ParseInt: parsing "{text}": value out of range'
         elif negative:
             reason = "value is negative"

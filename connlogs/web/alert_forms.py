@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django import forms
 
-from connlogs import roles
+from connlogs import roles, unread
 from connlogs.alerts import editing
 from connlogs.alerts.models import MAX_NAME, AlertRule, Channel, RuleKind
 from connlogs.models import Organization
@@ -15,9 +15,6 @@ from connlogs.savedviews.presets import PRESETS
 from connlogs.web.forms import refuse_new_and_removed_secret
 
 ALL_ORGANIZATIONS = ""
-
-
-NUMBER_FIELDS = ("threshold", "window_minutes", "new_address_days")
 
 
 class AlertRuleForm(forms.Form):
@@ -84,7 +81,6 @@ class AlertRuleForm(forms.Form):
         # The form always holds every kind's number (each has a default); those the kind
         # chosen does not read are not sent. A URL, addresses or a key typed for a channel
         # that does not read them are sent, and refused in the API's words.
-        for name in editing.unused_fields(data.get("kind"), data.get("channel")):
-            if name in NUMBER_FIELDS:
-                data.pop(name, None)
+        for name in unread.unread_of(editing.KIND_FIELDS, data.get("kind")):
+            data.pop(name, None)
         return data

@@ -35,7 +35,7 @@ from django.views import View
 
 from connlogs import roles
 from connlogs.accesslog.record import record_changes
-from connlogs.api.feed_views import parse_feed_params
+from connlogs.api.feed_views import BAD_PARAMS, parse_feed_params, past_the_end
 from connlogs.feed.reading import AfterPastEnd, FeedTrimmed, read_changes
 from connlogs.models import ConnectionLog, Organization
 from connlogs.search import Validation
@@ -107,10 +107,7 @@ class FollowChangesView(ReaderRequiredMixin, DisplayTimezoneMixin, View):
         try:
             page = read_changes(search, after=after, limit=FOLLOW_LIMIT)
         except AfterPastEnd as error:
-            detail = f'Query param "after" is past the end of the change feed ({error.latest})'
-            return _error(
-                400, "Query parameters have invalid values.", [Validation("after", detail)]
-            )
+            return _error(400, BAD_PARAMS, past_the_end(error))
         except FeedTrimmed as error:
             return _error(
                 410,
